@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Brings up, idempotently, what the image tests need on a Debian 12 host (as root) where no
+# container image can be pulled: a Docker engine, the buildx plugin, qemu-user binfmt handlers,
+# a registry on 127.0.0.1:5000, and busybox base images named like Docker Hub's, made from
+# Debian's busybox-static packages. Parts that already work are left exactly as they are.
+set -euo pipefail
+
+REGISTRY_ADDR=127.0.0.1:5000
+STATE_DIR=/var/lib/exotool-host
+LOG_DIR=/var/log/exotool-host
+# Base image name, Debian architecture, Docker platform.
+BASE_IMAGES=(
+  "busybox amd64 linux/amd64"
+  "arm64v8/busybox arm64 linux/arm64"
+  "arm32v7/busybox armhf linux/arm/v7"
+  "arm32v6/busybox armel linux/arm/v6"
+  "arm32v5/busybox armel linux/arm/v5"
+  "i386/busybox i386 linux/386"
+)
+BUSYBOX_APPLET_LINKS="sh ash cat chmod chown cp echo env grep id ls mkdir mv rm sed sha256sum sleep tar gzip gunzip test uname wget"
+
+say() { printf 'setup-host: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and starts dockerd)"
+command -v apt-get >/dev/null || die "needs a Debian host with apt-get"
+mkdir -p "$STATE_DIR" "$LOG_DIR"
+
+APT_UPDATED=""
+apt_update_once() {
+  if [ -z "$APT_UPDATED" ]; then
+    say "apt-get update"
+    apt-get update -qq
+    APT_UPDATED=1
+  fi
+}
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do installed "$pkg" || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt_update_once
+  say "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+engine_up() { timeout 10 docker info >/dev/null 2>&1; }
+
+setup_engine() {
+  if engine_up; then say "docker engine: already running"; return; fi
+  apt_install docker.io
+  if ! engine_up; then
+    say "starting dockerd"
+    setsid dockerd >"$LOG_DIR/dockerd.log" 2>&1 < /dev/null &
+    for _ in $(seq 1 60); do engine_up && break; sleep 1; done
+    engine_up || die "dockerd did not come up; see $LOG_DIR/dockerd.log"
+  fi
+  say "docker engine: $(docker version --format '{{.Server.Version}}')"
+}
+
+setup_buildx() {
+  if docker buildx version >/dev/null 2>&1; then say "buildx: $(docker buildx version)"; return; fi
+  # bookworm has no docker-buildx; trixie's is a static binary. Fetch it through Debian's
+  # mirror with a private apt configuration so the system's sources stay untouched.
+  local mirror work
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  work=$(mktemp -d)
+  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+  echo "deb [trusted=yes] $mirror trixie main" >"$work/sources.list"
+  local opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o APT::Architectures=amd64)
+  say "fetching docker-buildx from Debian trixie ($mirror)"
+  apt-get "${opts[@]}" update -qq
+  (cd "$work" && apt-get "${opts[@]}" download docker-buildx >/dev/null)
+  dpkg -x "$work"/docker-buildx_*.deb "$work/root"
+  install -D -m 755 "$work/root/usr/libexec/docker/cli-plugins/docker-buildx" \
+    /usr/libexec/docker/cli-plugins/docker-buildx
+  rm -rf "$work"
+  docker buildx version >/dev/null || die "buildx plugin installed but does not run"
+  say "buildx: $(docker buildx version)"
+}
+
+setup_binfmt() {
+  apt_install qemu-user-static
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  fi
+  for emu in qemu-aarch64 qemu-arm; do
+    if [ -e "/proc/sys/fs/binfmt_misc/$emu" ]; then
+      say "binfmt: $emu already registered"
+    else
+      cat "/usr/lib/binfmt.d/$emu.conf" >/proc/sys/fs/binfmt_misc/register
+      say "binfmt: registered $emu"
+    fi
+  done
+}
+
+registry_up() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
+
+setup_registry() {
+  if registry_up; then say "registry: already answering on $REGISTRY_ADDR"; return; fi
+  apt_install docker-registry
+  # The package may have started its own service on :5000 bound to all addresses; ours is
+  # loopback only.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
+    systemctl stop docker-registry
+  fi
+  pkill -f "docker-registry serve /etc/docker/registry/config.yml" 2>/dev/null || true
+  mkdir -p "$STATE_DIR/registry"
+  cat >"$STATE_DIR/registry.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $STATE_DIR/registry}
+  delete: {enabled: true}
+http: {addr: $REGISTRY_ADDR}
+YAML
+  say "starting registry on $REGISTRY_ADDR"
+  setsid docker-registry serve "$STATE_DIR/registry.yml" >"$LOG_DIR/registry.log" 2>&1 < /dev/null &
+  for _ in $(seq 1 30); do registry_up && break; sleep 1; done
+  registry_up || die "registry did not come up; see $LOG_DIR/registry.log"
+}
+
+# Prints "os/arch[/variant]" of a local image, or nothing if it does not exist.
+image_platform() {
+  docker image inspect --format '{{.Os}}/{{.Architecture}}{{if .Variant}}/{{.Variant}}{{end}}' "$1" 2>/dev/null || true
+}
+
+normalize_platform() {
+  case "$1" in
+    linux/arm64/v8) echo linux/arm64 ;;
+    *) echo "$1" ;;
+  esac
+}
+
+setup_base_images() {
+  local pending=()
+  for row in "${BASE_IMAGES[@]}"; do
+    read -r image debarch platform <<<"$row"
+    if [ "$(normalize_platform "$(image_platform "$image")")" = "$platform" ]; then
+      say "base image $image ($platform): present"
+    else
+      pending+=("$row")
+    fi
+  done
+  [ ${#pending[@]} -eq 0 ] && return 0
+
+  local work
+  work=$(mktemp -d)
+  for debarch in arm64 armhf armel i386; do
+    dpkg --print-foreign-architectures | grep -qx "$debarch" || { dpkg --add-architecture "$debarch"; APT_UPDATED=""; }
+  done
+  apt_update_once
+  for row in "${pending[@]}"; do
+    read -r image debarch platform <<<"$row"
+    say "making base image $image ($platform) from busybox-static:$debarch"
+    local dir="$work/$debarch-${platform//\//-}"
+    mkdir -p "$dir/pkg" "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp"
+    (cd "$dir/pkg" && apt-get download -qq "busybox-static:$debarch")
+    dpkg -x "$dir"/pkg/busybox-static_*.deb "$dir/extract"
+    cp "$dir/extract/bin/busybox" "$dir/rootfs/bin/busybox"
+    for applet in $BUSYBOX_APPLET_LINKS; do ln -sf busybox "$dir/rootfs/bin/$applet"; done
+    chmod 1777 "$dir/rootfs/tmp"
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/rootfs/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/rootfs/etc/group"
+    printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nCMD ["sh"]\n' >"$dir/Dockerfile"
+    docker buildx build --quiet --platform "$platform" -t "$image" --load "$dir" >/dev/null
+    [ "$(normalize_platform "$(image_platform "$image")")" = "$platform" ] \
+      || die "base image $image has platform $(image_platform "$image"), expected $platform"
+  done
+  rm -rf "$work"
+}
+
+main() {
+  apt_install curl ca-certificates
+  setup_engine
+  setup_buildx
+  setup_binfmt
+  setup_registry
+  setup_base_images
+  say "host ready"
+}
+
+main "$@"
