@@ -17,7 +17,7 @@ BASE_IMAGES=(
   "arm32v5/busybox armel linux/arm/v5"
   "i386/busybox i386 linux/386"
 )
-BUSYBOX_APPLET_LINKS="sh ash cat chmod chown cp echo env grep id ls mkdir mv rm sed sha256sum sleep tar gzip gunzip test uname wget"
+
 
 say() { printf 'setup-host: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -60,21 +60,35 @@ setup_engine() {
   say "docker engine: $(docker version --format '{{.Server.Version}}')"
 }
 
-setup_buildx() {
-  if docker buildx version >/dev/null 2>&1; then say "buildx: $(docker buildx version)"; return; fi
-  # bookworm has no docker-buildx; trixie's is a static binary. Fetch it through Debian's
-  # mirror with a private apt configuration so the system's sources stay untouched.
-  local mirror work
+# Downloads Debian packages (for any architecture, from any suite) into the current directory
+# through a private apt configuration, so the system's sources, architectures and lists stay
+# untouched. Usage: private_apt_download SUITE ARCHES PACKAGE...
+private_apt_download() {
+  local suite=$1 arches=$2; shift 2
+  local mirror state="$STATE_DIR/apt-$suite"
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   mirror=${mirror:-http://deb.debian.org/debian}
+  mkdir -p "$state/lists/partial" "$state/cache/archives/partial"
+  echo "deb [trusted=yes arch=$arches] $mirror $suite main" >"$state/sources.list"
+  local opts=(-o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache" -o APT::Sandbox::User=root
+    -o "APT::Architectures=$arches")
+  say "fetching $* from Debian $suite ($mirror)"
+  local attempt
+  for attempt in 1 2 3; do
+    apt-get "${opts[@]}" -qq update && break
+    [ "$attempt" -eq 3 ] && die "apt-get update for $suite failed three times"
+    sleep 5
+  done
+  apt-get "${opts[@]}" -qq download "$@" >/dev/null
+}
+
+setup_buildx() {
+  if docker buildx version >/dev/null 2>&1; then say "buildx: $(docker buildx version)"; return; fi
+  # bookworm has no docker-buildx; trixie's is a static binary (needs only libc6 >= 2.34).
+  local work
   work=$(mktemp -d)
-  mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-  echo "deb [trusted=yes] $mirror trixie main" >"$work/sources.list"
-  local opts=(-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
-    -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o APT::Architectures=amd64)
-  say "fetching docker-buildx from Debian trixie ($mirror)"
-  apt-get "${opts[@]}" update -qq
-  (cd "$work" && apt-get "${opts[@]}" download docker-buildx >/dev/null)
+  (cd "$work" && private_apt_download trixie amd64 docker-buildx)
   dpkg -x "$work"/docker-buildx_*.deb "$work/root"
   install -D -m 755 "$work/root/usr/libexec/docker/cli-plugins/docker-buildx" \
     /usr/libexec/docker/cli-plugins/docker-buildx
@@ -150,19 +164,22 @@ setup_base_images() {
 
   local work
   work=$(mktemp -d)
-  for debarch in arm64 armhf armel i386; do
-    dpkg --print-foreign-architectures | grep -qx "$debarch" || { dpkg --add-architecture "$debarch"; APT_UPDATED=""; }
-  done
-  apt_update_once
+  (cd "$work" && private_apt_download bookworm amd64,arm64,armhf,armel,i386 \
+    busybox-static:arm64 busybox-static:armhf busybox-static:armel busybox-static:i386 busybox-static:amd64)
+  dpkg -x "$work"/busybox-static_*_amd64.deb "$work/host-busybox"
+  printf '#!/bin/sh\nexec %s --list\n' "$work/host-busybox/bin/busybox" >"$work/applets"
+  chmod +x "$work/applets"
   for row in "${pending[@]}"; do
     read -r image debarch platform <<<"$row"
     say "making base image $image ($platform) from busybox-static:$debarch"
     local dir="$work/$debarch-${platform//\//-}"
-    mkdir -p "$dir/pkg" "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp"
-    (cd "$dir/pkg" && apt-get download -qq "busybox-static:$debarch")
-    dpkg -x "$dir"/pkg/busybox-static_*.deb "$dir/extract"
+    mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp"
+    dpkg -x "$work"/busybox-static_*_"$debarch".deb "$dir/extract"
     cp "$dir/extract/bin/busybox" "$dir/rootfs/bin/busybox"
-    for applet in $BUSYBOX_APPLET_LINKS; do ln -sf busybox "$dir/rootfs/bin/$applet"; done
+    # Every applet, as on Docker Hub's busybox images; the list is read from the host's copy.
+    for applet in $("$work/applets"); do
+      [ "$applet" = busybox ] || ln -sf busybox "$dir/rootfs/bin/$applet"
+    done
     chmod 1777 "$dir/rootfs/tmp"
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/rootfs/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/rootfs/etc/group"
