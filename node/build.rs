@@ -4,11 +4,11 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 fn main() {
-    for var in ["SOURCE_DATE_EPOCH", "EXONODE_GIT_COMMIT"] {
+    for var in ["SOURCE_DATE_EPOCH", "GIT_COMMIT"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     let target = std::env::var("TARGET").unwrap_or_else(|_| "unknown".into());
-    let commit = std::env::var("EXONODE_GIT_COMMIT").unwrap_or_else(|_| "unknown".into());
+    let commit = std::env::var("GIT_COMMIT").unwrap_or_else(|_| "unknown".into());
     let date = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(raw) => {
             let secs: u64 = raw

@@ -1,1 +1,41 @@
-fn main() {}
+//! `cargo xtask`: the release tooling of this workspace. See `cargo xtask --help`.
+
+mod archive;
+mod backend;
+mod checksum;
+mod cmd;
+mod config;
+mod dist;
+mod elf;
+mod flags;
+mod manifest;
+mod matrix;
+mod release_files;
+mod staging;
+mod toolchain;
+mod verify;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use xshell::Shell;
+
+fn main() -> ExitCode {
+    let flags = flags::Xtask::parse();
+    match run(flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(flags: flags::Xtask) -> anyhow::Result<()> {
+    let sh = Shell::new()?;
+    match flags.command {
+        flags::Command::Dist(cmd) => cmd.run(&sh),
+        flags::Command::Verify(cmd) => cmd.run(&sh),
+    }
+}

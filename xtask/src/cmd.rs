@@ -1,0 +1,122 @@
+//! External commands as values: built by pure functions (and unit-tested on their arguments),
+//! printed by `--dry-run`, run through xshell.
+
+use std::fmt;
+
+use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
+use xshell::Shell;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cmd {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Directories put in front of PATH (tools fetched into the cache).
+    pub path_prepend: Vec<Utf8PathBuf>,
+}
+
+impl Cmd {
+    pub fn new(program: impl Into<String>) -> Cmd {
+        Cmd { program: program.into(), args: Vec::new(), env: Vec::new(), path_prepend: Vec::new() }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Cmd {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Cmd {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn path_prepend(mut self, dirs: &[Utf8PathBuf]) -> Cmd {
+        self.path_prepend.extend(dirs.iter().cloned());
+        self
+    }
+
+    fn to_xshell<'a>(&self, sh: &'a Shell) -> xshell::Cmd<'a> {
+        let mut cmd = sh.cmd(&self.program).args(&self.args);
+        for (key, value) in &self.env {
+            cmd = cmd.env(key, value);
+        }
+        if !self.path_prepend.is_empty() {
+            let mut dirs: Vec<std::path::PathBuf> = self.path_prepend.iter().map(|d| d.clone().into()).collect();
+            dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+            cmd = cmd.env("PATH", std::env::join_paths(dirs).expect("PATH entries contain no ':'"));
+        }
+        cmd.quiet()
+    }
+
+    /// Runs with output shown to the user.
+    pub fn run(&self, sh: &Shell) -> Result<()> {
+        self.to_xshell(sh).run().with_context(|| format!("command failed: {self}"))
+    }
+
+    /// Runs and returns stdout (trimmed); stderr is shown.
+    pub fn read(&self, sh: &Shell) -> Result<String> {
+        self.to_xshell(sh).read().with_context(|| format!("command failed: {self}"))
+    }
+
+    /// Runs and returns (success, stdout + stderr) without failing on a non-zero exit.
+    pub fn output(&self, sh: &Shell) -> Result<(bool, String)> {
+        let output = self
+            .to_xshell(sh)
+            .ignore_status()
+            .output()
+            .with_context(|| format!("cannot start `{}` (is it installed?)", self.program))?;
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        Ok((output.status.success(), text))
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut words = Vec::new();
+        if !self.path_prepend.is_empty() {
+            let dirs: Vec<&str> = self.path_prepend.iter().map(|d| d.as_str()).collect();
+            words.push(format!("PATH={}:$PATH", quote(&dirs.join(":"))));
+        }
+        words.extend(self.env.iter().map(|(k, v)| format!("{k}={}", quote(v))));
+        words.push(quote(&self.program));
+        words.extend(self.args.iter().map(|a| quote(a)));
+        f.write_str(&words.join(" "))
+    }
+}
+
+/// Quotes for a POSIX shell only where needed, so printed commands can be pasted.
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%^".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_pasteable_shell() {
+        let cmd = Cmd::new("cargo")
+            .args(["build", "--target", "x86_64-unknown-linux-musl"])
+            .env("RUSTFLAGS", "-C linker=rust-lld")
+            .path_prepend(&["/cache/zig".into()]);
+        assert_eq!(
+            cmd.to_string(),
+            "PATH=/cache/zig:$PATH RUSTFLAGS='-C linker=rust-lld' cargo build --target x86_64-unknown-linux-musl"
+        );
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+    }
+}

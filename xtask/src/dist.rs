@@ -1,0 +1,440 @@
+//! `cargo xtask dist`: cross-compiles the configured arches, checks each binary (static ELF
+//! for the right machine, runs on its CPU class), packs reproducible archives and writes the
+//! checksums, manifest, Dockerfile.release and install.sh. The plan is computed first, printed,
+//! and only then executed; `--dry-run` stops after printing.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use xshell::Shell;
+
+use crate::archive::{self, ArchiveEntry};
+use crate::backend::{self, Backend, BackendRequest, BuildSpec, StdStatus};
+use crate::checksum::{self, SumsEntry};
+use crate::cmd::Cmd;
+use crate::flags;
+use crate::manifest::{Artifact, Binary, BuiltWith, Manifest, MANIFEST_FILE};
+use crate::matrix::{Arch, RunOn};
+use crate::release_files::{self, ProjectFacts};
+use crate::staging::Staging;
+use crate::toolchain::{self, Toolchain};
+use crate::workspace::{Release, Workspace};
+use crate::{elf, elf::machine_name};
+
+/// Everything `dist` will do, decided before anything is done.
+#[derive(Debug)]
+pub struct DistPlan {
+    pub release: Release,
+    pub out_dir: Utf8PathBuf,
+    pub arches: Vec<ArchPlan>,
+}
+
+#[derive(Debug)]
+pub struct ArchPlan {
+    pub arch: &'static Arch,
+    pub backend: Backend,
+    pub build: Cmd,
+    /// Where cargo leaves the binary.
+    pub binary: Utf8PathBuf,
+    pub run_check: RunCheck,
+    pub archive_name: String,
+    pub rustc: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCheck {
+    /// `BIN --version` through this command prefix (empty on the host, qemu-user otherwise).
+    Run { prefix: Vec<String>, cpu: String },
+    /// Cannot run it here; the reason says what to install.
+    Unavailable(String),
+}
+
+impl RunCheck {
+    pub fn for_arch(arch: &Arch) -> RunCheck {
+        match arch.run_on {
+            RunOn::Host => RunCheck::Run { prefix: vec![], cpu: "this host".into() },
+            RunOn::Qemu { emulator, cpu } => match toolchain::which(emulator) {
+                Some(path) => RunCheck::Run { prefix: vec![path.to_string(), "-cpu".into(), cpu.into()], cpu: cpu.into() },
+                None => RunCheck::Unavailable(format!(
+                    "{emulator} not found (apt-get install qemu-user-static) to run it on a {cpu} CPU"
+                )),
+            },
+        }
+    }
+
+    fn command(&self, binary: &Utf8Path) -> Option<Cmd> {
+        match self {
+            RunCheck::Run { prefix, .. } => {
+                let mut words = prefix.iter().cloned().chain([binary.to_string(), "--version".into()]);
+                let program = words.next().expect("at least the binary");
+                Some(Cmd::new(program).args(words))
+            }
+            RunCheck::Unavailable(_) => None,
+        }
+    }
+}
+
+impl flags::Dist {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let ws = Workspace::load(sh)?;
+        let release = ws.release(sh)?;
+        let arches = ws.config.select_arches(&self.arch, &self.target)?;
+        let out_dir = absolute(self.out.unwrap_or_else(|| ws.target_dir.join("dist")))?;
+        let dirty = ws.uncommitted_changes(sh);
+        if !dirty.is_empty() {
+            eprintln!(
+                "warning: {} tracked file(s) have uncommitted changes; the manifest's commit {} does not describe them",
+                dirty.len(),
+                short(&release.commit)
+            );
+        }
+
+        let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
+        let backends = resolve_backends(sh, &toolchain, &arches, self.backend, ws.package.needs_c_toolchain, self.dry_run)?;
+        prepare_tools(sh, &mut toolchain, &backends, self.dry_run)?;
+        let plan = DistPlan::new(&ws, &toolchain, release, out_dir, &backends);
+        print!("{}", plan.render());
+        if self.dry_run {
+            return Ok(());
+        }
+        plan.execute(sh, &ws)
+    }
+}
+
+fn absolute(path: Utf8PathBuf) -> Result<Utf8PathBuf> {
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir()?).map_err(|p| anyhow::anyhow!("{p:?} is not UTF-8"))?;
+    Ok(cwd.join(path))
+}
+
+pub fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// Picks each arch's backend, installing a missing target std with rustup first when that
+/// is the way to get it. Side effects happen here, before planning, and never in a dry run.
+fn resolve_backends(
+    sh: &Shell,
+    toolchain: &Toolchain,
+    arches: &[&'static Arch],
+    request: BackendRequest,
+    needs_c: bool,
+    dry_run: bool,
+) -> Result<Vec<(&'static Arch, Backend)>> {
+    let mut resolved = Vec::new();
+    for &arch in arches {
+        let wants_std = matches!(request, BackendRequest::Auto | BackendRequest::Cargo | BackendRequest::Zigbuild);
+        let std = if toolchain.default.has_std_for(arch.target) {
+            StdStatus::Installed
+        } else if !wants_std {
+            StdStatus::Installable
+        } else if !toolchain.rustup {
+            StdStatus::Unavailable("rustup is not installed".into())
+        } else if dry_run {
+            eprintln!("would fetch rust-std: rustup target add {} (nightly -Zbuild-std if rustup has none)", arch.target);
+            StdStatus::Installable
+        } else {
+            match toolchain.add_target(sh, arch.target)? {
+                Ok(()) => StdStatus::Installed,
+                Err(reason) => {
+                    eprintln!("{}: rustup cannot install rust-std for {} ({reason})", arch.name, arch.target);
+                    StdStatus::Unavailable(reason)
+                }
+            }
+        };
+        let backend = backend::choose(request, &std, needs_c, arch.target).map_err(|e| anyhow::anyhow!("{}: {e}", arch.name))?;
+        resolved.push((arch, backend));
+    }
+    Ok(resolved)
+}
+
+fn prepare_tools(sh: &Shell, toolchain: &mut Toolchain, backends: &[(&Arch, Backend)], dry_run: bool) -> Result<()> {
+    let uses = |wanted: fn(Backend) -> bool| backends.iter().any(|(_, b)| wanted(*b));
+    if uses(|b| b == Backend::BuildStd) {
+        toolchain.ensure_nightly(sh, dry_run)?;
+    }
+    if uses(Backend::needs_zig) {
+        toolchain.ensure_zig(sh, dry_run)?;
+    }
+    if uses(|b| b == Backend::Cross) {
+        toolchain.ensure_cross(sh)?;
+    }
+    Ok(())
+}
+
+impl DistPlan {
+    pub fn new(
+        ws: &Workspace,
+        toolchain: &Toolchain,
+        release: Release,
+        out_dir: Utf8PathBuf,
+        backends: &[(&'static Arch, Backend)],
+    ) -> DistPlan {
+        // Later prefixes win in rustc, so the target dir (inside the root) comes after it.
+        let remaps = vec![
+            (ws.root.clone(), "/src".to_string()),
+            (ws.target_dir.clone(), "/target".to_string()),
+            (toolchain.cargo_home.clone(), "/cargo".to_string()),
+        ];
+        let arches = backends
+            .iter()
+            .map(|&(arch, backend)| {
+                let mut remaps = remaps.clone();
+                if let (Backend::BuildStd, Some(nightly)) = (backend, &toolchain.nightly) {
+                    remaps.push((nightly.rust_src(), "/rust".to_string()));
+                }
+                let spec = BuildSpec {
+                    manifest_path: ws.root.join("Cargo.toml"),
+                    package: ws.config.dist.package.clone(),
+                    binary: ws.config.dist.binary.clone(),
+                    target: arch.target.to_string(),
+                    nightly: toolchain.nightly_name.clone(),
+                    remaps,
+                    zig_path: toolchain.zig.path_dirs(),
+                    env: vec![
+                        ("SOURCE_DATE_EPOCH".into(), release.source_date_epoch.to_string()),
+                        ("GIT_COMMIT".into(), release.commit.clone()),
+                    ],
+                };
+                let rustc = match (backend, &toolchain.nightly) {
+                    (Backend::BuildStd, Some(nightly)) => nightly.rustc_version.clone(),
+                    (Backend::BuildStd, None) => toolchain.nightly_name.clone(),
+                    _ => toolchain.default.rustc_version.clone(),
+                };
+                ArchPlan {
+                    arch,
+                    backend,
+                    build: backend::build_command(backend, &spec),
+                    binary: ws.target_dir.join(arch.target).join("release").join(&ws.config.dist.binary),
+                    run_check: RunCheck::for_arch(arch),
+                    archive_name: release.archive_name(arch.target),
+                    rustc,
+                }
+            })
+            .collect();
+        DistPlan { release, out_dir, arches }
+    }
+
+    pub fn render(&self) -> String {
+        let r = &self.release;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "dist plan: {} {} from commit {} (source date {})",
+            r.name,
+            r.version,
+            short(&r.commit),
+            r.created()
+        );
+        let _ = writeln!(out, "output: {} (assembled aside, renamed into place when complete)", self.out_dir);
+        for step in &self.arches {
+            let arch = step.arch;
+            let _ = writeln!(out, "  {:<8} {:<31} {}", arch.name, arch.target, step.backend);
+            let _ = writeln!(out, "    build: {}", step.build);
+            let _ = writeln!(
+                out,
+                "    check: static {:?} {} ELF{}",
+                arch.elf.class,
+                machine_name(arch.elf.machine),
+                match arch.elf.float_abi {
+                    Some(abi) => format!(", {abi:?}-float ABI"),
+                    None => String::new(),
+                }
+            );
+            match &step.run_check {
+                RunCheck::Run { cpu, .. } => {
+                    let cmd = step.run_check.command(&step.binary).expect("runnable");
+                    let _ = writeln!(out, "    run:   {cmd}  (on {cpu})");
+                }
+                RunCheck::Unavailable(why) => {
+                    let _ = writeln!(out, "    run:   skipped: {why}");
+                }
+            }
+            let _ = writeln!(out, "    pack:  {} (+ .sha256)", step.archive_name);
+        }
+        let _ = writeln!(
+            out,
+            "  then:  {MANIFEST_FILE}, {}, {}, {}",
+            release_files::DOCKERFILE_RELEASE,
+            release_files::INSTALL_SH,
+            checksum::SUMS_FILE
+        );
+        out
+    }
+
+    fn execute(&self, sh: &Shell, ws: &Workspace) -> Result<()> {
+        let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
+        let includes = read_includes(ws)?;
+        let total = self.arches.len();
+        let mut artifacts = Vec::new();
+        let mut rows = Vec::new();
+        for (index, step) in self.arches.iter().enumerate() {
+            let started = Instant::now();
+            eprintln!("[{}/{total}] {}: building {} with {}", index + 1, step.arch.name, step.arch.target, step.backend);
+            let (artifact, ran_on) = build_one(sh, step, &self.release, &includes, &staging.dir)
+                .with_context(|| format!("{} ({}) failed", step.arch.name, step.arch.target))?;
+            let elapsed = started.elapsed();
+            eprintln!(
+                "[{}/{total}] {}: {} ({}), sha256 {} in {}",
+                index + 1,
+                step.arch.name,
+                artifact.name,
+                human_size(artifact.size),
+                &artifact.sha256[..12],
+                seconds(elapsed)
+            );
+            rows.push(SummaryRow { arch: step.arch.name, target: step.arch.target, backend: step.backend, size: artifact.size, binary_size: artifact.binary.size, sha256: artifact.sha256.clone(), elapsed, ran_on });
+            artifacts.push(artifact);
+        }
+        let manifest = Manifest::new(&self.release, artifacts);
+        release_files::write_all(&staging.dir, &manifest, &ws.config, &project_facts(ws))?;
+        let dest = staging.commit()?;
+        print!("{}", summary_table(&rows));
+        println!("wrote {} archives, {}, {MANIFEST_FILE}, {}, {} to {dest}", rows.len(), checksum::SUMS_FILE, release_files::DOCKERFILE_RELEASE, release_files::INSTALL_SH);
+        Ok(())
+    }
+}
+
+pub fn project_facts(ws: &Workspace) -> ProjectFacts {
+    ProjectFacts { source: ws.package.repository.clone(), licenses: ws.package.license.clone() }
+}
+
+fn read_includes(ws: &Workspace) -> Result<Vec<ArchiveEntry>> {
+    ws.config
+        .dist
+        .include
+        .iter()
+        .map(|path| {
+            let full = ws.root.join(path);
+            let contents = std::fs::read(&full)
+                .with_context(|| format!("dist.include names {path}, which cannot be read ({full}); fix release.toml"))?;
+            let name = path.file_name().with_context(|| format!("dist.include entry {path} has no file name"))?;
+            Ok(ArchiveEntry { path: name.to_string(), contents, executable: false })
+        })
+        .collect()
+}
+
+/// Builds, checks and packs one arch into `out`. Returns its manifest entry and where it ran.
+fn build_one(sh: &Shell, step: &ArchPlan, release: &Release, includes: &[ArchiveEntry], out: &Utf8Path) -> Result<(Artifact, String)> {
+    step.build.run(sh).context("the build failed (its output is above)")?;
+    let binary = std::fs::read(&step.binary).with_context(|| format!("the build left no binary at {}", step.binary))?;
+    let facts = elf::inspect(&binary).with_context(|| format!("cannot read {} as ELF", step.binary))?;
+    elf::check(step.arch, &facts).with_context(|| format!("refusing {}", step.binary))?;
+
+    let ran_on = match &step.run_check {
+        RunCheck::Run { cpu, .. } => {
+            let cmd = step.run_check.command(&step.binary).expect("runnable");
+            let (ok, output) = cmd.output(sh)?;
+            if !ok {
+                bail!("the binary does not run on a {cpu} CPU: `{cmd}` failed:\n{}", output.trim());
+            }
+            eprintln!("      runs on {cpu}: {}", output.lines().next().unwrap_or("").trim());
+            cpu.clone()
+        }
+        RunCheck::Unavailable(why) => {
+            eprintln!("      warning: not run: {why}");
+            "not run".into()
+        }
+    };
+
+    let stem = release.archive_stem(step.arch.target);
+    let mut entries = includes.to_vec();
+    entries.push(ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true });
+    let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch)?;
+    let sha256 = checksum::sha256_hex(&bytes);
+    let archive_path = out.join(&step.archive_name);
+    std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
+    let sidecar = out.join(format!("{}.sha256", step.archive_name));
+    let line = checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: step.archive_name.clone() });
+    std::fs::write(&sidecar, line).with_context(|| format!("cannot write {sidecar}"))?;
+
+    let artifact = Artifact {
+        name: step.archive_name.clone(),
+        target: step.arch.target.to_string(),
+        arch: step.arch.name.to_string(),
+        platform: step.arch.platform.to_string(),
+        size: bytes.len() as u64,
+        sha256,
+        binary: Binary {
+            path: format!("{stem}/{}", release.name),
+            size: binary.len() as u64,
+            sha256: checksum::sha256_hex(&binary),
+        },
+        built_with: BuiltWith { backend: step.backend.id().to_string(), rustc: step.rustc.clone() },
+    };
+    Ok((artifact, ran_on))
+}
+
+struct SummaryRow {
+    arch: &'static str,
+    target: &'static str,
+    backend: Backend,
+    size: u64,
+    binary_size: u64,
+    sha256: String,
+    elapsed: Duration,
+    ran_on: String,
+}
+
+fn summary_table(rows: &[SummaryRow]) -> String {
+    let mut out = format!(
+        "\n{:<8} {:<31} {:<10} {:>9} {:>9} {:<13} {:>7}  {}\n",
+        "ARCH", "TARGET", "BACKEND", "ARCHIVE", "BINARY", "SHA256", "TIME", "RAN ON"
+    );
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<31} {:<10} {:>9} {:>9} {:<13} {:>7}  {}",
+            row.arch,
+            row.target,
+            row.backend.id(),
+            human_size(row.size),
+            human_size(row.binary_size),
+            format!("{}…", &row.sha256[..12]),
+            seconds(row.elapsed),
+            row.ran_on
+        );
+    }
+    out
+}
+
+pub fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    } else {
+        format!("{:.0} KiB", bytes as f64 / 1024.0)
+    }
+}
+
+pub fn seconds(elapsed: Duration) -> String {
+    format!("{:.1}s", elapsed.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::by_name;
+
+    #[test]
+    fn run_checks_use_the_cpu_class() {
+        let arch = by_name("arm32v6").unwrap();
+        let check = RunCheck::Run { prefix: vec!["/usr/bin/qemu-arm-static".into(), "-cpu".into(), "arm1176".into()], cpu: "arm1176".into() };
+        assert_eq!(
+            check.command(Utf8Path::new("/t/exonode")).unwrap().to_string(),
+            "/usr/bin/qemu-arm-static -cpu arm1176 /t/exonode --version"
+        );
+        let host = RunCheck::Run { prefix: vec![], cpu: "this host".into() };
+        assert_eq!(host.command(Utf8Path::new("/t/exonode")).unwrap().to_string(), "/t/exonode --version");
+        assert!(matches!(arch.run_on, RunOn::Qemu { cpu: "arm1176", .. }));
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(512 * 1024), "512 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024 / 2), "1.5 MiB");
+    }
+}

@@ -1,0 +1,250 @@
+//! The architecture matrix: every CPU we ship for, as one row of plain data. Adding an
+//! architecture means adding a row here; nothing else in the xtask matches on arch names.
+
+use std::fmt;
+
+/// ELF `e_machine` values (from the System V ABI supplements).
+pub const EM_386: u16 = 3;
+pub const EM_ARM: u16 = 40;
+pub const EM_X86_64: u16 = 62;
+pub const EM_AARCH64: u16 = 183;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElfClass {
+    Elf32,
+    Elf64,
+}
+
+/// The ARM EABI float calling convention recorded in `e_flags`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatAbi {
+    Hard,
+    Soft,
+}
+
+/// What a correct binary for the arch looks like in its ELF header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfKind {
+    pub class: ElfClass,
+    pub machine: u16,
+    pub float_abi: Option<FloatAbi>,
+    /// ARM only: the newest `Tag_CPU_arch` the CPU class executes (4 = v5TE, 6 = v6, 10 = v7).
+    pub max_arm_cpu_arch: Option<u64>,
+}
+
+/// How to prove a binary runs on the arch's CPU class from an x86_64 host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOn {
+    /// The host kernel runs it directly (x86_64 also runs i386).
+    Host,
+    /// qemu-user with a CPU model of the arch's class, e.g. `qemu-arm-static -cpu arm1176`.
+    Qemu { emulator: &'static str, cpu: &'static str },
+}
+
+/// An OCI/Docker platform: `os/architecture[/variant]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Platform {
+    pub os: &'static str,
+    pub architecture: &'static str,
+    pub variant: Option<&'static str>,
+}
+
+impl Platform {
+    /// The form buildx and registries report: `linux/arm64/v8` becomes `linux/arm64`, and
+    /// `linux/amd64/v1` becomes `linux/amd64`.
+    pub fn normalized(&self) -> String {
+        normalize_platform(&self.to_string())
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Normalizes a platform string the way buildx does, so platforms compare equal.
+pub fn normalize_platform(platform: &str) -> String {
+    match platform {
+        "linux/arm64/v8" => "linux/arm64".to_string(),
+        "linux/amd64/v1" => "linux/amd64".to_string(),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arch {
+    /// Docker Hub's namespace for the arch, also the image tag suffix: `arm32v7`.
+    pub name: &'static str,
+    pub target: &'static str,
+    pub platform: Platform,
+    pub debian_arch: &'static str,
+    pub elf: ElfKind,
+    pub run_on: RunOn,
+    /// `uname -m` answers on machines of this arch, for install.sh.
+    pub uname_machines: &'static [&'static str],
+    /// The default base image of the arch's container image.
+    pub base_image: &'static str,
+}
+
+const fn platform(architecture: &'static str, variant: Option<&'static str>) -> Platform {
+    Platform { os: "linux", architecture, variant }
+}
+
+const fn elf(class: ElfClass, machine: u16) -> ElfKind {
+    ElfKind { class, machine, float_abi: None, max_arm_cpu_arch: None }
+}
+
+const fn arm(float_abi: FloatAbi, max_arm_cpu_arch: u64) -> ElfKind {
+    ElfKind { class: ElfClass::Elf32, machine: EM_ARM, float_abi: Some(float_abi), max_arm_cpu_arch: Some(max_arm_cpu_arch) }
+}
+
+pub const MATRIX: &[Arch] = &[
+    Arch {
+        name: "amd64",
+        target: "x86_64-unknown-linux-musl",
+        platform: platform("amd64", None),
+        debian_arch: "amd64",
+        elf: elf(ElfClass::Elf64, EM_X86_64),
+        run_on: RunOn::Host,
+        uname_machines: &["x86_64", "amd64"],
+        base_image: "busybox",
+    },
+    Arch {
+        name: "arm64v8",
+        target: "aarch64-unknown-linux-musl",
+        platform: platform("arm64", Some("v8")),
+        debian_arch: "arm64",
+        elf: elf(ElfClass::Elf64, EM_AARCH64),
+        run_on: RunOn::Qemu { emulator: "qemu-aarch64-static", cpu: "cortex-a53" },
+        uname_machines: &["aarch64", "arm64"],
+        base_image: "arm64v8/busybox",
+    },
+    Arch {
+        name: "arm32v7",
+        target: "armv7-unknown-linux-musleabihf",
+        platform: platform("arm", Some("v7")),
+        debian_arch: "armhf",
+        elf: arm(FloatAbi::Hard, 10),
+        run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "cortex-a7" },
+        uname_machines: &["armv7l", "armv8l"],
+        base_image: "arm32v7/busybox",
+    },
+    Arch {
+        name: "arm32v6",
+        target: "arm-unknown-linux-musleabihf",
+        platform: platform("arm", Some("v6")),
+        // Debian's armhf needs ARMv7; its armel runs on ARMv6.
+        debian_arch: "armel",
+        // v6KZ is the ARM1176 of the Raspberry Pi 1 and Zero; v6T2 and v6K are not.
+        elf: arm(FloatAbi::Hard, 7),
+        run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm1176" },
+        uname_machines: &["armv6l"],
+        base_image: "arm32v6/busybox",
+    },
+    Arch {
+        name: "arm32v5",
+        target: "armv5te-unknown-linux-musleabi",
+        platform: platform("arm", Some("v5")),
+        debian_arch: "armel",
+        elf: arm(FloatAbi::Soft, 5),
+        run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm926" },
+        uname_machines: &["armv5tel", "armv5tejl", "armv5l"],
+        base_image: "arm32v5/busybox",
+    },
+    Arch {
+        name: "i386",
+        target: "i686-unknown-linux-musl",
+        platform: platform("386", None),
+        debian_arch: "i386",
+        elf: elf(ElfClass::Elf32, EM_386),
+        run_on: RunOn::Host,
+        uname_machines: &["i386", "i486", "i586", "i686", "x86"],
+        base_image: "i386/busybox",
+    },
+];
+
+pub fn names() -> Vec<&'static str> {
+    MATRIX.iter().map(|arch| arch.name).collect()
+}
+
+pub fn by_name(name: &str) -> Option<&'static Arch> {
+    MATRIX.iter().find(|arch| arch.name == name)
+}
+
+pub fn by_target(target: &str) -> Option<&'static Arch> {
+    MATRIX.iter().find(|arch| arch.target == target)
+}
+
+/// Position in the matrix: outputs list arches in this order whatever order they were asked in.
+pub fn rank(arch: &Arch) -> usize {
+    MATRIX.iter().position(|a| a.name == arch.name).expect("arch comes from the matrix")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn names_targets_and_platforms_are_unique() {
+        for field in [
+            |a: &Arch| a.name.to_string(),
+            |a: &Arch| a.target.to_string(),
+            |a: &Arch| a.platform.normalized(),
+        ] {
+            let values: Vec<String> = MATRIX.iter().map(field).collect();
+            let unique: HashSet<&String> = values.iter().collect();
+            assert_eq!(values.len(), unique.len(), "duplicate in {values:?}");
+        }
+    }
+
+    #[test]
+    fn default_matrix_matches_the_documented_table() {
+        let rows: Vec<(&str, &str, String)> =
+            MATRIX.iter().map(|a| (a.name, a.target, a.platform.to_string())).collect();
+        assert_eq!(
+            rows,
+            [
+                ("amd64", "x86_64-unknown-linux-musl", "linux/amd64"),
+                ("arm64v8", "aarch64-unknown-linux-musl", "linux/arm64/v8"),
+                ("arm32v7", "armv7-unknown-linux-musleabihf", "linux/arm/v7"),
+                ("arm32v6", "arm-unknown-linux-musleabihf", "linux/arm/v6"),
+                ("arm32v5", "armv5te-unknown-linux-musleabi", "linux/arm/v5"),
+                ("i386", "i686-unknown-linux-musl", "linux/386"),
+            ]
+            .map(|(n, t, p)| (n, t, p.to_string()))
+        );
+    }
+
+    #[test]
+    fn every_arch_is_static_musl_and_consistent() {
+        for arch in MATRIX {
+            assert!(arch.target.contains("-linux-musl"), "{} must be a musl target", arch.name);
+            let is_arm32 = arch.elf.machine == EM_ARM;
+            assert_eq!(is_arm32, arch.platform.architecture == "arm", "{}", arch.name);
+            assert_eq!(is_arm32, arch.elf.float_abi.is_some(), "{}: ARM needs a float ABI", arch.name);
+            assert_eq!(arch.target.ends_with("hf"), arch.elf.float_abi == Some(FloatAbi::Hard), "{}", arch.name);
+            assert!(!arch.uname_machines.is_empty());
+            assert!(arch.base_image.ends_with("busybox"));
+        }
+    }
+
+    #[test]
+    fn platforms_normalize_like_buildx() {
+        assert_eq!(by_name("arm64v8").unwrap().platform.normalized(), "linux/arm64");
+        assert_eq!(normalize_platform("linux/amd64/v1"), "linux/amd64");
+        assert_eq!(by_name("arm32v6").unwrap().platform.normalized(), "linux/arm/v6");
+    }
+
+    #[test]
+    fn lookups() {
+        assert_eq!(by_target("i686-unknown-linux-musl").unwrap().name, "i386");
+        assert!(by_name("arm32v8").is_none());
+        assert_eq!(rank(by_name("i386").unwrap()), MATRIX.len() - 1);
+    }
+}
