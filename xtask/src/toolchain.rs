@@ -81,6 +81,7 @@ impl ZigTools {
             "--quiet",
             "--disable-pip-version-check",
             "--no-warn-script-location",
+            "--root-user-action=ignore",
             "--target",
             into.as_str(),
             &format!("ziglang=={}", self.zig_version),
