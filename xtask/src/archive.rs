@@ -62,7 +62,8 @@ pub fn read_entry(archive: &Utf8Path, path: &str) -> Result<Vec<u8>> {
         let mut entry = entry.with_context(|| format!("{archive} is damaged"))?;
         if entry.path_bytes().as_ref() == path.as_bytes() {
             let mut contents = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut contents).with_context(|| format!("cannot read {path} in {archive}"))?;
+            std::io::Read::read_to_end(&mut entry, &mut contents)
+                .with_context(|| format!("cannot read {path} in {archive}"))?;
             return Ok(contents);
         }
     }

@@ -70,7 +70,12 @@ pub enum StdStatus {
     Unavailable(String),
 }
 
-pub fn choose(request: BackendRequest, std: &StdStatus, needs_c: bool, target: &str) -> Result<Backend, String> {
+pub fn choose(
+    request: BackendRequest,
+    std: &StdStatus,
+    needs_c: bool,
+    target: &str,
+) -> Result<Backend, String> {
     let std_ok = !matches!(std, StdStatus::Unavailable(_));
     match request {
         BackendRequest::Auto if !std_ok => Ok(Backend::BuildStd),
@@ -215,6 +220,9 @@ mod tests {
         spec.remaps = vec![("/my work".into(), "/src".into())];
         let cmd = build_command(Backend::Cross, &spec);
         assert_eq!(cmd.program, "cross");
-        assert!(cmd.env.iter().any(|(k, v)| k == "CARGO_ENCODED_RUSTFLAGS" && v == "--remap-path-prefix=/my work=/src"));
+        assert!(cmd
+            .env
+            .iter()
+            .any(|(k, v)| k == "CARGO_ENCODED_RUSTFLAGS" && v == "--remap-path-prefix=/my work=/src"));
     }
 }

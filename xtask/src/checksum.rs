@@ -93,13 +93,24 @@ mod tests {
     fn known_digest() {
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         let (hex, size) = sha256_reader(&mut &b"abc"[..]).unwrap();
-        assert_eq!((hex.as_str(), size), ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3));
+        assert_eq!(
+            (hex.as_str(), size),
+            ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3)
+        );
     }
 
     #[test]
     fn sums_are_sorted_two_space_lf_without_blank_last_line() {
         let text = render_sums(&[entry('b', "b.tar.gz"), entry('a', "SHA-file"), entry('c', "a.tar.gz")]);
-        assert_eq!(text, format!("{}  SHA-file\n{}  a.tar.gz\n{}  b.tar.gz\n", "a".repeat(64), "c".repeat(64), "b".repeat(64)));
+        assert_eq!(
+            text,
+            format!(
+                "{}  SHA-file\n{}  a.tar.gz\n{}  b.tar.gz\n",
+                "a".repeat(64),
+                "c".repeat(64),
+                "b".repeat(64)
+            )
+        );
         assert!(!text.ends_with("\n\n"));
         assert!(!text.contains('\r'));
     }

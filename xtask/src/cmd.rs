@@ -47,7 +47,8 @@ impl Cmd {
             cmd = cmd.env(key, value);
         }
         if !self.path_prepend.is_empty() {
-            let mut dirs: Vec<std::path::PathBuf> = self.path_prepend.iter().map(|d| d.clone().into()).collect();
+            let mut dirs: Vec<std::path::PathBuf> =
+                self.path_prepend.iter().map(|d| d.clone().into()).collect();
             dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
             cmd = cmd.env("PATH", std::env::join_paths(dirs).expect("PATH entries contain no ':'"));
         }
@@ -93,8 +94,8 @@ impl fmt::Display for Cmd {
 
 /// Quotes for a POSIX shell only where needed, so printed commands can be pasted.
 pub fn quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%^".contains(c));
+    let plain =
+        !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%^".contains(c));
     if plain {
         word.to_string()
     } else {

@@ -141,29 +141,36 @@ impl Config {
             }
             None => path.to_string(),
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            anyhow::anyhow!("{}: {}", at(e.span()), e.message().trim_end())
-        })?;
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", at(e.span()), e.message().trim_end()))?;
         let fail = |span: Range<usize>, message: String| anyhow::anyhow!("{}: {message}", at(Some(span)));
 
         let arches = match raw.dist.arches {
             None => matrix::MATRIX.iter().collect(),
             Some(list) => {
                 if list.get_ref().is_empty() {
-                    return Err(fail(list.span(), format!(
-                        "dist.arches is empty; list at least one of: {}", matrix::names().join(", ")
-                    )));
+                    return Err(fail(
+                        list.span(),
+                        format!("dist.arches is empty; list at least one of: {}", matrix::names().join(", ")),
+                    ));
                 }
                 let mut arches: Vec<&'static Arch> = Vec::new();
                 for name in list.get_ref() {
                     let arch = matrix::by_name(name.get_ref()).ok_or_else(|| {
-                        fail(name.span(), format!(
-                            "unknown arch {:?} in dist.arches; accepted values: {}",
-                            name.get_ref(), matrix::names().join(", ")
-                        ))
+                        fail(
+                            name.span(),
+                            format!(
+                                "unknown arch {:?} in dist.arches; accepted values: {}",
+                                name.get_ref(),
+                                matrix::names().join(", ")
+                            ),
+                        )
                     })?;
                     if arches.contains(&arch) {
-                        return Err(fail(name.span(), format!("arch {:?} is listed twice in dist.arches", arch.name)));
+                        return Err(fail(
+                            name.span(),
+                            format!("arch {:?} is listed twice in dist.arches", arch.name),
+                        ));
                     }
                     arches.push(arch);
                 }
@@ -177,10 +184,16 @@ impl Config {
             .download_url
             .map(|url| {
                 let ok = url.get_ref().starts_with("https://") || url.get_ref().starts_with("http://");
-                if ok { Ok(url.into_inner()) } else {
-                    Err(fail(url.span(), format!(
-                        "dist.download-url {:?} must start with https:// (or http://)", url.get_ref()
-                    )))
+                if ok {
+                    Ok(url.into_inner())
+                } else {
+                    Err(fail(
+                        url.span(),
+                        format!(
+                            "dist.download-url {:?} must start with https:// (or http://)",
+                            url.get_ref()
+                        ),
+                    ))
                 }
             })
             .transpose()?
@@ -188,7 +201,9 @@ impl Config {
 
         let repository = match raw.image.repository {
             Some(repo) => {
-                validate_repository(repo.get_ref()).map_err(|why| fail(repo.span(), format!("image.repository {:?} {why}", repo.get_ref())))?;
+                validate_repository(repo.get_ref()).map_err(|why| {
+                    fail(repo.span(), format!("image.repository {:?} {why}", repo.get_ref()))
+                })?;
                 repo.into_inner()
             }
             None => raw.dist.package.clone(),
@@ -198,7 +213,10 @@ impl Config {
             None => vec!["{version}".to_string()],
             Some(list) => {
                 if list.get_ref().is_empty() {
-                    return Err(fail(list.span(), "image.tags is empty; use for example [\"{version}\"]".into()));
+                    return Err(fail(
+                        list.span(),
+                        "image.tags is empty; use for example [\"{version}\"]".into(),
+                    ));
                 }
                 let mut tags = Vec::new();
                 for tag in list.into_inner() {
@@ -217,9 +235,10 @@ impl Config {
                 "busybox" => BaseKind::Busybox,
                 "scratch" => BaseKind::Scratch,
                 other => {
-                    return Err(fail(base.span(), format!(
-                        "image.base {other:?} is not supported; accepted values: busybox, scratch"
-                    )))
+                    return Err(fail(
+                        base.span(),
+                        format!("image.base {other:?} is not supported; accepted values: busybox, scratch"),
+                    ))
                 }
             },
         };
@@ -229,10 +248,13 @@ impl Config {
             Some(user) => match u32::try_from(*user.get_ref()) {
                 Ok(uid) if (1..=2_147_483_647).contains(&uid) => uid,
                 _ => {
-                    return Err(fail(user.span(), format!(
-                        "image.user {} must be a non-root uid between 1 and 2147483647 (e.g. 10001)",
-                        user.get_ref()
-                    )))
+                    return Err(fail(
+                        user.span(),
+                        format!(
+                            "image.user {} must be a non-root uid between 1 and 2147483647 (e.g. 10001)",
+                            user.get_ref()
+                        ),
+                    ))
                 }
             },
         };
@@ -262,10 +284,14 @@ impl Config {
         let mut base_images = BTreeMap::new();
         for (name, image) in raw.image.base_images {
             if matrix::by_name(name.get_ref()).is_none() {
-                return Err(fail(name.span(), format!(
-                    "unknown arch {:?} in image.base-images; accepted values: {}",
-                    name.get_ref(), matrix::names().join(", ")
-                )));
+                return Err(fail(
+                    name.span(),
+                    format!(
+                        "unknown arch {:?} in image.base-images; accepted values: {}",
+                        name.get_ref(),
+                        matrix::names().join(", ")
+                    ),
+                ));
             }
             base_images.insert(name.into_inner(), image);
         }
@@ -437,18 +463,32 @@ mod tests {
     #[test]
     fn bad_values_are_rejected_with_the_fix() {
         let cases = [
-            ("[image]\nbase = \"alpine\"\n", "release.toml:6:8: image.base \"alpine\" is not supported; accepted values: busybox, scratch"),
+            (
+                "[image]\nbase = \"alpine\"\n",
+                "release.toml:6:8: image.base \"alpine\" is not supported; accepted values: busybox, scratch",
+            ),
             ("[image]\nuser = 0\n", "release.toml:6:8: image.user 0 must be a non-root uid"),
             ("[image]\nrepository = \"Ghcr.io/Org/Name:1\"\n", "release.toml:6:14: image.repository"),
-            ("[image]\ntags = [\"-bad\"]\n", "release.toml:6:9: image.tags entry \"-bad\" is not a valid tag"),
-            ("[image.base-images]\narm32v9 = \"x\"\n", "release.toml:6:1: unknown arch \"arm32v9\" in image.base-images"),
+            (
+                "[image]\ntags = [\"-bad\"]\n",
+                "release.toml:6:9: image.tags entry \"-bad\" is not a valid tag",
+            ),
+            (
+                "[image.base-images]\narm32v9 = \"x\"\n",
+                "release.toml:6:1: unknown arch \"arm32v9\" in image.base-images",
+            ),
         ];
         for (tail, expected) in cases {
-            let err = error(&format!("[dist]\npackage = \"t\"\ndownload-url = \"https://x/{{version}}\"\n\n{tail}"));
+            let err = error(&format!(
+                "[dist]\npackage = \"t\"\ndownload-url = \"https://x/{{version}}\"\n\n{tail}"
+            ));
             assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
         }
         let err = error("[dist]\npackage = \"t\"\ndownload-url = \"ftp://x\"\n");
-        assert!(err.starts_with("release.toml:3:16: dist.download-url \"ftp://x\" must start with https://"), "{err}");
+        assert!(
+            err.starts_with("release.toml:3:16: dist.download-url \"ftp://x\" must start with https://"),
+            "{err}"
+        );
         let err = error("[dist]\npackage = \"t\"\narches = []\n");
         assert!(err.contains("dist.arches is empty"), "{err}");
         let err = error("[dist]\npackage = \"t\"\narches = [\"i386\", \"i386\"]\n");

@@ -56,7 +56,10 @@ impl RunCheck {
         match arch.run_on {
             RunOn::Host => RunCheck::Run { prefix: vec![], cpu: "this host".into() },
             RunOn::Qemu { emulator, cpu } => match toolchain::which(emulator) {
-                Some(path) => RunCheck::Run { prefix: vec![path.to_string(), "-cpu".into(), cpu.into()], cpu: cpu.into() },
+                Some(path) => RunCheck::Run {
+                    prefix: vec![path.to_string(), "-cpu".into(), cpu.into()],
+                    cpu: cpu.into(),
+                },
                 None => RunCheck::Unavailable(format!(
                     "{emulator} not found (apt-get install qemu-user-static) to run it on a {cpu} CPU"
                 )),
@@ -92,7 +95,14 @@ impl flags::Dist {
         }
 
         let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
-        let backends = resolve_backends(sh, &toolchain, &arches, self.backend, ws.package.needs_c_toolchain, self.dry_run)?;
+        let backends = resolve_backends(
+            sh,
+            &toolchain,
+            &arches,
+            self.backend,
+            ws.package.needs_c_toolchain,
+            self.dry_run,
+        )?;
         prepare_tools(sh, &mut toolchain, &backends, self.dry_run)?;
         let plan = DistPlan::new(&ws, &toolchain, release, out_dir, &backends);
         print!("{}", plan.render());
@@ -107,7 +117,8 @@ fn absolute(path: Utf8PathBuf) -> Result<Utf8PathBuf> {
     if path.is_absolute() {
         return Ok(path);
     }
-    let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir()?).map_err(|p| anyhow::anyhow!("{p:?} is not UTF-8"))?;
+    let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir()?)
+        .map_err(|p| anyhow::anyhow!("{p:?} is not UTF-8"))?;
     Ok(cwd.join(path))
 }
 
@@ -127,7 +138,8 @@ fn resolve_backends(
 ) -> Result<Vec<(&'static Arch, Backend)>> {
     let mut resolved = Vec::new();
     for &arch in arches {
-        let wants_std = matches!(request, BackendRequest::Auto | BackendRequest::Cargo | BackendRequest::Zigbuild);
+        let wants_std =
+            matches!(request, BackendRequest::Auto | BackendRequest::Cargo | BackendRequest::Zigbuild);
         let std = if toolchain.default.has_std_for(arch.target) {
             StdStatus::Installed
         } else if !wants_std {
@@ -135,7 +147,10 @@ fn resolve_backends(
         } else if !toolchain.rustup {
             StdStatus::Unavailable("rustup is not installed".into())
         } else if dry_run {
-            eprintln!("would fetch rust-std: rustup target add {} (nightly -Zbuild-std if rustup has none)", arch.target);
+            eprintln!(
+                "would fetch rust-std: rustup target add {} (nightly -Zbuild-std if rustup has none)",
+                arch.target
+            );
             StdStatus::Installable
         } else {
             match toolchain.add_target(sh, arch.target)? {
@@ -146,13 +161,19 @@ fn resolve_backends(
                 }
             }
         };
-        let backend = backend::choose(request, &std, needs_c, arch.target).map_err(|e| anyhow::anyhow!("{}: {e}", arch.name))?;
+        let backend = backend::choose(request, &std, needs_c, arch.target)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", arch.name))?;
         resolved.push((arch, backend));
     }
     Ok(resolved)
 }
 
-fn prepare_tools(sh: &Shell, toolchain: &mut Toolchain, backends: &[(&Arch, Backend)], dry_run: bool) -> Result<()> {
+fn prepare_tools(
+    sh: &Shell,
+    toolchain: &mut Toolchain,
+    backends: &[(&Arch, Backend)],
+    dry_run: bool,
+) -> Result<()> {
     let uses = |wanted: fn(Backend) -> bool| backends.iter().any(|(_, b)| wanted(*b));
     if uses(|b| b == Backend::BuildStd) {
         toolchain.ensure_nightly(sh, dry_run)?;
@@ -274,7 +295,13 @@ impl DistPlan {
         let mut rows = Vec::new();
         for (index, step) in self.arches.iter().enumerate() {
             let started = Instant::now();
-            eprintln!("[{}/{total}] {}: building {} with {}", index + 1, step.arch.name, step.arch.target, step.backend);
+            eprintln!(
+                "[{}/{total}] {}: building {} with {}",
+                index + 1,
+                step.arch.name,
+                step.arch.target,
+                step.backend
+            );
             let (artifact, ran_on) = build_one(sh, step, &self.release, &includes, &staging.dir)
                 .with_context(|| format!("{} ({}) failed", step.arch.name, step.arch.target))?;
             let elapsed = started.elapsed();
@@ -287,14 +314,29 @@ impl DistPlan {
                 &artifact.sha256[..12],
                 seconds(elapsed)
             );
-            rows.push(SummaryRow { arch: step.arch.name, target: step.arch.target, backend: step.backend, size: artifact.size, binary_size: artifact.binary.size, sha256: artifact.sha256.clone(), elapsed, ran_on });
+            rows.push(SummaryRow {
+                arch: step.arch.name,
+                target: step.arch.target,
+                backend: step.backend,
+                size: artifact.size,
+                binary_size: artifact.binary.size,
+                sha256: artifact.sha256.clone(),
+                elapsed,
+                ran_on,
+            });
             artifacts.push(artifact);
         }
         let manifest = Manifest::new(&self.release, artifacts);
         release_files::write_all(&staging.dir, &manifest, &ws.config, &project_facts(ws))?;
         let dest = staging.commit()?;
         print!("{}", summary_table(&rows));
-        println!("wrote {} archives, {}, {MANIFEST_FILE}, {}, {} to {dest}", rows.len(), checksum::SUMS_FILE, release_files::DOCKERFILE_RELEASE, release_files::INSTALL_SH);
+        println!(
+            "wrote {} archives, {}, {MANIFEST_FILE}, {}, {} to {dest}",
+            rows.len(),
+            checksum::SUMS_FILE,
+            release_files::DOCKERFILE_RELEASE,
+            release_files::INSTALL_SH
+        );
         Ok(())
     }
 }
@@ -310,18 +352,27 @@ fn read_includes(ws: &Workspace) -> Result<Vec<ArchiveEntry>> {
         .iter()
         .map(|path| {
             let full = ws.root.join(path);
-            let contents = std::fs::read(&full)
-                .with_context(|| format!("dist.include names {path}, which cannot be read ({full}); fix release.toml"))?;
-            let name = path.file_name().with_context(|| format!("dist.include entry {path} has no file name"))?;
+            let contents = std::fs::read(&full).with_context(|| {
+                format!("dist.include names {path}, which cannot be read ({full}); fix release.toml")
+            })?;
+            let name =
+                path.file_name().with_context(|| format!("dist.include entry {path} has no file name"))?;
             Ok(ArchiveEntry { path: name.to_string(), contents, executable: false })
         })
         .collect()
 }
 
 /// Builds, checks and packs one arch into `out`. Returns its manifest entry and where it ran.
-fn build_one(sh: &Shell, step: &ArchPlan, release: &Release, includes: &[ArchiveEntry], out: &Utf8Path) -> Result<(Artifact, String)> {
+fn build_one(
+    sh: &Shell,
+    step: &ArchPlan,
+    release: &Release,
+    includes: &[ArchiveEntry],
+    out: &Utf8Path,
+) -> Result<(Artifact, String)> {
     step.build.run(sh).context("the build failed (its output is above)")?;
-    let binary = std::fs::read(&step.binary).with_context(|| format!("the build left no binary at {}", step.binary))?;
+    let binary = std::fs::read(&step.binary)
+        .with_context(|| format!("the build left no binary at {}", step.binary))?;
     let facts = elf::inspect(&binary).with_context(|| format!("cannot read {} as ELF", step.binary))?;
     elf::check(step.arch, &facts).with_context(|| format!("refusing {}", step.binary))?;
 
@@ -349,7 +400,8 @@ fn build_one(sh: &Shell, step: &ArchPlan, release: &Release, includes: &[Archive
     let archive_path = out.join(&step.archive_name);
     std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
     let sidecar = out.join(format!("{}.sha256", step.archive_name));
-    let line = checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: step.archive_name.clone() });
+    let line =
+        checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: step.archive_name.clone() });
     std::fs::write(&sidecar, line).with_context(|| format!("cannot write {sidecar}"))?;
 
     let artifact = Artifact {
@@ -422,7 +474,10 @@ mod tests {
     #[test]
     fn run_checks_use_the_cpu_class() {
         let arch = by_name("arm32v6").unwrap();
-        let check = RunCheck::Run { prefix: vec!["/usr/bin/qemu-arm-static".into(), "-cpu".into(), "arm1176".into()], cpu: "arm1176".into() };
+        let check = RunCheck::Run {
+            prefix: vec!["/usr/bin/qemu-arm-static".into(), "-cpu".into(), "arm1176".into()],
+            cpu: "arm1176".into(),
+        };
         assert_eq!(
             check.command(Utf8Path::new("/t/exonode")).unwrap().to_string(),
             "/usr/bin/qemu-arm-static -cpu arm1176 /t/exonode --version"

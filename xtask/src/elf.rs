@@ -32,7 +32,8 @@ pub fn machine_name(machine: u16) -> String {
 /// ARM `Tag_CPU_arch` values (ARM IHI 0045) as names.
 pub fn arm_cpu_arch_name(value: u64) -> String {
     const NAMES: &[&str] = &[
-        "pre-v4", "v4", "v4T", "v5T", "v5TE", "v5TEJ", "v6", "v6KZ", "v6T2", "v6K", "v7", "v6-M", "v6S-M", "v7E-M", "v8",
+        "pre-v4", "v4", "v4T", "v5T", "v5TE", "v5TEJ", "v6", "v6KZ", "v6T2", "v6K", "v7", "v6-M", "v6S-M",
+        "v7E-M", "v8",
     ];
     NAMES.get(value as usize).map_or_else(|| format!("CPU arch {value}"), |n| n.to_string())
 }
@@ -62,8 +63,11 @@ fn facts<H: FileHeader<Endian = Endianness>>(bytes: &[u8], class: ElfClass) -> R
                 interpreter = Some(String::from_utf8_lossy(data).trim_end_matches('\0').to_string());
             }
             e::PT_DYNAMIC => {
-                if let Some(entries) = segment.dynamic(endian, bytes).map_err(|_| anyhow::anyhow!("damaged PT_DYNAMIC"))? {
-                    needed += entries.iter().filter(|d| d.d_tag(endian).into() == u64::from(e::DT_NEEDED)).count();
+                if let Some(entries) =
+                    segment.dynamic(endian, bytes).map_err(|_| anyhow::anyhow!("damaged PT_DYNAMIC"))?
+                {
+                    needed +=
+                        entries.iter().filter(|d| d.d_tag(endian).into() == u64::from(e::DT_NEEDED)).count();
                 }
             }
             _ => {}
@@ -78,7 +82,11 @@ fn facts<H: FileHeader<Endian = Endianness>>(bytes: &[u8], class: ElfClass) -> R
 /// Reads `Tag_CPU_arch` from the `aeabi` file attributes. The attribute stream has no
 /// self-describing types: by the ABI's convention tags below 32 are integers except the
 /// CPU name strings (4, 5), and from 32 on odd tags are strings (67, conformance, is one).
-fn arm_cpu_arch<H: FileHeader<Endian = Endianness>>(header: &H, endian: Endianness, bytes: &[u8]) -> Result<Option<u64>> {
+fn arm_cpu_arch<H: FileHeader<Endian = Endianness>>(
+    header: &H,
+    endian: Endianness,
+    bytes: &[u8],
+) -> Result<Option<u64>> {
     const TAG_FILE: u8 = 1;
     const TAG_CPU_ARCH: u64 = 6;
     let sections = header.sections(endian, bytes).context("damaged section headers")?;

@@ -4,6 +4,7 @@ use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::backend::BackendRequest;
+use crate::config::BaseKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,6 +25,7 @@ pub struct Xtask {
 pub enum Command {
     Dist(Dist),
     Verify(Verify),
+    Image(Image),
 }
 
 /// Build, check and pack release archives for the selected architectures.
@@ -57,4 +59,57 @@ pub struct Dist {
 pub struct Verify {
     /// The dist folder. Default: target/dist.
     pub dir: Option<Utf8PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// `docker buildx build` per arch from docker/Dockerfile, then a manifest list.
+    Buildx,
+    /// Assemble OCI images directly from the dist archives: no daemon, no emulation,
+    /// reproducible digests.
+    Oci,
+}
+
+/// Build one container image per architecture from the dist archives, and a manifest list.
+///
+/// Per arch: a multi-stage build that verifies the arch's archive against its checksum and
+/// copies only the binary into the base image, tagged IMAGE:TAG-ARCH. With --push, every
+/// per-arch tag is pushed and the manifest list IMAGE:TAG is created from them and checked;
+/// without it, each image is loaded into the local engine.
+#[derive(Debug, Args)]
+pub struct Image {
+    /// Build this architecture (repeatable).
+    #[arg(long = "arch", value_name = "NAME", conflicts_with = "all_arch")]
+    pub arch: Vec<String>,
+    /// Build every architecture in release.toml.
+    #[arg(long)]
+    pub all_arch: bool,
+    /// Image repository, e.g. ghcr.io/org/exonode. Default: image.repository in release.toml.
+    #[arg(long = "image", value_name = "REPO")]
+    pub image: Option<String>,
+    /// Tag (repeatable). Default: image.tags in release.toml ("{version}", "latest", ...).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// The dist folder holding the archives. Default: target/dist, built first (with
+    /// `cargo xtask dist`) when it is missing, stale or incomplete.
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<Utf8PathBuf>,
+    /// Runtime base: busybox (per-arch busybox image) or scratch. Default: image.base.
+    #[arg(long, value_enum)]
+    pub base: Option<BaseKind>,
+    /// Push the per-arch images and create the manifest list in the registry.
+    #[arg(long)]
+    pub push: bool,
+    /// The buildx builder to use (e.g. a remote builder with native arm64 nodes).
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+    /// How to build the images.
+    #[arg(long, value_enum, default_value_t = Engine::Buildx)]
+    pub engine: Engine,
+    /// With --engine oci: also write an OCI image layout (for skopeo, umoci, podman) to DIR.
+    #[arg(long, value_name = "DIR")]
+    pub oci_layout: Option<Utf8PathBuf>,
+    /// Print every command, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -2,14 +2,17 @@
 
 mod archive;
 mod backend;
+mod buildx;
 mod checksum;
 mod cmd;
 mod config;
 mod dist;
 mod elf;
 mod flags;
+mod image;
 mod manifest;
 mod matrix;
+mod oci;
 mod release_files;
 mod staging;
 mod toolchain;
@@ -37,5 +40,6 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
     match flags.command {
         flags::Command::Dist(cmd) => cmd.run(&sh),
         flags::Command::Verify(cmd) => cmd.run(&sh),
+        flags::Command::Image(cmd) => cmd.run(&sh),
     }
 }

@@ -101,7 +101,12 @@ mod tests {
     use super::*;
 
     pub fn sample() -> Manifest {
-        let release = Release { name: "exonode".into(), version: "0.1.0".into(), commit: "abc".into(), source_date_epoch: 86400 };
+        let release = Release {
+            name: "exonode".into(),
+            version: "0.1.0".into(),
+            commit: "abc".into(),
+            source_date_epoch: 86400,
+        };
         Manifest::new(
             &release,
             vec![Artifact {
@@ -111,7 +116,11 @@ mod tests {
                 platform: "linux/amd64".into(),
                 size: 10,
                 sha256: "a".repeat(64),
-                binary: Binary { path: "exonode-0.1.0-x86_64-unknown-linux-musl/exonode".into(), size: 20, sha256: "b".repeat(64) },
+                binary: Binary {
+                    path: "exonode-0.1.0-x86_64-unknown-linux-musl/exonode".into(),
+                    size: 20,
+                    sha256: "b".repeat(64),
+                },
                 built_with: BuiltWith { backend: "cargo".into(), rustc: "rustc 1.95.0".into() },
             }],
         )

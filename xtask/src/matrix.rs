@@ -100,7 +100,12 @@ const fn elf(class: ElfClass, machine: u16) -> ElfKind {
 }
 
 const fn arm(float_abi: FloatAbi, max_arm_cpu_arch: u64) -> ElfKind {
-    ElfKind { class: ElfClass::Elf32, machine: EM_ARM, float_abi: Some(float_abi), max_arm_cpu_arch: Some(max_arm_cpu_arch) }
+    ElfKind {
+        class: ElfClass::Elf32,
+        machine: EM_ARM,
+        float_abi: Some(float_abi),
+        max_arm_cpu_arch: Some(max_arm_cpu_arch),
+    }
 }
 
 pub const MATRIX: &[Arch] = &[
@@ -228,7 +233,12 @@ mod tests {
             let is_arm32 = arch.elf.machine == EM_ARM;
             assert_eq!(is_arm32, arch.platform.architecture == "arm", "{}", arch.name);
             assert_eq!(is_arm32, arch.elf.float_abi.is_some(), "{}: ARM needs a float ABI", arch.name);
-            assert_eq!(arch.target.ends_with("hf"), arch.elf.float_abi == Some(FloatAbi::Hard), "{}", arch.name);
+            assert_eq!(
+                arch.target.ends_with("hf"),
+                arch.elf.float_abi == Some(FloatAbi::Hard),
+                "{}",
+                arch.name
+            );
             assert!(!arch.uname_machines.is_empty());
             assert!(arch.base_image.ends_with("busybox"));
         }

@@ -86,8 +86,9 @@ pub fn dockerfile_release(manifest: &Manifest, config: &Config, facts: &ProjectF
     let mut cases = String::new();
     let mut platforms = Vec::new();
     for artifact in &manifest.artifacts {
-        let arch = matrix::by_name(&artifact.arch)
-            .with_context(|| format!("manifest names arch {:?}, which is not in the matrix", artifact.arch))?;
+        let arch = matrix::by_name(&artifact.arch).with_context(|| {
+            format!("manifest names arch {:?}, which is not in the matrix", artifact.arch)
+        })?;
         // Match buildx's TARGETARCH[/TARGETVARIANT], with or without the default variant.
         let full = arch.platform.to_string();
         let mut patterns = vec![arch.platform.normalized(), full];
@@ -103,8 +104,9 @@ pub fn dockerfile_release(manifest: &Manifest, config: &Config, facts: &ProjectF
     }
     let binary = &manifest.name;
     let image = &config.image;
-    let healthcheck: Vec<String> =
-        std::iter::once(format!("/usr/local/bin/{binary}")).chain(image.healthcheck.iter().cloned()).collect();
+    let healthcheck: Vec<String> = std::iter::once(format!("/usr/local/bin/{binary}"))
+        .chain(image.healthcheck.iter().cloned())
+        .collect();
     render(
         DOCKERFILE_TEMPLATE,
         &[
@@ -132,8 +134,9 @@ pub fn install_sh(manifest: &Manifest, config: &Config) -> Result<String> {
     let mut uname_cases = String::new();
     let mut names = Vec::new();
     for artifact in &manifest.artifacts {
-        let arch = matrix::by_name(&artifact.arch)
-            .with_context(|| format!("manifest names arch {:?}, which is not in the matrix", artifact.arch))?;
+        let arch = matrix::by_name(&artifact.arch).with_context(|| {
+            format!("manifest names arch {:?}, which is not in the matrix", artifact.arch)
+        })?;
         cases.push_str(&format!(
             "    {}) echo \"{} {} {}\" ;;\n",
             arch.name, artifact.name, artifact.sha256, artifact.binary.sha256

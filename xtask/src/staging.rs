@@ -96,7 +96,9 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> Utf8PathBuf {
-        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir()).unwrap().join(format!("xtask-staging-{name}-{}", std::process::id()));
+        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+            .unwrap()
+            .join(format!("xtask-staging-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
@@ -118,7 +120,8 @@ mod tests {
         staging.commit().unwrap();
         assert_eq!(std::fs::read_to_string(dest.join("MARK")).unwrap(), "2");
         drop(Staging::create(&dest, "MARK").unwrap());
-        let names: Vec<String> = root.read_dir_utf8().unwrap().map(|e| e.unwrap().file_name().to_string()).collect();
+        let names: Vec<String> =
+            root.read_dir_utf8().unwrap().map(|e| e.unwrap().file_name().to_string()).collect();
         assert_eq!(names, vec!["dist".to_string()]);
         std::fs::remove_dir_all(&root).unwrap();
     }

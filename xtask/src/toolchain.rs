@@ -107,7 +107,8 @@ impl ZigTools {
         let _ = std::fs::remove_dir_all(&partial);
         self.fetch_command(&partial).run(sh).context("fetching zig and cargo-zigbuild from PyPI failed")?;
         let _ = std::fs::remove_dir_all(&self.dir);
-        std::fs::rename(&partial, &self.dir).with_context(|| format!("cannot move {partial} to {}", self.dir))?;
+        std::fs::rename(&partial, &self.dir)
+            .with_context(|| format!("cannot move {partial} to {}", self.dir))?;
         Ok(())
     }
 }
@@ -185,7 +186,9 @@ impl Toolchain {
             Cmd::new("rustup")
                 .args(["component", "add", "rust-src", "--toolchain", &name])
                 .run(sh)
-                .with_context(|| format!("the build-std backend needs the standard library's source; run `{hint}`"))?;
+                .with_context(|| {
+                    format!("the build-std backend needs the standard library's source; run `{hint}`")
+                })?;
         }
         Ok(())
     }

@@ -54,7 +54,10 @@ pub fn verify_dir(dir: &Utf8Path) -> Result<Vec<String>> {
         }
         let (actual, _) = checksum::sha256_file(&path)?;
         if actual != entry.sha256 {
-            problems.push(format!("{}: sha256 {actual} does not match {SUMS_FILE} ({})", entry.name, entry.sha256));
+            problems.push(format!(
+                "{}: sha256 {actual} does not match {SUMS_FILE} ({})",
+                entry.name, entry.sha256
+            ));
         }
     }
     for entry in dir.read_dir_utf8()? {
@@ -88,8 +91,11 @@ pub fn verify_dir(dir: &Utf8Path) -> Result<Vec<String>> {
         let sidecar_name = format!("{}.sha256", artifact.name);
         match std::fs::read_to_string(dir.join(&sidecar_name)) {
             Ok(text) => match checksum::parse_sums(&text, &sidecar_name) {
-                Ok(lines) if lines.len() == 1 && lines[0].name == artifact.name && lines[0].sha256 == sha256 => {}
-                Ok(_) => problems.push(format!("{sidecar_name}: does not hold the checksum of {}", artifact.name)),
+                Ok(lines)
+                    if lines.len() == 1 && lines[0].name == artifact.name && lines[0].sha256 == sha256 => {}
+                Ok(_) => {
+                    problems.push(format!("{sidecar_name}: does not hold the checksum of {}", artifact.name))
+                }
                 Err(err) => problems.push(format!("{sidecar_name}: {err:#}")),
             },
             Err(_) => problems.push(format!("{sidecar_name}: missing")),

@@ -54,7 +54,8 @@ impl Release {
 }
 
 pub fn rfc3339(epoch: u64) -> String {
-    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch)).to_string()
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch))
+        .to_string()
 }
 
 pub fn project_root() -> Utf8PathBuf {
@@ -70,7 +71,8 @@ impl Workspace {
             .quiet()
             .read()
             .context("`cargo metadata` failed; is Cargo.lock up to date? (run `cargo update -w`)")?;
-        let metadata: Metadata = serde_json::from_str(&json).context("cannot parse `cargo metadata` output")?;
+        let metadata: Metadata =
+            serde_json::from_str(&json).context("cannot parse `cargo metadata` output")?;
         let package = package_info(&metadata, &config.dist.package, &config.dist.binary)?;
         Ok(Workspace { root, target_dir: metadata.target_directory, config, package })
     }
@@ -78,20 +80,25 @@ impl Workspace {
     /// The commit and source date, from git unless SOURCE_DATE_EPOCH is set.
     pub fn release(&self, sh: &Shell) -> Result<Release> {
         let _dir = sh.push_dir(&self.root);
-        let commit = cmd!(sh, "git rev-parse HEAD").quiet().read().context(
-            "cannot read the git commit: build from a git checkout (or a clone with history)",
-        )?;
+        let commit = cmd!(sh, "git rev-parse HEAD")
+            .quiet()
+            .read()
+            .context("cannot read the git commit: build from a git checkout (or a clone with history)")?;
         let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(raw) => raw
-                .trim()
-                .parse()
-                .with_context(|| format!("SOURCE_DATE_EPOCH={raw:?} is not a number of seconds since 1970"))?,
+            Ok(raw) => raw.trim().parse().with_context(|| {
+                format!("SOURCE_DATE_EPOCH={raw:?} is not a number of seconds since 1970")
+            })?,
             Err(_) => {
                 let raw = cmd!(sh, "git log -1 --pretty=%ct").quiet().read()?;
                 raw.trim().parse().with_context(|| format!("unexpected `git log` date {raw:?}"))?
             }
         };
-        Ok(Release { name: self.config.dist.binary.clone(), version: self.package.version.clone(), commit, source_date_epoch })
+        Ok(Release {
+            name: self.config.dist.binary.clone(),
+            version: self.package.version.clone(),
+            commit,
+            source_date_epoch,
+        })
     }
 
     /// Files with uncommitted changes: a release from them is not what its commit says.
@@ -160,15 +167,26 @@ struct DepKind {
 const C_BUILD_CRATES: &[&str] = &["cc", "cmake"];
 
 fn package_info(metadata: &Metadata, package: &str, binary: &str) -> Result<PackageInfo> {
-    let workspace_packages: Vec<&MetaPackage> = metadata.packages.iter().filter(|p| p.source.is_none()).collect();
+    let workspace_packages: Vec<&MetaPackage> =
+        metadata.packages.iter().filter(|p| p.source.is_none()).collect();
     let Some(root) = workspace_packages.iter().find(|p| p.name == package) else {
         let names: Vec<&str> = workspace_packages.iter().map(|p| p.name.as_str()).collect();
-        bail!("{CONFIG_FILE}: dist.package {package:?} is not in the workspace; packages: {}", names.join(", "));
+        bail!(
+            "{CONFIG_FILE}: dist.package {package:?} is not in the workspace; packages: {}",
+            names.join(", ")
+        );
     };
     if !root.targets.iter().any(|t| t.name == binary && t.kind.iter().any(|k| k == "bin")) {
-        let bins: Vec<&str> =
-            root.targets.iter().filter(|t| t.kind.iter().any(|k| k == "bin")).map(|t| t.name.as_str()).collect();
-        bail!("{CONFIG_FILE}: dist.binary {binary:?} is not a binary of {package}; its binaries: {}", bins.join(", "));
+        let bins: Vec<&str> = root
+            .targets
+            .iter()
+            .filter(|t| t.kind.iter().any(|k| k == "bin"))
+            .map(|t| t.name.as_str())
+            .collect();
+        bail!(
+            "{CONFIG_FILE}: dist.binary {binary:?} is not a binary of {package}; its binaries: {}",
+            bins.join(", ")
+        );
     }
     Ok(PackageInfo {
         version: root.version.clone(),
@@ -255,8 +273,16 @@ mod tests {
 
     #[test]
     fn archive_names_follow_the_release() {
-        let release = Release { name: "exonode".into(), version: "0.1.0".into(), commit: "c".into(), source_date_epoch: 0 };
-        assert_eq!(release.archive_name("i686-unknown-linux-musl"), "exonode-0.1.0-i686-unknown-linux-musl.tar.gz");
+        let release = Release {
+            name: "exonode".into(),
+            version: "0.1.0".into(),
+            commit: "c".into(),
+            source_date_epoch: 0,
+        };
+        assert_eq!(
+            release.archive_name("i686-unknown-linux-musl"),
+            "exonode-0.1.0-i686-unknown-linux-musl.tar.gz"
+        );
         assert_eq!(release.created(), "1970-01-01T00:00:00Z");
     }
 }

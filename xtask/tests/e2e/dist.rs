@@ -1,0 +1,1 @@
+//! `cargo xtask dist` and `verify`, end to end.

@@ -1,0 +1,7 @@
+//! End-to-end tests: they drive the real `cargo xtask` with real compilers, qemu-user, Docker
+//! and a registry on loopback, and read like the README. One binary, so the six-arch dist is
+//! built once and shared.
+
+mod support;
+
+mod dist;
