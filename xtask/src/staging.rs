@@ -14,12 +14,16 @@ pub struct Staging {
 
 impl Staging {
     /// Creates `.<name>.partial-<pid>` next to `dest`, after removing leftovers of runs that
-    /// were interrupted.
+    /// were interrupted. An earlier output at `dest` is removed now, not at commit: a run that
+    /// fails must not leave the previous run's output looking like its own.
     pub fn create(dest: &Utf8Path, marker: &'static str) -> Result<Staging> {
         let (parent, name) = split(dest)?;
         std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {parent}"))?;
         check_replaceable(dest, marker)?;
         remove_stale(&parent, &name);
+        if dest.exists() {
+            std::fs::remove_dir_all(dest).with_context(|| format!("cannot remove the earlier output {dest}"))?;
+        }
         let dir = parent.join(format!(".{name}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir(&dir).with_context(|| format!("cannot create {dir}"))?;
