@@ -26,6 +26,7 @@ pub enum Command {
     Dist(Dist),
     Verify(Verify),
     Image(Image),
+    Bench(Bench),
 }
 
 /// Build, check and pack release archives for the selected architectures.
@@ -112,4 +113,24 @@ pub struct Image {
     /// Print every command, and run nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchWhat {
+    /// Hashing and packing throughput of dist against sha256sum and tar czf.
+    Dist,
+}
+
+/// Measure throughput for docs/benchmarks.md (prints a markdown table; never fails on speed).
+#[derive(Debug, Args)]
+pub struct Bench {
+    /// What to measure.
+    #[arg(value_enum)]
+    pub what: BenchWhat,
+    /// The dist folder whose files are measured. Default: target/dist.
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<Utf8PathBuf>,
+    /// Repetitions of each measurement.
+    #[arg(long, default_value_t = 10)]
+    pub rounds: u32,
 }

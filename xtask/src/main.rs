@@ -2,6 +2,7 @@
 
 mod archive;
 mod backend;
+mod bench;
 mod buildx;
 mod checksum;
 mod cmd;
@@ -41,5 +42,6 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
         flags::Command::Dist(cmd) => cmd.run(&sh),
         flags::Command::Verify(cmd) => cmd.run(&sh),
         flags::Command::Image(cmd) => cmd.run(&sh),
+        flags::Command::Bench(cmd) => cmd.run(&sh),
     }
 }
