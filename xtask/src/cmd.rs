@@ -60,11 +60,6 @@ impl Cmd {
         self.to_xshell(sh).run().with_context(|| format!("command failed: {self}"))
     }
 
-    /// Runs and returns stdout (trimmed); stderr is shown.
-    pub fn read(&self, sh: &Shell) -> Result<String> {
-        self.to_xshell(sh).read().with_context(|| format!("command failed: {self}"))
-    }
-
     /// Runs and returns (success, stdout + stderr) without failing on a non-zero exit.
     pub fn output(&self, sh: &Shell) -> Result<(bool, String)> {
         let output = self

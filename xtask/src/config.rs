@@ -39,15 +39,6 @@ pub enum BaseKind {
     Scratch,
 }
 
-impl BaseKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BaseKind::Busybox => "busybox",
-            BaseKind::Scratch => "scratch",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageConfig {
     pub repository: String,

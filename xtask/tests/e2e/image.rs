@@ -1,0 +1,363 @@
+//! `cargo xtask image` with the buildx engine, the generated Dockerfile.release and install.sh,
+//! against a real engine, a real registry and a real HTTP server on loopback.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use camino::Utf8Path;
+
+use crate::support::*;
+
+const PLATFORMS: [(&str, &str); 6] = [
+    ("amd64", "linux/amd64"),
+    ("arm64v8", "linux/arm64"),
+    ("arm32v7", "linux/arm/v7"),
+    ("arm32v6", "linux/arm/v6"),
+    ("arm32v5", "linux/arm/v5"),
+    ("i386", "linux/386"),
+];
+
+fn docker(args: &[&str]) -> String {
+    run_ok("docker", args)
+}
+
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+/// Removes a container when the test ends, however it ends.
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", "-v", &self.0]).output();
+    }
+}
+
+fn target_of(arch: &str) -> String {
+    artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn all_arch_push_makes_one_list_whose_every_platform_runs_its_own_binary() {
+    require_registry();
+    let repo = format!("{REGISTRY}/e2e/exonode");
+    let dist = shared_dist();
+    xtask_ok(&["image", "--all-arch", "--push", "--image", &repo, "--dist-dir", dist.as_str()]);
+
+    let list = format!("{repo}:{}", version());
+    let raw = docker(&["buildx", "imagetools", "inspect", "--raw", &list]);
+    let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let mut platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            let base = format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap());
+            match p["variant"].as_str() {
+                Some(v) if base != "linux/arm64" => format!("{base}/{v}"),
+                _ => base,
+            }
+        })
+        .collect();
+    platforms.sort();
+    let mut expected: Vec<String> = PLATFORMS.iter().map(|(_, p)| p.to_string()).collect();
+    expected.sort();
+    assert_eq!(platforms, expected);
+
+    for (arch, platform) in PLATFORMS {
+        let out = docker(&["run", "--rm", "--pull", "always", "--platform", platform, &list, "--version"]);
+        assert!(out.contains(&target_of(arch)), "{platform} ran {out:?}");
+        // The per-arch tag is the same image.
+        let out = docker(&["run", "--rm", "--platform", platform, &format!("{repo}:{}-{arch}", version()), "--version"]);
+        assert!(out.contains(&target_of(arch)), "{arch} tag ran {out:?}");
+    }
+}
+
+#[test]
+fn the_image_runs_as_non_root_keeps_data_and_stops_promptly() {
+    require_docker();
+    let image = "e2e/exonode-run";
+    xtask_ok(&["image", "--arch", "amd64", "--image", image, "--tag", "t", "--dist-dir", shared_dist().as_str()]);
+    let reference = format!("{image}:t-amd64");
+    assert_eq!(docker(&["image", "inspect", "--format", "{{.Config.User}}", &reference]).trim(), "10001:10001");
+    let labels = docker(&["image", "inspect", "--format", "{{json .Config.Labels}}", &reference]);
+    let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
+    let commit = artifact_commit();
+    assert_eq!(labels["org.opencontainers.image.revision"], commit.as_str());
+    assert_eq!(labels["org.opencontainers.image.version"], version());
+    assert_eq!(labels["org.opencontainers.image.created"], manifest(shared_dist())["source_date"]);
+
+    let volume = format!("e2e-exonode-data-{}", std::process::id());
+    let port = free_port();
+    let name = format!("e2e-exonode-{}", std::process::id());
+    let _cleanup = Container(name.clone());
+    docker(&[
+        "run", "-d", "--name", &name, "-v", &format!("{volume}:/data"), "-p", &format!("127.0.0.1:{port}:7070"),
+        "--health-interval", "1s", "--health-start-period", "1s", &reference,
+    ]);
+    let addr = format!("127.0.0.1:{port}");
+    let status = |addr: &str| -> Option<serde_json::Value> {
+        let (code, body) = http_get(addr, "/status")?;
+        (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()
+    };
+    wait_until("the container's /status", Duration::from_secs(20), || status(&addr).is_some());
+    let first = status(&addr).unwrap();
+    assert_eq!(docker(&["exec", &name, "id", "-u"]).trim(), "10001");
+    wait_until("a healthy HEALTHCHECK", Duration::from_secs(20), || {
+        docker(&["inspect", "--format", "{{.State.Health.Status}}", &name]).trim() == "healthy"
+    });
+
+    let started = Instant::now();
+    docker(&["stop", &name]);
+    assert!(started.elapsed() < Duration::from_secs(5), "docker stop took {:?}: SIGTERM was ignored", started.elapsed());
+    assert_eq!(docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]).trim(), "0");
+
+    docker(&["start", &name]);
+    wait_until("the restarted container", Duration::from_secs(20), || status(&addr).is_some());
+    let second = status(&addr).unwrap();
+    assert_eq!(second["id"], first["id"], "the identity lives in the volume");
+    assert_eq!(second["starts"], 2);
+    drop(_cleanup);
+    let _ = Command::new("docker").args(["volume", "rm", &volume]).output();
+}
+
+fn artifact_commit() -> String {
+    manifest(shared_dist())["commit"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn user_mapping_works_for_the_host_owner_and_explains_a_mismatch() {
+    require_docker();
+    let image = "e2e/exonode-user";
+    xtask_ok(&["image", "--arch", "amd64", "--image", image, "--tag", "t", "--dist-dir", shared_dist().as_str()]);
+    let reference = format!("{image}:t-amd64");
+
+    let owned = scratch("user-owned");
+    run_ok("chown", &["4321:4321", owned.as_str()]);
+    let out = docker(&[
+        "run", "--rm", "--user", "4321:4321", "-v", &format!("{owned}:/data"), "--entrypoint", "sh", &reference, "-c",
+        "exonode run & pid=$!; i=0; while [ ! -f /data/node.json ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill $pid; wait $pid; stat -c %u /data/node.json",
+    ]);
+    assert_eq!(out.trim(), "4321", "the state file belongs to the mapped user");
+
+    let foreign = scratch("user-foreign");
+    let output = run("docker", &["run", "--rm", "--user", "4321:4321", "-v", &format!("{foreign}:/data"), &reference]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write to data directory /data") && stderr.contains("uid 4321"), "{stderr}");
+    assert!(stderr.contains("--user 0:0"), "the fix names the owner: {stderr}");
+}
+
+#[test]
+fn scratch_base_holds_only_the_binary_and_runs_on_arm() {
+    require_docker();
+    let image = "e2e/exonode-scratch";
+    xtask_ok(&[
+        "image", "--arch", "arm32v6", "--base", "scratch", "--image", image, "--tag", "t", "--dist-dir", shared_dist().as_str(),
+    ]);
+    let reference = format!("{image}:t-arm32v6");
+    let out = docker(&["run", "--rm", "--platform", "linux/arm/v6", "-e", "QEMU_CPU=arm1176", &reference, "--version"]);
+    assert!(out.contains("arm-unknown-linux-musleabihf"), "{out}");
+    let size: u64 = docker(&["image", "inspect", "--format", "{{.Size}}", &reference]).trim().parse().unwrap();
+    let binary = artifact(shared_dist(), "arm32v6")["binary"]["size"].as_u64().unwrap();
+    assert!(size < binary + 16 * 1024, "a scratch image is the binary plus a few files: {size} vs {binary}");
+}
+
+#[test]
+fn a_tampered_archive_fails_both_the_xtask_and_the_dockerfile() {
+    require_docker();
+    let dist = scratch("image-tampered");
+    copy_dir(shared_dist(), &dist);
+    let archive = artifact(&dist, "arm64v8")["name"].as_str().unwrap().to_string();
+    flip_byte(&dist.join(&archive), 500);
+
+    let stderr = xtask_fails(&["image", "--arch", "arm64v8", "--image", "e2e/tampered", "--dist-dir", dist.as_str()]);
+    assert!(stderr.contains("does not verify") && stderr.contains(&archive), "{stderr}");
+
+    // Straight to docker, past the xtask: the verify stage refuses it too.
+    let context = scratch("image-tampered-context");
+    std::fs::copy(dist.join(&archive), context.join(&archive)).unwrap();
+    std::fs::copy(dist.join(format!("{archive}.sha256")), context.join(format!("{archive}.sha256"))).unwrap();
+    let dockerfile = root().join("docker/Dockerfile");
+    let output = run(
+        "docker",
+        &[
+            "buildx", "build", "--platform", "linux/arm64", "--file", dockerfile.as_str(), "--build-arg",
+            "IMAGE_FROM=arm64v8/busybox", "--build-arg", &format!("ARCHIVE={archive}"), "--tag", "e2e/tampered:raw",
+            "--load", context.as_str(),
+        ],
+    );
+    assert!(!output.status.success(), "a tampered archive must fail the build");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not match") && stderr.contains("refusing to build"), "{stderr}");
+}
+
+#[test]
+fn image_dry_run_prints_every_docker_command() {
+    let stdout = xtask_ok(&[
+        "image", "--all-arch", "--push", "--image", "registry.example/x/exonode", "--dry-run", "--dist-dir",
+        shared_dist().as_str(),
+    ]);
+    for (arch, _) in PLATFORMS {
+        assert!(stdout.contains(&format!("--tag registry.example/x/exonode:{}-{arch}", version())), "{stdout}");
+    }
+    assert!(stdout.contains("IMAGE_FROM=arm32v5/busybox") && stdout.contains("--platform linux/arm/v5"), "{stdout}");
+    assert!(stdout.contains("docker buildx imagetools create"), "{stdout}");
+    let stderr = xtask_fails(&["image", "--image", "x"]);
+    assert!(stderr.contains("--arch NAME (repeatable) or --all-arch"), "{stderr}");
+}
+
+/// Builds Dockerfile.release for a platform against an HTTP server serving `dir`.
+fn build_release(dir: &Utf8Path, platform: &str, tag: &str) -> std::process::Output {
+    let server = HttpServer::serve(dir);
+    let context = scratch(&format!("release-context-{}", tag.replace([':', '/'], "-")));
+    run(
+        "docker",
+        &[
+            "buildx", "build", "--network", "host", "--platform", platform, "--file",
+            dir.join("Dockerfile.release").as_str(), "--build-arg", &format!("BASE_URL={}", server.url()), "--tag", tag,
+            "--load", context.as_str(),
+        ],
+    )
+}
+
+#[test]
+fn dockerfile_release_downloads_and_pins_each_platform() {
+    require_docker();
+    let dist = shared_dist();
+    for (arch, platform) in [("arm32v6", "linux/arm/v6"), ("amd64", "linux/amd64")] {
+        let tag = format!("e2e/release:{arch}");
+        let output = build_release(dist, platform, &tag);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let out = docker(&["run", "--rm", "--platform", platform, &tag, "--version"]);
+        assert!(out.contains(&target_of(arch)), "{out}");
+        assert_eq!(docker(&["image", "inspect", "--format", "{{.Config.User}}", &tag]).trim(), "10001:10001");
+    }
+
+    let output = build_release(dist, "linux/ppc64le", "e2e/release:ppc64le");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not released for linux/ppc64le"));
+}
+
+#[test]
+fn dockerfile_release_refuses_a_tampered_download() {
+    require_docker();
+    let dist = scratch("release-tampered");
+    copy_dir(shared_dist(), &dist);
+    let archive = artifact(&dist, "arm32v7")["name"].as_str().unwrap().to_string();
+    flip_byte(&dist.join(&archive), 2000);
+    let output = build_release(&dist, "linux/arm/v7", "e2e/release:tampered");
+    assert!(!output.status.success(), "a swapped download must fail the build");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("{archive} does not match its pinned SHA-256")), "{stderr}");
+}
+
+#[test]
+fn install_sh_installs_on_this_host_and_refuses_tampering() {
+    let dist = scratch("install-host");
+    copy_dir(shared_dist(), &dist);
+    let server = HttpServer::serve(&dist);
+    let prefix = scratch("install-host-prefix");
+    let install = |prefix: &Utf8Path| {
+        run("sh", &[dist.join("install.sh").as_str(), "--prefix", prefix.as_str(), "--base-url", &server.url()])
+    };
+    let output = install(&prefix);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let out = run_ok(prefix.join("bin/exonode").as_str(), &["--version"]);
+    assert!(out.contains("x86_64-unknown-linux-musl"), "{out}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("checksum verified (embedded and SHA256SUMS)"));
+
+    // A swapped archive: nothing installed, and the reason given.
+    let archive = artifact(&dist, "amd64")["name"].as_str().unwrap().to_string();
+    flip_byte(&dist.join(&archive), 100);
+    let fresh = scratch("install-host-tampered");
+    let output = install(&fresh);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("does not match the checksum in this installer") && stderr.contains("nothing was installed"), "{stderr}");
+    assert!(!fresh.join("bin/exonode").exists());
+}
+
+#[test]
+fn install_sh_rejects_a_sums_file_that_disagrees() {
+    let dist = scratch("install-sums");
+    copy_dir(shared_dist(), &dist);
+    let archive = artifact(&dist, "amd64")["name"].as_str().unwrap().to_string();
+    let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
+    let forged: String = sums
+        .lines()
+        .map(|l| if l.ends_with(&format!("  {archive}")) { format!("{}  {archive}\n", "0".repeat(64)) } else { format!("{l}\n") })
+        .collect();
+    std::fs::write(dist.join("SHA256SUMS"), forged).unwrap();
+    let server = HttpServer::serve(&dist);
+    let prefix = scratch("install-sums-prefix");
+    let output = run("sh", &[dist.join("install.sh").as_str(), "--prefix", prefix.as_str(), "--base-url", &server.url()]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("SHA256SUMS disagrees with this installer"));
+    assert!(!prefix.join("bin/exonode").exists());
+}
+
+#[test]
+fn install_sh_detects_arm_and_32_bit_userlands_under_emulation() {
+    require_docker();
+    let dist = shared_dist();
+    let server = HttpServer::serve(dist);
+    for (image, platform, arch, env) in [
+        ("arm64v8/busybox", "linux/arm64", "arm64v8", ""),
+        ("arm32v6/busybox", "linux/arm/v6", "arm32v6", "QEMU_CPU=arm1176"),
+        ("i386/busybox", "linux/386", "i386", ""),
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "host", "--platform", platform, "-v"];
+        let mount = format!("{dist}:/dist:ro");
+        args.push(&mount);
+        let env_flag;
+        if !env.is_empty() {
+            env_flag = env.to_string();
+            args.extend(["-e", &env_flag]);
+        }
+        let url = server.url();
+        let script = format!("sh /dist/install.sh --prefix /opt/x --base-url {url} && /opt/x/bin/exonode --version");
+        args.extend([image, "sh", "-c", &script]);
+        let output = run("docker", &args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{arch}: {stderr}");
+        assert!(stderr.contains(&format!("({arch})")), "{arch} detected as: {stderr}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains(&target_of(arch)));
+    }
+}
+
+#[test]
+fn install_sh_fails_closed_without_a_checksum_tool() {
+    require_docker();
+    let dist = shared_dist();
+    let server = HttpServer::serve(dist);
+    let script = format!(
+        "rm /bin/sha256sum /bin/openssl 2>/dev/null; sh /dist/install.sh --prefix /opt/x --base-url {}; echo \"rc=$?\"; ls /opt/x/bin 2>&1",
+        server.url()
+    );
+    let output = run(
+        "docker",
+        &["run", "--rm", "--network", "host", "-v", &format!("{dist}:/dist:ro"), "busybox", "sh", "-c", &script],
+    );
+    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(all.contains("cannot verify the download"), "{all}");
+    assert!(all.contains("rc=1") && all.contains("No such file"), "nothing installed: {all}");
+}
+
+#[test]
+fn docker_hub_hooks_call_the_xtask() {
+    for (hook, push) in [("build", false), ("push", true)] {
+        let output = Command::new(root().join("docker/hooks").join(hook))
+            .env("DOCKER_REPO", "index.docker.io/exotool/exonode")
+            .env("DOCKER_TAG", "edge")
+            .env("XTASK_ARGS", format!("--dry-run --dist-dir {}", shared_dist()))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{hook}: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("--tag exotool/exonode:edge-arm32v7"), "{hook}: {stdout}");
+        assert_eq!(stdout.contains("imagetools create"), push, "{hook}: {stdout}");
+    }
+}
