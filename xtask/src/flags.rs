@@ -23,10 +23,11 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Dist(Dist),
+    Dist(DistCli),
     Verify(Verify),
     Image(Image),
     Bench(Bench),
+    Lint(Lint),
 }
 
 /// Build, check and pack release archives for the selected architectures.
@@ -34,6 +35,16 @@ pub enum Command {
 /// Each binary is a static musl executable, checked for its ELF machine and float ABI and
 /// run on its CPU class (qemu-user for foreign arches) before it is packed. The output folder
 /// is assembled aside and renamed into place, so it is either complete or absent.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DistCli {
+    #[command(subcommand)]
+    pub command: Option<DistCommand>,
+    #[command(flatten)]
+    pub build: Dist,
+}
+
+/// The flags of a `dist` build (without a subcommand).
 #[derive(Debug, Args)]
 pub struct Dist {
     /// Build this architecture (repeatable): amd64, arm64v8, arm32v7, arm32v6, arm32v5, i386.
@@ -51,6 +62,43 @@ pub struct Dist {
     #[arg(long, value_enum, default_value_t = BackendRequest::Auto)]
     pub backend: BackendRequest,
     /// Print the plan and every command, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DistCommand {
+    Merge(DistMerge),
+}
+
+/// Combine dist folders built per arch (`dist --arch X --out PART`) into one.
+///
+/// The result is byte-identical to one `dist` run over the same arches. Parts must come from
+/// the same version, commit and source date, pass their own checksums, and not share an arch.
+#[derive(Debug, Args)]
+pub struct DistMerge {
+    /// The dist folders to combine.
+    #[arg(value_name = "PART", required = true)]
+    pub parts: Vec<Utf8PathBuf>,
+    /// Output folder. Default: target/dist.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<Utf8PathBuf>,
+    /// Check the parts and print the plan, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Run the CI lint gates: hadolint, shellcheck and the GitHub workflow schema.
+///
+/// Lints docker/Dockerfile*, the shell scripts in ci/, docker/hooks/ and .ci/, the workflows
+/// in .github/workflows/, and a Dockerfile.release and install.sh generated from the templates
+/// for every arch. Missing linters are fetched into the tool cache under the target dir.
+#[derive(Debug, Args)]
+pub struct Lint {
+    /// Lint this tree instead of the workspace (it needs the same layout).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<Utf8PathBuf>,
+    /// Print the linter commands, and run nothing (fetch nothing).
     #[arg(long)]
     pub dry_run: bool,
 }

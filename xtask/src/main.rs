@@ -11,8 +11,10 @@ mod dist;
 mod elf;
 mod flags;
 mod image;
+mod lint;
 mod manifest;
 mod matrix;
+mod merge;
 mod oci;
 mod release_files;
 mod staging;
@@ -39,9 +41,13 @@ fn main() -> ExitCode {
 fn run(flags: flags::Xtask) -> anyhow::Result<()> {
     let sh = Shell::new()?;
     match flags.command {
-        flags::Command::Dist(cmd) => cmd.run(&sh),
+        flags::Command::Dist(flags::DistCli { command: Some(flags::DistCommand::Merge(cmd)), .. }) => {
+            cmd.run(&sh)
+        }
+        flags::Command::Dist(cli) => cli.build.run(&sh),
         flags::Command::Verify(cmd) => cmd.run(&sh),
         flags::Command::Image(cmd) => cmd.run(&sh),
         flags::Command::Bench(cmd) => cmd.run(&sh),
+        flags::Command::Lint(cmd) => cmd.run(&sh),
     }
 }

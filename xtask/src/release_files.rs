@@ -14,6 +14,9 @@ use crate::workspace::rfc3339;
 pub const DOCKERFILE_RELEASE: &str = "Dockerfile.release";
 pub const INSTALL_SH: &str = "install.sh";
 
+/// The templates, as paths from the workspace root (`cargo xtask lint` renders them from disk).
+pub const DOCKERFILE_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.release.in";
+pub const INSTALL_TEMPLATE_PATH: &str = "xtask/templates/install.sh.in";
 const DOCKERFILE_TEMPLATE: &str = include_str!("../templates/Dockerfile.release.in");
 const INSTALL_TEMPLATE: &str = include_str!("../templates/install.sh.in");
 
@@ -83,6 +86,15 @@ fn json_array(words: &[String]) -> String {
 }
 
 pub fn dockerfile_release(manifest: &Manifest, config: &Config, facts: &ProjectFacts) -> Result<String> {
+    dockerfile_release_from(DOCKERFILE_TEMPLATE, manifest, config, facts)
+}
+
+pub fn dockerfile_release_from(
+    template: &str,
+    manifest: &Manifest,
+    config: &Config,
+    facts: &ProjectFacts,
+) -> Result<String> {
     let mut cases = String::new();
     let mut platforms = Vec::new();
     for artifact in &manifest.artifacts {
@@ -108,7 +120,7 @@ pub fn dockerfile_release(manifest: &Manifest, config: &Config, facts: &ProjectF
         .chain(image.healthcheck.iter().cloned())
         .collect();
     render(
-        DOCKERFILE_TEMPLATE,
+        template,
         &[
             ("name", manifest.name.clone()),
             ("version", manifest.version.clone()),
@@ -130,6 +142,10 @@ pub fn dockerfile_release(manifest: &Manifest, config: &Config, facts: &ProjectF
 }
 
 pub fn install_sh(manifest: &Manifest, config: &Config) -> Result<String> {
+    install_sh_from(INSTALL_TEMPLATE, manifest, config)
+}
+
+pub fn install_sh_from(template: &str, manifest: &Manifest, config: &Config) -> Result<String> {
     let mut cases = String::new();
     let mut uname_cases = String::new();
     let mut names = Vec::new();
@@ -149,7 +165,7 @@ pub fn install_sh(manifest: &Manifest, config: &Config) -> Result<String> {
         uname_cases.push_str(&format!("    {}) arch={} ;;\n", arch.uname_machines.join("|"), arch.name));
     }
     render(
-        INSTALL_TEMPLATE,
+        template,
         &[
             ("name", manifest.name.clone()),
             ("version", manifest.version.clone()),
