@@ -39,12 +39,23 @@ impl Linter {
     }
 }
 
-/// One file to lint. Generated files live in a scratch folder; `shown` says where they come from.
+/// One file to lint: `shown` is its path in the tree; a generated one lives in a scratch folder
+/// and names its template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub linter: Linter,
     pub path: Utf8PathBuf,
     pub shown: String,
+    pub template: Option<&'static str>,
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        match self.template {
+            Some(template) => format!("{} (generated from {template})", self.shown),
+            None => self.shown.clone(),
+        }
+    }
 }
 
 /// A file rendered from a template, to be written before linting.
@@ -107,7 +118,8 @@ impl flags::Lint {
         let mut targets = discover(&root)?;
         let generated = generate(&root, &config, &ws.package.version, &dist::project_facts(&ws), &scratch)?;
         targets.extend(generated.iter().map(|g| g.target.clone()));
-        targets.sort_by(|a, b| (a.linter, &a.shown).cmp(&(b.linter, &b.shown)));
+        // By linter; within one, the tree's files before the generated ones.
+        targets.sort_by_key(|t| (t.linter, t.template.is_some(), t.shown.clone()));
 
         let linters = Linters::locate(sh, &ws.target_dir.join("xtask-tools"), self.dry_run)?;
         let hadolint_config = Some(root.join(HADOLINT_CONFIG)).filter(|p| p.is_file());
@@ -134,7 +146,12 @@ impl flags::Lint {
         let mut failed = Vec::new();
         for (target, cmd) in &checks {
             let (ok, output) = cmd.output(sh)?;
-            println!("{:<4}  {:<16}  {}", if ok { "ok" } else { "FAIL" }, target.linter.name(), target.shown);
+            println!(
+                "{:<4}  {:<16}  {}",
+                if ok { "ok" } else { "FAIL" },
+                target.linter.name(),
+                target.describe()
+            );
             if !ok {
                 // Name files as the user knows them, not by the scratch or absolute path.
                 let output = output.replace(target.path.as_str(), &target.shown);
@@ -142,7 +159,7 @@ impl flags::Lint {
                 for line in output.trim_end().lines() {
                     println!("        {line}");
                 }
-                failed.push(format!("{} ({})", target.shown, target.linter.name()));
+                failed.push(format!("{} ({})", target.describe(), target.linter.name()));
             }
         }
         if !failed.is_empty() {
@@ -166,7 +183,7 @@ pub fn discover(root: &Utf8Path) -> Result<Vec<Target>> {
     let mut targets = Vec::new();
     let mut add = |linter, path: Utf8PathBuf| {
         let shown = path.strip_prefix(root).unwrap_or(&path).to_string();
-        targets.push(Target { linter, path, shown });
+        targets.push(Target { linter, path, shown, template: None });
     };
     for path in files_in(&root.join("docker"))? {
         if path.file_name().is_some_and(|n| n.starts_with("Dockerfile")) {
@@ -255,10 +272,8 @@ pub fn generate(
             target: Target {
                 linter: Linter::Hadolint,
                 path: into.join(DOCKERFILE_RELEASE),
-                shown: format!(
-                    "{DOCKERFILE_RELEASE} (generated from {})",
-                    release_files::DOCKERFILE_TEMPLATE_PATH
-                ),
+                shown: DOCKERFILE_RELEASE.to_string(),
+                template: Some(release_files::DOCKERFILE_TEMPLATE_PATH),
             },
             contents: dockerfile,
         },
@@ -266,7 +281,8 @@ pub fn generate(
             target: Target {
                 linter: Linter::Shellcheck,
                 path: into.join(INSTALL_SH),
-                shown: format!("{INSTALL_SH} (generated from {})", release_files::INSTALL_TEMPLATE_PATH),
+                shown: INSTALL_SH.to_string(),
+                template: Some(release_files::INSTALL_TEMPLATE_PATH),
             },
             contents: install,
         },
@@ -474,7 +490,8 @@ mod tests {
             shellcheck: Cmd::new("shellcheck"),
             check_jsonschema: CHECK_JSONSCHEMA.cached(Utf8Path::new("/cache/cj")),
         };
-        let target = |linter, path: &str| Target { linter, path: path.into(), shown: path.into() };
+        let target =
+            |linter, path: &str| Target { linter, path: path.into(), shown: path.into(), template: None };
         let render = |t: Target, config: Option<&Utf8Path>| linters.command(&t, config).to_string();
         assert_eq!(
             render(
