@@ -18,8 +18,9 @@ impl flags::Bench {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let ws = Workspace::load(sh)?;
         let dist_dir = self.dist_dir.clone().unwrap_or_else(|| ws.target_dir.join("dist"));
-        let manifest = Manifest::read(&dist_dir.join(MANIFEST_FILE))
-            .with_context(|| format!("benchmarks need a dist folder: run `cargo xtask dist --out {dist_dir}` first"))?;
+        let manifest = Manifest::read(&dist_dir.join(MANIFEST_FILE)).with_context(|| {
+            format!("benchmarks need a dist folder: run `cargo xtask dist --out {dist_dir}` first")
+        })?;
         match self.what {
             BenchWhat::Dist => bench_dist(sh, &ws, &dist_dir, &manifest, self.rounds),
         }
@@ -73,13 +74,24 @@ fn mib_per_s(bytes: u64, rounds: u32, elapsed: Duration) -> String {
     format!("{:.0}", (bytes * u64::from(rounds)) as f64 / (1u64 << 20) as f64 / elapsed.as_secs_f64())
 }
 
-fn bench_dist(sh: &Shell, ws: &Workspace, dist_dir: &Utf8Path, manifest: &Manifest, rounds: u32) -> Result<()> {
+fn bench_dist(
+    sh: &Shell,
+    ws: &Workspace,
+    dist_dir: &Utf8Path,
+    manifest: &Manifest,
+    rounds: u32,
+) -> Result<()> {
     if rounds == 0 {
         bail!("--rounds must be at least 1");
     }
     let sample = unpack_sample(sh, ws, dist_dir, manifest)?;
     let files: Vec<&str> = sample.files.iter().map(|f| f.as_str()).collect();
-    eprintln!("sample: {} files, {} bytes ({} arches), {rounds} rounds", files.len(), sample.bytes, sample.archives.len());
+    eprintln!(
+        "sample: {} files, {} bytes ({} arches), {rounds} rounds",
+        files.len(),
+        sample.bytes,
+        sample.archives.len()
+    );
 
     let ours_hash = timed(rounds, || {
         for file in &sample.files {
@@ -133,7 +145,11 @@ fn bench_dist(sh: &Shell, ws: &Workspace, dist_dir: &Utf8Path, manifest: &Manife
     ];
     for (work, tool, elapsed) in rows {
         let per_round = elapsed.as_secs_f64() * 1000.0 / f64::from(rounds);
-        let _ = writeln!(table, "| {work} | {tool} | {per_round:.1} | {} |", mib_per_s(sample.bytes, rounds, elapsed));
+        let _ = writeln!(
+            table,
+            "| {work} | {tool} | {per_round:.1} | {} |",
+            mib_per_s(sample.bytes, rounds, elapsed)
+        );
     }
     print!("{table}");
     Ok(())

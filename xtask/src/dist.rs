@@ -146,6 +146,8 @@ fn resolve_backends(
             StdStatus::Installable
         } else if !toolchain.rustup {
             StdStatus::Unavailable("rustup is not installed".into())
+        } else if let Some(reason) = toolchain.remembered_std_failure(arch.target) {
+            StdStatus::Unavailable(reason)
         } else if dry_run {
             eprintln!(
                 "would fetch rust-std: rustup target add {} (nightly -Zbuild-std if rustup has none)",
@@ -157,6 +159,7 @@ fn resolve_backends(
                 Ok(()) => StdStatus::Installed,
                 Err(reason) => {
                     eprintln!("{}: rustup cannot install rust-std for {} ({reason})", arch.name, arch.target);
+                    toolchain.remember_std_failure(arch.target, &reason)?;
                     StdStatus::Unavailable(reason)
                 }
             }

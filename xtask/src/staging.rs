@@ -22,7 +22,8 @@ impl Staging {
         check_replaceable(dest, marker)?;
         remove_stale(&parent, &name);
         if dest.exists() {
-            std::fs::remove_dir_all(dest).with_context(|| format!("cannot remove the earlier output {dest}"))?;
+            std::fs::remove_dir_all(dest)
+                .with_context(|| format!("cannot remove the earlier output {dest}"))?;
         }
         let dir = parent.join(format!(".{name}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);

@@ -18,6 +18,7 @@ pub struct Toolchain {
     pub rustup: bool,
     pub cargo_home: Utf8PathBuf,
     pub zig: ZigTools,
+    tools_dir: Utf8PathBuf,
 }
 
 pub struct RustToolchain {
@@ -135,6 +136,7 @@ impl Toolchain {
             rustup,
             cargo_home: cargo_home()?,
             zig: ZigTools::new(&target_dir.join("xtask-tools"), config),
+            tools_dir: target_dir.join("xtask-tools"),
         })
     }
 
@@ -152,6 +154,27 @@ impl Toolchain {
             .trim()
             .to_string();
         Ok(Err(reason))
+    }
+
+    fn std_failure_file(&self, target: &str) -> Utf8PathBuf {
+        self.tools_dir.join("rustup-std-unavailable").join(target)
+    }
+
+    /// rustup's earlier refusal to install `target`'s std with this very rustc, if any: later
+    /// runs (and dry runs) then plan the same backend without asking rustup again.
+    pub fn remembered_std_failure(&self, target: &str) -> Option<String> {
+        let file = self.std_failure_file(target);
+        let text = std::fs::read_to_string(&file).ok()?;
+        let (rustc, reason) = text.split_once('\n')?;
+        (rustc == self.default.rustc_version)
+            .then(|| format!("{}; remembered in {file}, delete it to ask rustup again", reason.trim()))
+    }
+
+    pub fn remember_std_failure(&self, target: &str, reason: &str) -> Result<()> {
+        let file = self.std_failure_file(target);
+        std::fs::create_dir_all(file.parent().expect("has a parent"))?;
+        std::fs::write(&file, format!("{}\n{reason}\n", self.default.rustc_version))
+            .with_context(|| format!("cannot write {file}"))
     }
 
     /// What `-Zbuild-std` needs: a nightly toolchain with rust-src. Fetched with rustup when missing.

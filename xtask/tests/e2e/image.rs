@@ -70,7 +70,14 @@ fn all_arch_push_makes_one_list_whose_every_platform_runs_its_own_binary() {
         let out = docker(&["run", "--rm", "--pull", "always", "--platform", platform, &list, "--version"]);
         assert!(out.contains(&target_of(arch)), "{platform} ran {out:?}");
         // The per-arch tag is the same image.
-        let out = docker(&["run", "--rm", "--platform", platform, &format!("{repo}:{}-{arch}", version()), "--version"]);
+        let out = docker(&[
+            "run",
+            "--rm",
+            "--platform",
+            platform,
+            &format!("{repo}:{}-{arch}", version()),
+            "--version",
+        ]);
         assert!(out.contains(&target_of(arch)), "{arch} tag ran {out:?}");
     }
 }
@@ -79,9 +86,22 @@ fn all_arch_push_makes_one_list_whose_every_platform_runs_its_own_binary() {
 fn the_image_runs_as_non_root_keeps_data_and_stops_promptly() {
     require_docker();
     let image = "e2e/exonode-run";
-    xtask_ok(&["image", "--arch", "amd64", "--image", image, "--tag", "t", "--dist-dir", shared_dist().as_str()]);
+    xtask_ok(&[
+        "image",
+        "--arch",
+        "amd64",
+        "--image",
+        image,
+        "--tag",
+        "t",
+        "--dist-dir",
+        shared_dist().as_str(),
+    ]);
     let reference = format!("{image}:t-amd64");
-    assert_eq!(docker(&["image", "inspect", "--format", "{{.Config.User}}", &reference]).trim(), "10001:10001");
+    assert_eq!(
+        docker(&["image", "inspect", "--format", "{{.Config.User}}", &reference]).trim(),
+        "10001:10001"
+    );
     let labels = docker(&["image", "inspect", "--format", "{{json .Config.Labels}}", &reference]);
     let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
     let commit = artifact_commit();
@@ -94,8 +114,19 @@ fn the_image_runs_as_non_root_keeps_data_and_stops_promptly() {
     let name = format!("e2e-exonode-{}", std::process::id());
     let _cleanup = Container(name.clone());
     docker(&[
-        "run", "-d", "--name", &name, "-v", &format!("{volume}:/data"), "-p", &format!("127.0.0.1:{port}:7070"),
-        "--health-interval", "1s", "--health-start-period", "1s", &reference,
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-v",
+        &format!("{volume}:/data"),
+        "-p",
+        &format!("127.0.0.1:{port}:7070"),
+        "--health-interval",
+        "1s",
+        "--health-start-period",
+        "1s",
+        &reference,
     ]);
     let addr = format!("127.0.0.1:{port}");
     let status = |addr: &str| -> Option<serde_json::Value> {
@@ -111,7 +142,11 @@ fn the_image_runs_as_non_root_keeps_data_and_stops_promptly() {
 
     let started = Instant::now();
     docker(&["stop", &name]);
-    assert!(started.elapsed() < Duration::from_secs(5), "docker stop took {:?}: SIGTERM was ignored", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "docker stop took {:?}: SIGTERM was ignored",
+        started.elapsed()
+    );
     assert_eq!(docker(&["inspect", "--format", "{{.State.ExitCode}}", &name]).trim(), "0");
 
     docker(&["start", &name]);
@@ -131,7 +166,17 @@ fn artifact_commit() -> String {
 fn user_mapping_works_for_the_host_owner_and_explains_a_mismatch() {
     require_docker();
     let image = "e2e/exonode-user";
-    xtask_ok(&["image", "--arch", "amd64", "--image", image, "--tag", "t", "--dist-dir", shared_dist().as_str()]);
+    xtask_ok(&[
+        "image",
+        "--arch",
+        "amd64",
+        "--image",
+        image,
+        "--tag",
+        "t",
+        "--dist-dir",
+        shared_dist().as_str(),
+    ]);
     let reference = format!("{image}:t-amd64");
 
     let owned = scratch("user-owned");
@@ -143,10 +188,14 @@ fn user_mapping_works_for_the_host_owner_and_explains_a_mismatch() {
     assert_eq!(out.trim(), "4321", "the state file belongs to the mapped user");
 
     let foreign = scratch("user-foreign");
-    let output = run("docker", &["run", "--rm", "--user", "4321:4321", "-v", &format!("{foreign}:/data"), &reference]);
+    let output =
+        run("docker", &["run", "--rm", "--user", "4321:4321", "-v", &format!("{foreign}:/data"), &reference]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot write to data directory /data") && stderr.contains("uid 4321"), "{stderr}");
+    assert!(
+        stderr.contains("cannot write to data directory /data") && stderr.contains("uid 4321"),
+        "{stderr}"
+    );
     assert!(stderr.contains("--user 0:0"), "the fix names the owner: {stderr}");
 }
 
@@ -155,12 +204,32 @@ fn scratch_base_holds_only_the_binary_and_runs_on_arm() {
     require_docker();
     let image = "e2e/exonode-scratch";
     xtask_ok(&[
-        "image", "--arch", "arm32v6", "--base", "scratch", "--image", image, "--tag", "t", "--dist-dir", shared_dist().as_str(),
+        "image",
+        "--arch",
+        "arm32v6",
+        "--base",
+        "scratch",
+        "--image",
+        image,
+        "--tag",
+        "t",
+        "--dist-dir",
+        shared_dist().as_str(),
     ]);
     let reference = format!("{image}:t-arm32v6");
-    let out = docker(&["run", "--rm", "--platform", "linux/arm/v6", "-e", "QEMU_CPU=arm1176", &reference, "--version"]);
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--platform",
+        "linux/arm/v6",
+        "-e",
+        "QEMU_CPU=arm1176",
+        &reference,
+        "--version",
+    ]);
     assert!(out.contains("arm-unknown-linux-musleabihf"), "{out}");
-    let size: u64 = docker(&["image", "inspect", "--format", "{{.Size}}", &reference]).trim().parse().unwrap();
+    let size: u64 =
+        docker(&["image", "inspect", "--format", "{{.Size}}", &reference]).trim().parse().unwrap();
     let binary = artifact(shared_dist(), "arm32v6")["binary"]["size"].as_u64().unwrap();
     assert!(size < binary + 16 * 1024, "a scratch image is the binary plus a few files: {size} vs {binary}");
 }
@@ -173,7 +242,8 @@ fn a_tampered_archive_fails_both_the_xtask_and_the_dockerfile() {
     let archive = artifact(&dist, "arm64v8")["name"].as_str().unwrap().to_string();
     flip_byte(&dist.join(&archive), 500);
 
-    let stderr = xtask_fails(&["image", "--arch", "arm64v8", "--image", "e2e/tampered", "--dist-dir", dist.as_str()]);
+    let stderr =
+        xtask_fails(&["image", "--arch", "arm64v8", "--image", "e2e/tampered", "--dist-dir", dist.as_str()]);
     assert!(stderr.contains("does not verify") && stderr.contains(&archive), "{stderr}");
 
     // Straight to docker, past the xtask: the verify stage refuses it too.
@@ -184,9 +254,20 @@ fn a_tampered_archive_fails_both_the_xtask_and_the_dockerfile() {
     let output = run(
         "docker",
         &[
-            "buildx", "build", "--platform", "linux/arm64", "--file", dockerfile.as_str(), "--build-arg",
-            "IMAGE_FROM=arm64v8/busybox", "--build-arg", &format!("ARCHIVE={archive}"), "--tag", "e2e/tampered:raw",
-            "--load", context.as_str(),
+            "buildx",
+            "build",
+            "--platform",
+            "linux/arm64",
+            "--file",
+            dockerfile.as_str(),
+            "--build-arg",
+            "IMAGE_FROM=arm64v8/busybox",
+            "--build-arg",
+            &format!("ARCHIVE={archive}"),
+            "--tag",
+            "e2e/tampered:raw",
+            "--load",
+            context.as_str(),
         ],
     );
     assert!(!output.status.success(), "a tampered archive must fail the build");
@@ -197,13 +278,25 @@ fn a_tampered_archive_fails_both_the_xtask_and_the_dockerfile() {
 #[test]
 fn image_dry_run_prints_every_docker_command() {
     let stdout = xtask_ok(&[
-        "image", "--all-arch", "--push", "--image", "registry.example/x/exonode", "--dry-run", "--dist-dir",
+        "image",
+        "--all-arch",
+        "--push",
+        "--image",
+        "registry.example/x/exonode",
+        "--dry-run",
+        "--dist-dir",
         shared_dist().as_str(),
     ]);
     for (arch, _) in PLATFORMS {
-        assert!(stdout.contains(&format!("--tag registry.example/x/exonode:{}-{arch}", version())), "{stdout}");
+        assert!(
+            stdout.contains(&format!("--tag registry.example/x/exonode:{}-{arch}", version())),
+            "{stdout}"
+        );
     }
-    assert!(stdout.contains("IMAGE_FROM=arm32v5/busybox") && stdout.contains("--platform linux/arm/v5"), "{stdout}");
+    assert!(
+        stdout.contains("IMAGE_FROM=arm32v5/busybox") && stdout.contains("--platform linux/arm/v5"),
+        "{stdout}"
+    );
     assert!(stdout.contains("docker buildx imagetools create"), "{stdout}");
     let stderr = xtask_fails(&["image", "--image", "x"]);
     assert!(stderr.contains("--arch NAME (repeatable) or --all-arch"), "{stderr}");
@@ -216,9 +309,20 @@ fn build_release(dir: &Utf8Path, platform: &str, tag: &str) -> std::process::Out
     run(
         "docker",
         &[
-            "buildx", "build", "--network", "host", "--platform", platform, "--file",
-            dir.join("Dockerfile.release").as_str(), "--build-arg", &format!("BASE_URL={}", server.url()), "--tag", tag,
-            "--load", context.as_str(),
+            "buildx",
+            "build",
+            "--network",
+            "host",
+            "--platform",
+            platform,
+            "--file",
+            dir.join("Dockerfile.release").as_str(),
+            "--build-arg",
+            &format!("BASE_URL={}", server.url()),
+            "--tag",
+            tag,
+            "--load",
+            context.as_str(),
         ],
     )
 }
@@ -261,7 +365,10 @@ fn install_sh_installs_on_this_host_and_refuses_tampering() {
     let server = HttpServer::serve(&dist);
     let prefix = scratch("install-host-prefix");
     let install = |prefix: &Utf8Path| {
-        run("sh", &[dist.join("install.sh").as_str(), "--prefix", prefix.as_str(), "--base-url", &server.url()])
+        run(
+            "sh",
+            &[dist.join("install.sh").as_str(), "--prefix", prefix.as_str(), "--base-url", &server.url()],
+        )
     };
     let output = install(&prefix);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -276,7 +383,11 @@ fn install_sh_installs_on_this_host_and_refuses_tampering() {
     let output = install(&fresh);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("does not match the checksum in this installer") && stderr.contains("nothing was installed"), "{stderr}");
+    assert!(
+        stderr.contains("does not match the checksum in this installer")
+            && stderr.contains("nothing was installed"),
+        "{stderr}"
+    );
     assert!(!fresh.join("bin/exonode").exists());
 }
 
@@ -288,12 +399,21 @@ fn install_sh_rejects_a_sums_file_that_disagrees() {
     let sums = std::fs::read_to_string(dist.join("SHA256SUMS")).unwrap();
     let forged: String = sums
         .lines()
-        .map(|l| if l.ends_with(&format!("  {archive}")) { format!("{}  {archive}\n", "0".repeat(64)) } else { format!("{l}\n") })
+        .map(|l| {
+            if l.ends_with(&format!("  {archive}")) {
+                format!("{}  {archive}\n", "0".repeat(64))
+            } else {
+                format!("{l}\n")
+            }
+        })
         .collect();
     std::fs::write(dist.join("SHA256SUMS"), forged).unwrap();
     let server = HttpServer::serve(&dist);
     let prefix = scratch("install-sums-prefix");
-    let output = run("sh", &[dist.join("install.sh").as_str(), "--prefix", prefix.as_str(), "--base-url", &server.url()]);
+    let output = run(
+        "sh",
+        &[dist.join("install.sh").as_str(), "--prefix", prefix.as_str(), "--base-url", &server.url()],
+    );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("SHA256SUMS disagrees with this installer"));
     assert!(!prefix.join("bin/exonode").exists());
@@ -318,7 +438,8 @@ fn install_sh_detects_arm_and_32_bit_userlands_under_emulation() {
             args.extend(["-e", &env_flag]);
         }
         let url = server.url();
-        let script = format!("sh /dist/install.sh --prefix /opt/x --base-url {url} && /opt/x/bin/exonode --version");
+        let script =
+            format!("sh /dist/install.sh --prefix /opt/x --base-url {url} && /opt/x/bin/exonode --version");
         args.extend([image, "sh", "-c", &script]);
         let output = run("docker", &args);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -339,9 +460,21 @@ fn install_sh_fails_closed_without_a_checksum_tool() {
     );
     let output = run(
         "docker",
-        &["run", "--rm", "--network", "host", "-v", &format!("{dist}:/dist:ro"), "busybox", "sh", "-c", &script],
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            "-v",
+            &format!("{dist}:/dist:ro"),
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ],
     );
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let all =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(all.contains("cannot verify the download"), "{all}");
     assert!(all.contains("rc=1") && all.contains("No such file"), "nothing installed: {all}");
 }
