@@ -64,9 +64,11 @@ impl flags::DistMerge {
                 bail!("--out {out_dir} is also the part {part}; write the merged folder somewhere else");
             }
         }
-        let parts =
-            self.parts.iter().map(|dir| read_part(dir, &ws.config, &facts)).collect::<Result<Vec<Part>>>()?;
-        let plan = MergePlan::new(parts, out_dir)?;
+        let parts = self.parts.iter().map(|dir| read_part(dir)).collect::<Result<Vec<Part>>>()?;
+        let plan = MergePlan::new(&parts, out_dir)?;
+        for part in &parts {
+            check_generated_files(part, &ws.config, &facts)?;
+        }
         print!("{}", plan.render());
         if self.dry_run {
             return Ok(());
@@ -92,9 +94,8 @@ fn same_folder(a: &Utf8Path, b: &Utf8Path) -> bool {
 }
 
 /// Reads one part and checks it on its own: a dist folder whose files match its checksums,
-/// holding only per-artifact files besides the shared ones, with the Dockerfile.release and
-/// install.sh this checkout's release.toml generates (else the merged ones would differ).
-pub fn read_part(dir: &Utf8Path, config: &Config, facts: &ProjectFacts) -> Result<Part> {
+/// holding only per-artifact files besides the shared ones.
+pub fn read_part(dir: &Utf8Path) -> Result<Part> {
     let label = dir.to_string();
     if !dir.is_dir() {
         bail!("part {label}: not a folder; pass folders made by `cargo xtask dist --arch NAME --out DIR`");
@@ -133,12 +134,19 @@ pub fn read_part(dir: &Utf8Path, config: &Config, facts: &ProjectFacts) -> Resul
     for names in files.values_mut() {
         names.sort();
     }
+    Ok(Part { label, dir: dir.to_path_buf(), manifest, files })
+}
 
+/// A part's Dockerfile.release and install.sh must be what this checkout's release.toml and
+/// templates generate from its manifest: otherwise the merged ones would not be what `dist`
+/// wrote for the part.
+fn check_generated_files(part: &Part, config: &Config, facts: &ProjectFacts) -> Result<()> {
+    let (label, manifest) = (&part.label, &part.manifest);
     for (file, expected) in [
-        (DOCKERFILE_RELEASE, release_files::dockerfile_release(&manifest, config, facts)?),
-        (INSTALL_SH, release_files::install_sh(&manifest, config)?),
+        (DOCKERFILE_RELEASE, release_files::dockerfile_release(manifest, config, facts)?),
+        (INSTALL_SH, release_files::install_sh(manifest, config)?),
     ] {
-        let path = dir.join(file);
+        let path = part.dir.join(file);
         let actual =
             std::fs::read_to_string(&path).with_context(|| format!("part {label}: cannot read {path}"))?;
         if actual != expected {
@@ -149,7 +157,7 @@ pub fn read_part(dir: &Utf8Path, config: &Config, facts: &ProjectFacts) -> Resul
             );
         }
     }
-    Ok(Part { label, dir: dir.to_path_buf(), manifest, files })
+    Ok(())
 }
 
 /// The archive a file belongs to: the archive itself or a file named `<archive>.<something>`
@@ -192,9 +200,10 @@ pub fn merge_manifests(parts: &[(&str, &Manifest)]) -> Result<Manifest> {
     }
 
     let release = first.release();
-    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    // arch -> (index, label) of the part that has it
+    let mut seen: BTreeMap<&str, (usize, &str)> = BTreeMap::new();
     let mut artifacts: Vec<(usize, Artifact)> = Vec::new();
-    for &(label, manifest) in parts {
+    for (index, &(label, manifest)) in parts.iter().enumerate() {
         for artifact in &manifest.artifacts {
             let arch = matrix::by_name(&artifact.arch).with_context(|| {
                 format!(
@@ -213,8 +222,12 @@ pub fn merge_manifests(parts: &[(&str, &Manifest)]) -> Result<Manifest> {
                     arch.target
                 );
             }
-            if let Some(other) = seen.insert(arch.name, label) {
-                let hint = if other == label { "it lists it twice" } else { "pass each arch once" };
+            if let Some((other_index, other)) = seen.insert(arch.name, (index, label)) {
+                if other_index == index {
+                    bail!("part {label} lists arch {} twice in its {MANIFEST_FILE}", arch.name);
+                }
+                let hint =
+                    if other == label { "the same folder is passed twice" } else { "pass each arch once" };
                 bail!("arch {} is in part {other} and in part {label}; {hint}", arch.name);
             }
             artifacts.push((matrix::rank(arch), artifact.clone()));
@@ -224,8 +237,21 @@ pub fn merge_manifests(parts: &[(&str, &Manifest)]) -> Result<Manifest> {
     Ok(Manifest::new(&release, artifacts.into_iter().map(|(_, a)| a).collect()))
 }
 
+impl ArtifactCopy {
+    /// `NAME.tar.gz (+ .cdx.json, .sha256)`
+    fn describe(&self) -> String {
+        let Some((archive, others)) = self.files.split_first() else { return String::new() };
+        let others: Vec<&str> = others.iter().filter_map(|f| f.strip_prefix(archive.as_str())).collect();
+        if others.is_empty() {
+            archive.clone()
+        } else {
+            format!("{archive} (+ {})", others.join(", "))
+        }
+    }
+}
+
 impl MergePlan {
-    pub fn new(parts: Vec<Part>, out_dir: Utf8PathBuf) -> Result<MergePlan> {
+    pub fn new(parts: &[Part], out_dir: Utf8PathBuf) -> Result<MergePlan> {
         let labelled: Vec<(&str, &Manifest)> =
             parts.iter().map(|p| (p.label.as_str(), &p.manifest)).collect();
         let manifest = merge_manifests(&labelled)?;
@@ -259,7 +285,7 @@ impl MergePlan {
             self.out_dir
         );
         for copy in &self.copies {
-            let _ = writeln!(out, "  {:<8} from {}: {}", copy.arch, copy.part, copy.files.join(", "));
+            let _ = writeln!(out, "  {:<8} from {}: {}", copy.arch, copy.part, copy.describe());
         }
         let _ = writeln!(out, "  then:  {}", SHARED_FILES.join(", "));
         out
@@ -323,6 +349,7 @@ mod tests {
                 size: 1,
                 sha256: "b".repeat(64),
             },
+            sbom: crate::sbom::file_name(&release.archive_name(target)),
             built_with: BuiltWith { backend: "cargo".into(), rustc: "rustc 1.0.0".into() },
         }
     }
@@ -349,7 +376,10 @@ mod tests {
         let err = merge_manifests(&[("dist-a", &a), ("dist-b", &b)]).unwrap_err().to_string();
         assert_eq!(err, "arch amd64 is in part dist-a and in part dist-b; pass each arch once");
         let err = merge_manifests(&[("dist-a", &a), ("dist-a", &a)]).unwrap_err().to_string();
-        assert!(err.contains("it lists it twice"), "{err}");
+        assert!(err.ends_with("the same folder is passed twice"), "{err}");
+        let twice = part(&r, &["amd64", "amd64"]);
+        let err = merge_manifests(&[("dist-c", &twice)]).unwrap_err().to_string();
+        assert_eq!(err, "part dist-c lists arch amd64 twice in its dist-manifest.json");
     }
 
     #[test]

@@ -6,3 +6,5 @@ mod support;
 
 mod dist;
 mod image;
+mod lint;
+mod merge;

@@ -1,0 +1,110 @@
+//! `cargo xtask lint`, end to end with the real linters: the repository is clean, and a bad
+//! Dockerfile, shell script, workflow or template seeded into a copy of it fails the run,
+//! named with the linter's finding.
+
+use std::sync::OnceLock;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::support::*;
+
+/// `cargo xtask lint` on the repository, run once: it also fetches the linters the other
+/// tests use, so they never fetch concurrently.
+fn lint_repo() -> &'static str {
+    static OUTPUT: OnceLock<String> = OnceLock::new();
+    OUTPUT.get_or_init(|| xtask_ok(&["lint"]))
+}
+
+#[test]
+fn the_repository_is_lint_clean() {
+    let out = lint_repo();
+    for line in [
+        "ok    hadolint          docker/Dockerfile",
+        "ok    hadolint          Dockerfile.release (generated from xtask/templates/Dockerfile.release.in)",
+        "ok    shellcheck        ci/setup-host.sh",
+        "ok    shellcheck        ci/test.sh",
+        "ok    shellcheck        docker/hooks/build",
+        "ok    shellcheck        install.sh (generated from xtask/templates/install.sh.in)",
+        "ok    check-jsonschema  .github/workflows/ci.yml",
+        "ok    check-jsonschema  .github/workflows/release.yml",
+    ] {
+        assert!(out.lines().any(|l| l == line), "missing {line:?} in:\n{out}");
+    }
+    assert!(out.contains("no findings"), "{out}");
+
+    let plan = xtask_ok(&["lint", "--dry-run"]);
+    let workflow = root().join(".github/workflows/ci.yml");
+    assert!(
+        plan.lines().any(|l| l.ends_with(&format!("--builtin-schema vendor.github-workflows {workflow}"))),
+        "{plan}"
+    );
+    assert!(plan.lines().any(|l| l.contains("shellcheck") && l.ends_with("/install.sh")), "{plan}");
+}
+
+/// A copy of the parts of the tree that lint reads (their files, not subfolders).
+fn tree_copy(name: &str) -> Utf8PathBuf {
+    let tree = scratch(name);
+    for dir in ["docker", "docker/hooks", "ci", ".ci", ".github/workflows", "xtask/templates"] {
+        std::fs::create_dir_all(tree.join(dir)).unwrap();
+        for entry in root().join(dir).read_dir_utf8().unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), tree.join(dir).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    std::fs::copy(root().join("release.toml"), tree.join("release.toml")).unwrap();
+    tree
+}
+
+/// Lints `tree`, expecting failure; returns (stdout, stderr).
+fn lint_fails(tree: &Utf8Path) -> (String, String) {
+    let output = xtask(&["lint", "--root", tree.as_str()]);
+    assert!(!output.status.success(), "lint --root {tree} should have failed");
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_seeded_bad_file_fails_lint_and_is_named() {
+    lint_repo();
+    let tree = tree_copy("lint-seeded");
+    let clean = xtask_ok(&["lint", "--root", tree.as_str()]);
+    assert!(clean.contains("no findings"), "{clean}");
+
+    let seeds: [(&str, &str, &str, &str); 3] = [
+        ("docker/Dockerfile.debug", "FROM busybox:1.36\nRUN cd /tmp && touch x\n", "hadolint", "DL3003"),
+        ("ci/publish.sh", "#!/bin/sh\nset -eu\nrm -rf $1/dist\n", "shellcheck", "SC2086"),
+        (
+            ".github/workflows/nightly.yml",
+            "on: push\njobs:\n  build:\n    steps:\n      - run: true\n",
+            "check-jsonschema",
+            "runs-on",
+        ),
+    ];
+    for (file, text, linter, finding) in seeds {
+        std::fs::write(tree.join(file), text).unwrap();
+        let (stdout, stderr) = lint_fails(&tree);
+        assert!(stdout.lines().any(|l| l == format!("FAIL  {linter:<16}  {file}")), "{file}:\n{stdout}");
+        assert!(stdout.contains(finding), "expected {finding} for {file}:\n{stdout}");
+        assert!(stderr.contains("lint: 1 of ") && stderr.contains(&format!("{file} ({linter})")), "{stderr}");
+        std::fs::remove_file(tree.join(file)).unwrap();
+    }
+
+    // Generated files are linted from the tree's templates.
+    let template = tree.join("xtask/templates/install.sh.in");
+    let text = std::fs::read_to_string(&template).unwrap();
+    std::fs::write(&template, text.replace("set -eu\n", "set -eu\ncd $PREFIX\n")).unwrap();
+    let (stdout, stderr) = lint_fails(&tree);
+    assert!(
+        stdout.contains("FAIL  shellcheck        install.sh (generated from xtask/templates/install.sh.in)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("SC2086"), "{stdout}");
+    assert!(
+        stderr.contains("install.sh (generated from xtask/templates/install.sh.in) (shellcheck)"),
+        "{stderr}"
+    );
+}
