@@ -406,6 +406,7 @@ fn build_one(
     let line =
         checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: step.archive_name.clone() });
     std::fs::write(&sidecar, line).with_context(|| format!("cannot write {sidecar}"))?;
+    let sbom = crate::sbom::write(sh, release, step.arch.target, &step.rustc, out, &step.archive_name)?;
 
     let artifact = Artifact {
         name: step.archive_name.clone(),
@@ -419,6 +420,7 @@ fn build_one(
             size: binary.len() as u64,
             sha256: checksum::sha256_hex(&binary),
         },
+        sbom,
         built_with: BuiltWith { backend: step.backend.id().to_string(), rustc: step.rustc.clone() },
     };
     Ok((artifact, ran_on))

@@ -115,7 +115,10 @@ pub enum Engine {
     /// `docker buildx build` per arch from docker/Dockerfile, then a manifest list.
     Buildx,
     /// Assemble OCI images directly from the dist archives: no daemon, no emulation,
-    /// reproducible digests.
+    /// reproducible digests, an SBOM attached to each image. Always FROM scratch (the binary,
+    /// /etc/passwd, /etc/group and the volume); image.base and --base busybox are for buildx.
+    /// --push reads credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the `auths` of
+    /// ~/.docker/config.json.
     Oci,
 }
 
@@ -144,6 +147,7 @@ pub struct Image {
     #[arg(long, value_name = "DIR")]
     pub dist_dir: Option<Utf8PathBuf>,
     /// Runtime base: busybox (per-arch busybox image) or scratch. Default: image.base.
+    /// The oci engine always builds FROM scratch.
     #[arg(long, value_enum)]
     pub base: Option<BaseKind>,
     /// Push the per-arch images and create the manifest list in the registry.
@@ -155,7 +159,8 @@ pub struct Image {
     /// How to build the images.
     #[arg(long, value_enum, default_value_t = Engine::Buildx)]
     pub engine: Engine,
-    /// With --engine oci: also write an OCI image layout (for skopeo, umoci, podman) to DIR.
+    /// With --engine oci: write an OCI image layout (for skopeo, umoci, podman) to DIR.
+    /// Default without --push: target/oci-layout.
     #[arg(long, value_name = "DIR")]
     pub oci_layout: Option<Utf8PathBuf>,
     /// Print every command, and run nothing.

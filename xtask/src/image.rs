@@ -73,6 +73,9 @@ impl flags::Image {
         if self.oci_layout.is_some() && self.engine != Engine::Oci {
             bail!("--oci-layout needs --engine oci");
         }
+        if self.engine == Engine::Oci && self.base == Some(BaseKind::Busybox) {
+            bail!("--base busybox needs --engine buildx: the oci engine builds FROM scratch only (drop --base, or use --engine buildx)");
+        }
 
         let (dist_dir, manifest) = ready_dist(sh, &ws, &release, self.dist_dir, &arches, self.dry_run)?;
         let request = ImageRequest {
@@ -178,6 +181,7 @@ fn planned_artifacts(release: &Release, arches: &[&'static Arch]) -> Vec<Artifac
                 size: 0,
                 sha256: "(not built yet)".into(),
             },
+            sbom: crate::sbom::file_name(&release.archive_name(arch.target)),
             built_with: crate::manifest::BuiltWith { backend: String::new(), rustc: String::new() },
         })
         .collect()

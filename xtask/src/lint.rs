@@ -314,6 +314,7 @@ pub fn synthetic_manifest(config: &Config, version: &str) -> Manifest {
                 size: 0,
                 sha256: "0".repeat(64),
             },
+            sbom: crate::sbom::file_name(&release.archive_name(arch.target)),
             built_with: BuiltWith { backend: "none".into(), rustc: "none".into() },
         })
         .collect();

@@ -17,6 +17,7 @@ mod matrix;
 mod merge;
 mod oci;
 mod release_files;
+mod sbom;
 mod staging;
 mod toolchain;
 mod verify;

@@ -35,6 +35,8 @@ pub struct Artifact {
     pub size: u64,
     pub sha256: String,
     pub binary: Binary,
+    /// The CycloneDX SBOM beside the archive: `<archive>.cdx.json`.
+    pub sbom: String,
     /// How it was built: backend and compiler, so anyone can rebuild it the same way.
     pub built_with: BuiltWith,
 }
@@ -121,6 +123,7 @@ mod tests {
                     size: 20,
                     sha256: "b".repeat(64),
                 },
+                sbom: "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json".into(),
                 built_with: BuiltWith { backend: "cargo".into(), rustc: "rustc 1.95.0".into() },
             }],
         )
@@ -149,6 +152,7 @@ mod tests {
         "size": 20,
         "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" + "bbbbbbbbbbbbbbbb"
       },
+      "sbom": "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json",
       "built_with": {
         "backend": "cargo",
         "rustc": "rustc 1.95.0"

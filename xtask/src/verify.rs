@@ -88,6 +88,12 @@ pub fn verify_dir(dir: &Utf8Path) -> Result<Vec<String>> {
             ));
             continue;
         }
+        if !dir.join(&artifact.sbom).is_file() {
+            problems.push(format!(
+                "{}: missing (the SBOM of {} in {MANIFEST_FILE})",
+                artifact.sbom, artifact.name
+            ));
+        }
         let sidecar_name = format!("{}.sha256", artifact.name);
         match std::fs::read_to_string(dir.join(&sidecar_name)) {
             Ok(text) => match checksum::parse_sums(&text, &sidecar_name) {

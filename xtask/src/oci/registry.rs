@@ -1,0 +1,623 @@
+//! A small blocking client for the OCI distribution API: the /v2/ ping, Basic and Bearer
+//! (WWW-Authenticate challenge) auth, blob existence checks, monolithic and chunked blob
+//! uploads, and manifest PUT/GET. Written by hand on ureq because the maintained Rust client,
+//! oci-client, is async (tokio + reqwest + hyper) and would make `cargo xtask` much slower to
+//! build (see the numbers in oci/mod.rs); the protocol subset we need is small.
+//!
+//! Credentials, first found wins: REGISTRY_USERNAME + REGISTRY_PASSWORD in the environment,
+//! then `auths` in the Docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json, as
+//! `docker login` writes it). Credential helpers (credsStore/credHelpers) are not run.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use base64::Engine as _;
+use camino::Utf8PathBuf;
+use ureq::http::{self, Request, Response};
+use ureq::Body;
+
+use super::spec::{Blob, MEDIA_INDEX, MEDIA_MANIFEST};
+
+pub const ENV_USERNAME: &str = "REGISTRY_USERNAME";
+pub const ENV_PASSWORD: &str = "REGISTRY_PASSWORD";
+/// Blobs larger than this go up in chunks (PATCH) of this size; smaller ones in one PUT.
+/// Tests set it low to exercise the chunked path against a real registry.
+pub const ENV_CHUNK_SIZE: &str = "XTASK_OCI_CHUNK_SIZE";
+const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
+
+/// Where a repository lives and how to reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The registry as named in the repository (`localhost:5000`, `ghcr.io`, `docker.io`).
+    pub host: String,
+    /// `scheme://host` of the API (Docker Hub's is registry-1.docker.io).
+    pub base: String,
+    /// The repository path inside the registry (`org/name`; `library/name` on Docker Hub).
+    pub path: String,
+}
+
+impl Target {
+    pub fn parse(repository: &str) -> Target {
+        let (host, path) = match repository.split_once('/') {
+            Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
+                (first.to_string(), rest.to_string())
+            }
+            _ if !repository.contains('/') => ("docker.io".to_string(), format!("library/{repository}")),
+            _ => ("docker.io".to_string(), repository.to_string()),
+        };
+        let api_host = if host == "docker.io" { "registry-1.docker.io".to_string() } else { host.clone() };
+        let scheme = if is_loopback(&host) { "http" } else { "https" };
+        Target { base: format!("{scheme}://{api_host}"), host, path }
+    }
+
+    pub fn plain_http(&self) -> bool {
+        self.base.starts_with("http://")
+    }
+
+    fn url(&self, tail: &str) -> String {
+        format!("{}/v2/{}/{tail}", self.base, self.path)
+    }
+}
+
+/// Plain HTTP only for registries on this machine, as Docker allows; HTTPS everywhere else.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    name == "localhost" || name == "::1" || name.starts_with("127.")
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    /// Where they came from, for messages.
+    pub source: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} from {}", self.username, self.source)
+    }
+}
+
+/// Looks up credentials for `target` (see the module header for the order).
+pub fn credentials(target: &Target) -> Result<Option<Credentials>> {
+    match (std::env::var(ENV_USERNAME).ok(), std::env::var(ENV_PASSWORD).ok()) {
+        (Some(username), Some(password)) => {
+            return Ok(Some(Credentials {
+                username,
+                password,
+                source: format!("{ENV_USERNAME}/{ENV_PASSWORD}"),
+            }))
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            bail!("set both {ENV_USERNAME} and {ENV_PASSWORD} (only one of them is set)")
+        }
+        (None, None) => {}
+    }
+    let Some(path) = docker_config_path() else { return Ok(None) };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("cannot read {path}")),
+    };
+    let config: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{path} is not valid JSON"))?;
+    credentials_from_docker_config(&config, &target.host, path.as_str())
+}
+
+fn docker_config_path() -> Option<Utf8PathBuf> {
+    let dir = match std::env::var("DOCKER_CONFIG") {
+        Ok(dir) => Utf8PathBuf::from(dir),
+        Err(_) => Utf8PathBuf::from(std::env::var("HOME").ok()?).join(".docker"),
+    };
+    Some(dir.join("config.json"))
+}
+
+/// `auths` keys are written as `host`, `https://host` or `https://host/v1/` (Docker Hub).
+fn credentials_from_docker_config(
+    config: &serde_json::Value,
+    host: &str,
+    source: &str,
+) -> Result<Option<Credentials>> {
+    let Some(auths) = config["auths"].as_object() else { return Ok(None) };
+    let wanted = |key: &str| {
+        let bare = key.trim_start_matches("https://").trim_start_matches("http://");
+        let bare = bare.split('/').next().unwrap_or("");
+        bare == host || (host == "docker.io" && matches!(bare, "index.docker.io" | "registry-1.docker.io"))
+    };
+    let Some((_, entry)) = auths.iter().find(|(key, _)| wanted(key)) else { return Ok(None) };
+    let source = format!("{source} (auths.{host})");
+    if let Some(auth) = entry["auth"].as_str().filter(|a| !a.is_empty()) {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .with_context(|| {
+                format!("{source}: `auth` is not base64 of user:password; run `docker login {host}` again")
+            })?;
+        let (username, password) = decoded.split_once(':').with_context(|| {
+            format!("{source}: `auth` does not hold user:password; run `docker login {host}` again")
+        })?;
+        return Ok(Some(Credentials { username: username.into(), password: password.into(), source }));
+    }
+    match (entry["username"].as_str(), entry["password"].as_str()) {
+        (Some(username), Some(password)) => {
+            Ok(Some(Credentials { username: username.into(), password: password.into(), source }))
+        }
+        _ => Ok(None),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Challenge {
+    Basic,
+    Bearer { realm: String, service: Option<String> },
+}
+
+/// Parses `WWW-Authenticate: Bearer realm="...",service="...",scope="..."` or `Basic realm=...`.
+fn parse_challenge(header: &str) -> Option<Challenge> {
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    if scheme.eq_ignore_ascii_case("basic") {
+        return Some(Challenge::Basic);
+    }
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let params = auth_params(rest);
+    let get = |key: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.clone());
+    Some(Challenge::Bearer { realm: get("realm")?, service: get("service") })
+}
+
+/// `key="value, with commas",key2=token` → pairs.
+fn auth_params(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim().to_string();
+        let after = after.trim_start();
+        let (value, tail) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"').unwrap_or(quoted.len());
+                (quoted[..end].to_string(), quoted.get(end + 1..).unwrap_or(""))
+            }
+            None => {
+                let end = after.find(',').unwrap_or(after.len());
+                (after[..end].trim().to_string(), &after[end..])
+            }
+        };
+        out.push((key, value));
+        rest = tail.trim_start().trim_start_matches(',');
+    }
+    out
+}
+
+/// A connection to one repository, authenticated for pull and push.
+pub struct Client {
+    agent: ureq::Agent,
+    pub target: Target,
+    credentials: Option<Credentials>,
+    challenge: Option<Challenge>,
+    authorization: Option<String>,
+    chunk_size: usize,
+}
+
+pub struct PutOutcome {
+    /// The registry took the manifest's `subject` (OCI-Subject header): it serves the
+    /// referrers API, and no fallback tag is needed.
+    pub subject_indexed: bool,
+}
+
+impl Client {
+    /// Pings /v2/ and authenticates; fails with what to fix when the registry cannot be
+    /// reached or refuses the credentials, before anything is uploaded.
+    pub fn connect(target: Target, credentials: Option<Credentials>) -> Result<Client> {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_per_call(Some(Duration::from_secs(600)))
+            .user_agent(concat!("exotool-xtask/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let chunk_size = match std::env::var(ENV_CHUNK_SIZE) {
+            Ok(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| format!("{ENV_CHUNK_SIZE}={raw:?} is not a positive number of bytes"))?,
+            Err(_) => DEFAULT_CHUNK_SIZE,
+        };
+        let mut client = Client {
+            agent: config.into(),
+            target,
+            credentials,
+            challenge: None,
+            authorization: None,
+            chunk_size,
+        };
+        client.login()?;
+        Ok(client)
+    }
+
+    fn ping(&self) -> Result<Response<Body>> {
+        let url = format!("{}/v2/", self.target.base);
+        let mut request = Request::get(&url);
+        if let Some(value) = &self.authorization {
+            request = request.header("Authorization", value);
+        }
+        let request = request.body(()).expect("valid request");
+        self.agent.run(request).map_err(|err| self.unreachable(err))
+    }
+
+    fn unreachable(&self, err: ureq::Error) -> anyhow::Error {
+        let plain =
+            if self.target.plain_http() { " (plain HTTP, as for every loopback registry)" } else { "" };
+        anyhow!(
+            "cannot reach the registry at {}{plain}: {}; is it running, and is the registry in --image right?",
+            self.target.base,
+            describe(&err)
+        )
+    }
+
+    fn login(&mut self) -> Result<()> {
+        let response = self.ping()?;
+        match response.status().as_u16() {
+            200 => return Ok(()),
+            401 => {}
+            status => bail!(
+                "{}/v2/ answered HTTP {status}: this does not look like an OCI registry",
+                self.target.base
+            ),
+        }
+        let header = header(&response, "www-authenticate").unwrap_or_default();
+        let challenge = parse_challenge(&header).with_context(|| {
+            format!("{} asks for authentication this client does not speak: {header:?}", self.target.base)
+        })?;
+        self.challenge = Some(challenge);
+        self.authenticate()?;
+        // A Basic registry checks credentials on every request: ask once more to know now.
+        if matches!(self.challenge, Some(Challenge::Basic)) && self.ping()?.status().as_u16() == 401 {
+            bail!("{}", self.refused());
+        }
+        Ok(())
+    }
+
+    fn needs_login(&self) -> String {
+        format!(
+            "the registry {} needs credentials: run `docker login {}` or set {ENV_USERNAME} and {ENV_PASSWORD}",
+            self.target.base, self.target.host
+        )
+    }
+
+    fn refused(&self) -> String {
+        match &self.credentials {
+            Some(c) => format!(
+                "the registry {} refused the credentials of {:?} from {}: check them (or `docker login {}` again)",
+                self.target.base, c.username, c.source, self.target.host
+            ),
+            None => self.needs_login(),
+        }
+    }
+
+    fn basic(&self) -> Option<String> {
+        let c = self.credentials.as_ref()?;
+        let token =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.username, c.password));
+        Some(format!("Basic {token}"))
+    }
+
+    fn authenticate(&mut self) -> Result<()> {
+        match self.challenge.clone() {
+            None => Ok(()),
+            Some(Challenge::Basic) => {
+                self.authorization = Some(self.basic().with_context(|| self.needs_login())?);
+                Ok(())
+            }
+            Some(Challenge::Bearer { realm, service }) => {
+                let scope = format!("repository:{}:pull,push", self.target.path);
+                let mut query = vec![("scope", scope.as_str())];
+                if let Some(service) = &service {
+                    query.push(("service", service.as_str()));
+                }
+                let url =
+                    format!("{realm}{}{}", if realm.contains('?') { '&' } else { '?' }, encode_query(&query));
+                let mut request = Request::get(&url);
+                if let Some(basic) = self.basic() {
+                    request = request.header("Authorization", basic);
+                }
+                let mut response = self
+                    .agent
+                    .run(request.body(()).expect("valid request"))
+                    .map_err(|err| anyhow!("cannot reach the token service {realm}: {}", describe(&err)))?;
+                match response.status().as_u16() {
+                    200 => {}
+                    401 | 403 => bail!("{}", self.refused()),
+                    status => bail!(
+                        "the token service {realm} answered HTTP {status}: {}",
+                        body_text(&mut response)
+                    ),
+                }
+                let json: serde_json::Value = serde_json::from_slice(&read_body(&mut response)?)
+                    .with_context(|| format!("the token service {realm} did not answer JSON"))?;
+                let token = json["token"]
+                    .as_str()
+                    .or_else(|| json["access_token"].as_str())
+                    .with_context(|| format!("the token service {realm} gave no token"))?;
+                self.authorization = Some(format!("Bearer {token}"));
+                Ok(())
+            }
+        }
+    }
+
+    /// One request; on a 401 with a Bearer challenge (an expired token) it logs in again once.
+    fn send(
+        &mut self,
+        method: http::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response<Body>> {
+        for attempt in 0..2 {
+            let mut request = Request::builder().method(method.clone()).uri(url);
+            for (key, value) in headers {
+                request = request.header(*key, *value);
+            }
+            if let Some(value) = &self.authorization {
+                request = request.header("Authorization", value);
+            }
+            let request = request.body(body).with_context(|| format!("invalid request URL {url}"))?;
+            let response = self.agent.run(request).map_err(|err| self.unreachable(err))?;
+            let retry = response.status().as_u16() == 401
+                && attempt == 0
+                && matches!(self.challenge, Some(Challenge::Bearer { .. }));
+            if !retry {
+                return Ok(response);
+            }
+            self.authenticate()?;
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// Explains a failed request: the registry's error codes and what the status means.
+    fn failure(&self, what: &str, response: &mut Response<Body>) -> anyhow::Error {
+        let status = response.status().as_u16();
+        let detail = registry_errors(&body_text(response));
+        let hint = match status {
+            401 => format!("; {}", self.refused()),
+            403 => format!(
+                "; the credentials{} may not push to {}",
+                self.credentials.as_ref().map(|c| format!(" of {:?}", c.username)).unwrap_or_default(),
+                self.target.path
+            ),
+            405 => "; the registry does not accept writes (read-only or maintenance mode?)".to_string(),
+            _ => String::new(),
+        };
+        anyhow!("{what}: the registry {} answered HTTP {status}{detail}{hint}", self.target.base)
+    }
+
+    pub fn blob_exists(&mut self, digest: &str) -> Result<bool> {
+        let url = self.target.url(&format!("blobs/{digest}"));
+        let mut response = self.send(http::Method::HEAD, &url, &[], &[])?;
+        match response.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(self.failure(&format!("checking blob {digest}"), &mut response)),
+        }
+    }
+
+    /// Uploads a blob unless the registry has it. Returns whether bytes were sent.
+    pub fn upload_blob(&mut self, blob: &Blob) -> Result<bool> {
+        if self.blob_exists(&blob.digest)? {
+            return Ok(false);
+        }
+        let what = format!("uploading blob {} ({} bytes)", blob.digest, blob.bytes.len());
+        let mut response = self.send(http::Method::POST, &self.target.url("blobs/uploads/"), &[], &[])?;
+        if response.status().as_u16() != 202 {
+            return Err(self.failure(&what, &mut response));
+        }
+        let mut location = self.location(&response, &what)?;
+        let done = if blob.bytes.len() <= self.chunk_size {
+            let url = with_digest(&location, &blob.digest);
+            let headers = [("Content-Type", "application/octet-stream")];
+            self.send(http::Method::PUT, &url, &headers, &blob.bytes)?
+        } else {
+            let chunk_size = self.chunk_size;
+            for (index, chunk) in blob.bytes.chunks(chunk_size).enumerate() {
+                let start = index * chunk_size;
+                let range = format!("{start}-{}", start + chunk.len() - 1);
+                let headers =
+                    [("Content-Type", "application/octet-stream"), ("Content-Range", range.as_str())];
+                let mut response = self.send(http::Method::PATCH, &location, &headers, chunk)?;
+                if response.status().as_u16() != 202 {
+                    return Err(self.failure(&format!("{what}, chunk {range}"), &mut response));
+                }
+                location = self.location(&response, &what)?;
+            }
+            self.send(http::Method::PUT, &with_digest(&location, &blob.digest), &[], &[])?
+        };
+        let mut done = done;
+        if done.status().as_u16() != 201 {
+            return Err(self.failure(&what, &mut done));
+        }
+        Ok(true)
+    }
+
+    fn location(&self, response: &Response<Body>, what: &str) -> Result<String> {
+        let location = header(response, "location")
+            .with_context(|| format!("{what}: the registry {} sent no upload Location", self.target.base))?;
+        Ok(if location.starts_with("http://") || location.starts_with("https://") {
+            location
+        } else {
+            format!("{}{location}", self.target.base)
+        })
+    }
+
+    /// PUTs a manifest or index under `reference` (a tag or its digest) and checks the
+    /// registry stored exactly these bytes.
+    pub fn put_manifest(&mut self, reference: &str, manifest: &Blob) -> Result<PutOutcome> {
+        let url = self.target.url(&format!("manifests/{reference}"));
+        let what = format!("pushing {}:{reference}", self.target.path);
+        let headers = [("Content-Type", manifest.media_type)];
+        let mut response = self.send(http::Method::PUT, &url, &headers, &manifest.bytes)?;
+        if response.status().as_u16() != 201 {
+            return Err(self.failure(&what, &mut response));
+        }
+        if let Some(digest) = header(&response, "docker-content-digest") {
+            if digest != manifest.digest {
+                bail!("{what}: the registry stored digest {digest}, not {}", manifest.digest);
+            }
+        }
+        Ok(PutOutcome { subject_indexed: header(&response, "oci-subject").is_some() })
+    }
+
+    /// GETs a manifest or index; None when the reference does not exist.
+    pub fn get_manifest(&mut self, reference: &str) -> Result<Option<Vec<u8>>> {
+        let url = self.target.url(&format!("manifests/{reference}"));
+        let accept = format!("{MEDIA_INDEX}, {MEDIA_MANIFEST}");
+        let mut response = self.send(http::Method::GET, &url, &[("Accept", accept.as_str())], &[])?;
+        match response.status().as_u16() {
+            200 => Ok(Some(read_body(&mut response)?)),
+            404 => Ok(None),
+            _ => Err(self.failure(&format!("reading {}:{reference}", self.target.path), &mut response)),
+        }
+    }
+}
+
+fn header(response: &Response<Body>, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn read_body(response: &mut Response<Body>) -> Result<Vec<u8>> {
+    response.body_mut().read_to_vec().context("cannot read the registry's answer")
+}
+
+fn body_text(response: &mut Response<Body>) -> String {
+    read_body(response).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+}
+
+/// ` (CODE: message; ...)` from the distribution spec's error body, or its first line.
+fn registry_errors(body: &str) -> String {
+    let parsed: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(body).ok().and_then(|json| {
+        let errors = json["errors"].as_array()?;
+        Some(
+            errors
+                .iter()
+                .map(|e| {
+                    format!("{}: {}", e["code"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or(""))
+                })
+                .collect(),
+        )
+    });
+    match parsed {
+        Some(list) if !list.is_empty() => format!(" ({})", list.join("; ")),
+        _ => match body.lines().next().map(str::trim).filter(|l| !l.is_empty()) {
+            Some(line) => format!(" ({})", line.chars().take(200).collect::<String>()),
+            None => String::new(),
+        },
+    }
+}
+
+fn describe(err: &ureq::Error) -> String {
+    match err {
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused".into()
+        }
+        ureq::Error::HostNotFound => "host not found".into(),
+        other => other.to_string(),
+    }
+}
+
+fn with_digest(location: &str, digest: &str) -> String {
+    let separator = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{separator}digest={}", digest.replace(':', "%3A"))
+}
+
+fn encode_query(pairs: &[(&str, &str)]) -> String {
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_pick_scheme_and_api_host() {
+        let t = Target::parse("localhost:5000/e2e/x");
+        assert_eq!(
+            (t.host.as_str(), t.base.as_str(), t.path.as_str()),
+            ("localhost:5000", "http://localhost:5000", "e2e/x")
+        );
+        assert!(Target::parse("127.0.0.1:5001/x").plain_http());
+        assert!(Target::parse("[::1]:5000/x").plain_http());
+        let t = Target::parse("ghcr.io/exotool/exonode");
+        assert_eq!((t.base.as_str(), t.path.as_str()), ("https://ghcr.io", "exotool/exonode"));
+        let t = Target::parse("exonode");
+        assert_eq!(
+            (t.host.as_str(), t.base.as_str(), t.path.as_str()),
+            ("docker.io", "https://registry-1.docker.io", "library/exonode")
+        );
+        assert!(!Target::parse("localhost.example.com/x").plain_http());
+    }
+
+    #[test]
+    fn challenges_parse() {
+        assert_eq!(
+            parse_challenge(
+                r#"Bearer realm="https://auth.example/token",service="reg,istry",scope="repository:a/b:pull""#
+            ),
+            Some(Challenge::Bearer {
+                realm: "https://auth.example/token".into(),
+                service: Some("reg,istry".into())
+            })
+        );
+        assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
+        assert_eq!(parse_challenge("Negotiate"), None);
+    }
+
+    #[test]
+    fn docker_config_auths_decode() {
+        let config = serde_json::json!({"auths": {
+            "https://localhost:5001": {"auth": base64::engine::general_purpose::STANDARD.encode("me:s3:cret")},
+            "https://index.docker.io/v1/": {"username": "hub", "password": "pw"},
+            "broken.example": {"auth": "***"},
+        }});
+        let c = credentials_from_docker_config(&config, "localhost:5001", "cfg").unwrap().unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "s3:cret"));
+        let c = credentials_from_docker_config(&config, "docker.io", "cfg").unwrap().unwrap();
+        assert_eq!(c.username, "hub");
+        assert!(credentials_from_docker_config(&config, "ghcr.io", "cfg").unwrap().is_none());
+        let err = credentials_from_docker_config(&config, "broken.example", "cfg").unwrap_err().to_string();
+        assert!(err.contains("docker login broken.example"), "{err}");
+    }
+
+    #[test]
+    fn registry_errors_are_readable() {
+        let body = r#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#;
+        assert_eq!(registry_errors(body), " (UNSUPPORTED: The operation is unsupported.)");
+        assert_eq!(registry_errors("oops\nmore"), " (oops)");
+        assert_eq!(registry_errors(""), "");
+    }
+
+    #[test]
+    fn upload_urls() {
+        assert_eq!(
+            with_digest("http://r/v2/x/blobs/uploads/u?_state=s", "sha256:ab"),
+            "http://r/v2/x/blobs/uploads/u?_state=s&digest=sha256%3Aab"
+        );
+        assert_eq!(
+            encode_query(&[("scope", "repository:a/b:pull,push")]),
+            "scope=repository%3Aa%2Fb%3Apull%2Cpush"
+        );
+    }
+}
