@@ -123,18 +123,22 @@ fn merging_per_arch_parts_gives_the_bytes_of_one_run() {
 fn files_named_after_an_archive_travel_with_it() {
     let parts = parts();
     let out = scratch("merge-extra-files");
-    // An SBOM beside the archive, say: merge knows nothing of SBOMs, only that it belongs to amd64.
+    // A detached signature beside the archive, say: merge knows nothing of signatures, only
+    // that the file is named after the amd64 archive.
     let amd64 = out.join("amd64");
     copy_dir(&parts.amd64, &amd64);
-    let sbom = format!("{}.cdx.json", archive_name(&amd64, "amd64"));
-    std::fs::write(amd64.join(&sbom), "{\"bomFormat\": \"CycloneDX\"}\n").unwrap();
+    let signature = format!("{}.sig", archive_name(&amd64, "amd64"));
+    std::fs::write(amd64.join(&signature), "-----BEGIN SSH SIGNATURE-----\n").unwrap();
     rehash(&amd64);
 
     let merged = out.join("dist");
     xtask_ok(&["dist", "merge", "--out", merged.as_str(), amd64.as_str(), parts.i386.as_str()]);
-    assert_eq!(std::fs::read(merged.join(&sbom)).unwrap(), std::fs::read(amd64.join(&sbom)).unwrap());
+    assert_eq!(
+        std::fs::read(merged.join(&signature)).unwrap(),
+        std::fs::read(amd64.join(&signature)).unwrap()
+    );
     let sums = std::fs::read_to_string(merged.join("SHA256SUMS")).unwrap();
-    assert!(sums.contains(&format!("  {sbom}\n")), "{sums}");
+    assert!(sums.contains(&format!("  {signature}\n")), "{sums}");
     xtask_ok(&["verify", merged.as_str()]);
 
     // A file that belongs to no archive cannot be merged sensibly: refused, by name.
