@@ -213,6 +213,7 @@ struct SummaryRow {
     reference: String,
     id: String,
     size: Option<u64>,
+    binary_size: u64,
     elapsed: Duration,
 }
 
@@ -258,6 +259,7 @@ fn build_one(sh: &Shell, request: &ImageRequest, build: &ArchBuild) -> Result<Su
         reference,
         id,
         size,
+        binary_size: request.artifact(build.arch).binary.size,
         elapsed: Duration::ZERO,
     })
 }
@@ -308,18 +310,19 @@ fn check_list_platforms(sh: &Shell, request: &ImageRequest, reference: &str) -> 
 
 fn summary(rows: &[SummaryRow]) -> String {
     let mut out = format!(
-        "\n{:<8} {:<13} {:<45} {:<20} {:>9} {:>7}\n",
-        "ARCH", "PLATFORM", "IMAGE", "ID/DIGEST", "SIZE", "TIME"
+        "\n{:<8} {:<13} {:<45} {:<20} {:>9} {:>9} {:>7}\n",
+        "ARCH", "PLATFORM", "IMAGE", "ID/DIGEST", "SIZE", "BINARY", "TIME"
     );
     for row in rows {
         let _ = writeln!(
             out,
-            "{:<8} {:<13} {:<45} {:<20} {:>9} {:>7}",
+            "{:<8} {:<13} {:<45} {:<20} {:>9} {:>9} {:>7}",
             row.arch,
             row.platform,
             row.reference,
             short_id(&row.id),
             row.size.map(human_size).unwrap_or_else(|| "-".into()),
+            human_size(row.binary_size),
             seconds(row.elapsed)
         );
     }

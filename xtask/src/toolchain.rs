@@ -181,10 +181,8 @@ impl Toolchain {
     pub fn ensure_nightly(&mut self, sh: &Shell, dry_run: bool) -> Result<()> {
         let name = self.nightly_name.clone();
         let install_hint = format!("rustup toolchain install {name} --profile minimal --component rust-src");
-        if !self.rustup {
-            if self.nightly.is_none() {
-                bail!("the build-std backend needs a {name} toolchain with rust-src; install rustup and run `{install_hint}`");
-            }
+        if !self.rustup && self.nightly.is_none() {
+            bail!("the build-std backend needs a {name} toolchain with rust-src; install rustup and run `{install_hint}`");
         }
         if self.nightly.is_none() {
             if dry_run {
