@@ -193,6 +193,9 @@ setup_base_images() {
 
 main() {
   apt_install curl ca-certificates
+  # The oci engine's tests read its layouts with skopeo and umoci, and protect a second
+  # registry with an htpasswd file (bcrypt, from apache2-utils).
+  apt_install skopeo umoci apache2-utils
   setup_engine
   setup_buildx
   setup_binfmt

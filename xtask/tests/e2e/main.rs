@@ -8,3 +8,4 @@ mod dist;
 mod image;
 mod lint;
 mod merge;
+mod oci;

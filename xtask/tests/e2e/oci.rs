@@ -1,0 +1,525 @@
+//! `cargo xtask image --engine oci` and the SBOMs `dist` writes: layouts read by skopeo and
+//! umoci, pushes to real registries on loopback (open, htpasswd-protected, read-only, down),
+//! images run by Docker on every platform class, digests that do not move between runs.
+
+use std::collections::BTreeSet;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use camino::Utf8Path;
+
+use crate::support::*;
+
+const PLATFORMS: [(&str, &str); 6] = [
+    ("amd64", "linux/amd64"),
+    ("arm64v8", "linux/arm64"),
+    ("arm32v7", "linux/arm/v7"),
+    ("arm32v6", "linux/arm/v6"),
+    ("arm32v5", "linux/arm/v5"),
+    ("i386", "linux/386"),
+];
+
+/// `cargo xtask ARGS` with extra environment (credentials, chunk size, docker config).
+fn xtask_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args).current_dir(root()).env_remove("REGISTRY_USERNAME").env_remove("REGISTRY_PASSWORD");
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
+    let output = cmd.output().expect("cannot start the xtask binary");
+    eprintln!(
+        "$ cargo xtask {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn oci_args<'a>(repo: &'a str, tag: &'a str, dist: &'a Utf8Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args =
+        vec!["image", "--engine", "oci", "--all-arch", "--image", repo, "--tag", tag, "--dist-dir"];
+    args.push(dist.as_str());
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The index digest from the summary table's `index` row.
+fn index_digest(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("index").and_then(|rest| rest.split_whitespace().next()))
+        .filter(|d| d.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no index digest in:\n{stdout}"))
+        .to_string()
+}
+
+fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("e2e/oci-{name}-{}-{nanos}", std::process::id())
+}
+
+fn target_of(arch: &str) -> String {
+    artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// A `docker-registry serve` of our own on a free loopback port, stopped when dropped.
+struct Registry {
+    port: u16,
+    handle: duct::Handle,
+}
+
+impl Registry {
+    /// `extra` is YAML appended to the config (auth, maintenance mode...).
+    fn start(storage: &Utf8Path, extra: &str) -> Registry {
+        let port = free_port();
+        let config = storage.with_extension(format!("{port}.yml"));
+        std::fs::create_dir_all(storage).unwrap();
+        let yaml = format!(
+            "version: 0.1\nlog: {{level: error}}\nhttp: {{addr: 127.0.0.1:{port}}}\n\
+             storage:\n  filesystem: {{rootdirectory: {storage}}}\n{extra}"
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let handle = duct::cmd!("docker-registry", "serve", config.as_str())
+            .stdout_null()
+            .stderr_null()
+            .start()
+            .expect("cannot start docker-registry (apt-get install docker-registry; ci/setup-host.sh does)");
+        wait_until("a test registry", Duration::from_secs(20), || {
+            http_get(&format!("127.0.0.1:{port}"), "/v2/").is_some()
+        });
+        Registry { port, handle }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.handle.kill();
+    }
+}
+
+/// HTTP status of `GET /v2/<path>/manifests/<tag>` (with basic credentials when given).
+fn manifest_status(host: &str, path: &str, tag: &str, user: Option<&str>) -> String {
+    let url = format!("http://{host}/v2/{path}/manifests/{tag}");
+    let accept =
+        "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
+    let mut args = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", accept];
+    if let Some(user) = user {
+        args.extend(["-u", user]);
+    }
+    args.push(&url);
+    run_ok("curl", &args)
+}
+
+fn curl_json(url: &str, accept: &str) -> serde_json::Value {
+    json(&run_ok("curl", &["-fsS", "-H", &format!("Accept: {accept}"), url]))
+}
+
+#[test]
+fn oci_layout_twice_gives_one_digest_and_skopeo_and_umoci_read_it() {
+    let dist = shared_dist();
+    let work = scratch("oci-layout");
+    let (a, b) = (work.join("a"), work.join("b"));
+    let first = xtask_ok(&oci_args("e2e/oci", "1.0", dist, &["--oci-layout", a.as_str()]));
+    let second = xtask_ok(&oci_args("e2e/oci", "1.0", dist, &["--oci-layout", b.as_str()]));
+    let digest = index_digest(&first);
+    assert_eq!(digest, index_digest(&second), "two runs, two index digests");
+    for file in ["index.json", "oci-layout"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file} differs"
+        );
+    }
+    let blobs = |dir: &Utf8Path| -> BTreeSet<String> {
+        dir.join("blobs/sha256")
+            .read_dir_utf8()
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string())
+            .collect()
+    };
+    assert_eq!(blobs(&a), blobs(&b));
+
+    // skopeo: the tag names an index of six platforms whose digest is the summary's.
+    let raw = run_ok("skopeo", &["inspect", "--raw", &format!("oci:{a}:1.0")]);
+    assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), digest);
+    let index = json(&raw);
+    let platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            let variant = p["variant"].as_str().map(|v| format!("/{v}")).unwrap_or_default();
+            format!("{}/{}{variant}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        platforms,
+        ["linux/amd64", "linux/arm64/v8", "linux/arm/v7", "linux/arm/v6", "linux/arm/v5", "linux/386"]
+    );
+    let config = json(&run_ok("skopeo", &["inspect", "--config", "--raw", &format!("oci:{a}:1.0-arm32v5")]));
+    let c = &config["config"];
+    assert_eq!(c["User"], "10001:10001");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/usr/local/bin/exonode"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["run"]));
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"7070/tcp": {}}));
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(c["StopSignal"], "SIGTERM");
+    assert_eq!(c["Healthcheck"]["Test"], serde_json::json!(["CMD", "/usr/local/bin/exonode", "healthcheck"]));
+    assert_eq!(c["Labels"]["org.opencontainers.image.created"], manifest(dist)["source_date"]);
+    assert_eq!(config["created"], manifest(dist)["source_date"]);
+    assert_eq!((config["architecture"].as_str(), config["variant"].as_str()), (Some("arm"), Some("v5")));
+    let copied = work.join("copied");
+    run_ok("skopeo", &["copy", "--all", &format!("oci:{a}:1.0"), &format!("dir:{copied}")]);
+
+    // umoci: unpack the arm32v7 image and run what it holds on an ARMv7 CPU.
+    let listed = run_ok("umoci", &["ls", "--layout", a.as_str()]);
+    for (arch, _) in PLATFORMS {
+        assert!(listed.lines().any(|l| l == format!("1.0-{arch}")), "umoci ls lacks 1.0-{arch}:\n{listed}");
+    }
+    run_ok("umoci", &["stat", "--image", &format!("{a}:1.0-arm32v7")]);
+    let bundle = work.join("bundle");
+    run_ok("umoci", &["unpack", "--rootless", "--image", &format!("{a}:1.0-arm32v7"), bundle.as_str()]);
+    let rootfs = bundle.join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap(),
+        "root:x:0:0:root:/root:/bin/sh\nexonode:x:10001:10001:exonode:/data:/sbin/nologin\n"
+    );
+    assert_eq!(std::fs::read_to_string(rootfs.join("etc/group")).unwrap(), "root:x:0:\nexonode:x:10001:\n");
+    assert!(rootfs.join("data").is_dir());
+    let runtime = json(&std::fs::read_to_string(bundle.join("config.json")).unwrap());
+    assert_eq!(runtime["process"]["user"]["uid"], 10001);
+    let binary = rootfs.join("usr/local/bin/exonode");
+    let version = run_ok("qemu-arm-static", &["-cpu", "cortex-a7", binary.as_str(), "--version"]);
+    assert!(version.contains(&target_of("arm32v7")), "{version}");
+
+    // The SBOM of each image is in the layout, as an artifact whose subject is that image.
+    let index_json = json(&std::fs::read_to_string(a.join("index.json")).unwrap());
+    let artifacts: Vec<&serde_json::Value> = index_json["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["artifactType"] == "application/vnd.cyclonedx+json")
+        .collect();
+    assert_eq!(artifacts.len(), 6);
+    let blob = |digest: &str| {
+        std::fs::read(a.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap()
+    };
+    let amd64 = &index["manifests"][0]["digest"];
+    let sbom_manifest = artifacts
+        .iter()
+        .map(|m| json(&String::from_utf8(blob(m["digest"].as_str().unwrap())).unwrap()))
+        .find(|m| &m["subject"]["digest"] == amd64)
+        .expect("an SBOM refers to the amd64 image");
+    let sbom = blob(sbom_manifest["layers"][0]["digest"].as_str().unwrap());
+    let sbom_file = dist.join(artifact(dist, "amd64")["sbom"].as_str().unwrap());
+    assert_eq!(sbom, std::fs::read(sbom_file).unwrap(), "the attached SBOM is dist's file");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn pushed_index_runs_on_each_platform_as_non_root_with_a_stable_digest() {
+    require_registry();
+    let dist = shared_dist();
+    let path = unique("push");
+    let repo = format!("{REGISTRY}/{path}");
+    let layout = scratch("oci-push").join("layout");
+    let local = index_digest(&xtask_ok(&oci_args(&repo, "1.0", dist, &["--oci-layout", layout.as_str()])));
+    // Small chunks: every layer goes up through the chunked (PATCH) path.
+    let output = xtask_env(&oci_args(&repo, "1.0", dist, &["--push"]), &[("XTASK_OCI_CHUNK_SIZE", "65536")]);
+    assert!(output.status.success(), "push failed");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(index_digest(&stdout), local, "the pushed index is the layout's");
+    assert!(stdout.contains("20 blobs uploaded, 0 already there"), "{stdout}");
+
+    // Again: same digest, every blob found by HEAD and skipped.
+    let again = xtask_ok(&oci_args(&repo, "1.0", dist, &["--push"]));
+    assert_eq!(index_digest(&again), local);
+    assert!(again.contains("0 blobs uploaded, 20 already there"), "{again}");
+
+    let reference = format!("{repo}:1.0");
+    let inspect = run_ok("docker", &["buildx", "imagetools", "inspect", &reference]);
+    assert!(inspect.contains(&local), "{inspect}");
+    let raw = json(&run_ok("docker", &["buildx", "imagetools", "inspect", "--raw", &reference]));
+    let listed: BTreeSet<String> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            match (p["architecture"].as_str().unwrap(), p["variant"].as_str()) {
+                ("arm64", _) => "linux/arm64".to_string(),
+                (arch, Some(v)) => format!("linux/{arch}/{v}"),
+                (arch, None) => format!("linux/{arch}"),
+            }
+        })
+        .collect();
+    assert_eq!(listed, PLATFORMS.iter().map(|(_, p)| p.to_string()).collect());
+
+    for (arch, platform) in
+        [("amd64", "linux/amd64"), ("arm64v8", "linux/arm64"), ("arm32v6", "linux/arm/v6")]
+    {
+        let out = run_ok(
+            "docker",
+            &["run", "--rm", "--pull", "always", "--platform", platform, &reference, "--version"],
+        );
+        assert!(out.contains(&target_of(arch)), "{platform} ran {out:?}, not {}", target_of(arch));
+    }
+    let arch_ref = format!("{repo}:1.0-arm32v7");
+    let out = run_ok("docker", &["run", "--rm", "--platform", "linux/arm/v7", &arch_ref, "--version"]);
+    assert!(out.contains(&target_of("arm32v7")), "{out}");
+
+    // It runs as uid 10001, writes its volume, and its HEALTHCHECK passes.
+    let name = format!("e2e-oci-{}", std::process::id());
+    run_ok(
+        "docker",
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--platform",
+            "linux/amd64",
+            "--health-interval",
+            "1s",
+            "--health-start-period",
+            "1s",
+            &reference,
+        ],
+    );
+    struct Remove(String);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = Command::new("docker").args(["rm", "-f", "-v", &self.0]).output();
+        }
+    }
+    let _remove = Remove(name.clone());
+    wait_until("a healthy container", Duration::from_secs(30), || {
+        run_ok("docker", &["inspect", "--format", "{{.State.Health.Status}}", &name]).trim() == "healthy"
+    });
+    let top = run_ok("docker", &["top", &name, "-eo", "uid,pid"]);
+    assert_eq!(top.lines().nth(1).and_then(|l| l.split_whitespace().next()), Some("10001"), "{top}");
+
+    // The SBOM is reachable through the referrers tag schema (distribution 2.8 has no API).
+    let amd64 = raw["manifests"][0]["digest"].as_str().unwrap();
+    let base = format!("http://{REGISTRY}/v2/{path}");
+    let referrers = curl_json(
+        &format!("{base}/manifests/{}", amd64.replace(':', "-")),
+        "application/vnd.oci.image.index.v1+json",
+    );
+    let sbom_manifest = referrers["manifests"][0]["digest"].as_str().unwrap();
+    assert_eq!(referrers["manifests"][0]["artifactType"], "application/vnd.cyclonedx+json");
+    let sbom_manifest =
+        curl_json(&format!("{base}/manifests/{sbom_manifest}"), "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(sbom_manifest["subject"]["digest"], amd64);
+    let sbom = run_ok(
+        "curl",
+        &["-fsS", &format!("{base}/blobs/{}", sbom_manifest["layers"][0]["digest"].as_str().unwrap())],
+    );
+    let sbom_file = dist.join(artifact(dist, "amd64")["sbom"].as_str().unwrap());
+    assert_eq!(sbom, std::fs::read_to_string(sbom_file).unwrap());
+}
+
+#[test]
+fn dry_run_pushes_nothing_and_busybox_is_refused() {
+    require_registry();
+    let dist = shared_dist();
+    let path = unique("dry");
+    let repo = format!("{REGISTRY}/{path}");
+    let out = xtask_ok(&oci_args(&repo, "1.0", dist, &["--push", "--dry-run"]));
+    assert!(out.contains("image plan (oci)") && out.contains("FROM scratch"), "{out}");
+    assert!(out.contains("then the index tags last"), "{out}");
+    assert_eq!(manifest_status(REGISTRY, &path, "1.0", None), "404");
+    let err = xtask_fails(&oci_args(&repo, "1.0", dist, &["--base", "busybox"]));
+    assert!(err.contains("--base busybox needs --engine buildx"), "{err}");
+}
+
+#[test]
+fn registry_down_is_named_and_nothing_is_written() {
+    let port = free_port();
+    let repo = format!("127.0.0.1:{port}/e2e/down");
+    let err = xtask_fails(&oci_args(&repo, "1.0", shared_dist(), &["--push"]));
+    assert!(err.contains(&format!("cannot reach the registry at http://127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("connection refused"), "{err}");
+}
+
+#[test]
+fn auth_is_asked_for_refused_when_wrong_and_taken_from_docker_config() {
+    let dist = shared_dist();
+    let work = scratch("oci-auth");
+    let htpasswd = work.join("htpasswd");
+    let line = run_ok("htpasswd", &["-Bbn", "pusher", "s3cret"]);
+    std::fs::write(&htpasswd, line.trim()).unwrap();
+    let registry = Registry::start(
+        &work.join("storage"),
+        &format!("auth:\n  htpasswd: {{realm: e2e, path: {htpasswd}}}\n"),
+    );
+    let host = registry.host();
+    let path = "e2e/auth";
+    let repo = format!("{host}/{path}");
+    let empty_config = work.join("no-docker-config");
+    std::fs::create_dir_all(&empty_config).unwrap();
+    let no_config = ("DOCKER_CONFIG", empty_config.as_str());
+
+    let output = xtask_env(&oci_args(&repo, "1.0", dist, &["--push"]), &[no_config]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(err.contains("needs credentials") && err.contains("REGISTRY_USERNAME"), "{err}");
+
+    let wrong = [no_config, ("REGISTRY_USERNAME", "pusher"), ("REGISTRY_PASSWORD", "wrong")];
+    let output = xtask_env(&oci_args(&repo, "1.0", dist, &["--push"]), &wrong);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains("refused the credentials of \"pusher\" from REGISTRY_USERNAME/REGISTRY_PASSWORD"),
+        "{err}"
+    );
+    assert_eq!(
+        manifest_status(&host, path, "1.0", Some("pusher:s3cret")),
+        "404",
+        "a refused push left a tag"
+    );
+
+    // `docker login` writes auths.<host>.auth = base64(user:password); that is enough.
+    let config_dir = work.join("docker-config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let auth = run_ok("sh", &["-c", "printf pusher:s3cret | base64"]);
+    let config = serde_json::json!({"auths": {host.clone(): {"auth": auth.trim()}}});
+    std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
+    let output =
+        xtask_env(&oci_args(&repo, "1.0", dist, &["--push"]), &[("DOCKER_CONFIG", config_dir.as_str())]);
+    assert!(output.status.success(), "push with the docker config's credentials failed");
+    assert_eq!(manifest_status(&host, path, "1.0", Some("pusher:s3cret")), "200");
+    assert_eq!(manifest_status(&host, path, "1.0", None), "401");
+}
+
+#[test]
+fn a_read_only_registry_rejects_uploads_and_no_list_tag_appears() {
+    let dist = shared_dist();
+    let work = scratch("oci-readonly");
+    let path = "e2e/readonly";
+    let readonly = "  maintenance:\n    readonly: {enabled: true}\n";
+
+    // Nothing there yet: the first blob upload is refused.
+    let storage = work.join("fresh");
+    let registry = Registry::start(&storage, readonly);
+    let repo = format!("{}/{path}", registry.host());
+    let err = xtask_fails(&oci_args(&repo, "1.0", dist, &["--push"]));
+    assert!(err.contains("uploading blob sha256:") && err.contains("HTTP 405"), "{err}");
+    assert!(err.contains("no list tag was written") && err.contains("read-only"), "{err}");
+    assert_eq!(manifest_status(&registry.host(), path, "1.0", None), "404");
+    drop(registry);
+
+    // Blobs already there (pushed while writable): they are skipped, and the first manifest
+    // PUT is refused; the new list tag does not exist, the old one is untouched.
+    let storage = work.join("filled");
+    let writable = Registry::start(&storage, "");
+    let repo = format!("{}/{path}", writable.host());
+    xtask_ok(&oci_args(&repo, "old", dist, &["--push"]));
+    drop(writable);
+    let registry = Registry::start(&storage, readonly);
+    let repo = format!("{}/{path}", registry.host());
+    let err = xtask_fails(&oci_args(&repo, "new", dist, &["--push"]));
+    assert!(err.contains(&format!("pushing {path}:new-amd64")) && err.contains("HTTP 405"), "{err}");
+    assert_eq!(manifest_status(&registry.host(), path, "new", None), "404");
+    assert_eq!(manifest_status(&registry.host(), path, "old", None), "200");
+}
+
+#[test]
+fn each_archive_has_a_reproducible_cyclonedx_sbom_of_what_it_links() {
+    let dist = shared_dist();
+    for (arch, _) in PLATFORMS {
+        let artifact = artifact(dist, arch);
+        let name = artifact["sbom"].as_str().unwrap();
+        assert_eq!(name, format!("{}.cdx.json", artifact["name"].as_str().unwrap()));
+        let bom = json(&std::fs::read_to_string(dist.join(name)).unwrap());
+        assert_eq!(bom["bomFormat"], "CycloneDX");
+        assert_eq!(bom["specVersion"], "1.5");
+        assert_eq!(bom["metadata"]["timestamp"], manifest(dist)["source_date"]);
+        assert_eq!(bom["metadata"]["component"]["name"], "exonode");
+        let target = artifact["target"].as_str().unwrap();
+        let components = bom["components"].as_array().unwrap();
+        for c in components {
+            let (name, version) = (c["name"].as_str().unwrap(), c["version"].as_str().unwrap());
+            assert_eq!(c["purl"], format!("pkg:cargo/{name}@{version}"));
+            let sha = c["hashes"][0]["content"].as_str().unwrap();
+            assert_eq!(c["hashes"][0]["alg"], "SHA-256");
+            assert!(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{name}: {sha}");
+        }
+        let names: BTreeSet<String> = components
+            .iter()
+            .map(|c| format!("{} v{}", c["name"].as_str().unwrap(), c["version"].as_str().unwrap()))
+            .collect();
+        for wanted in ["tiny_http", "serde_json", "serde", "libc", "signal-hook", "lexopt"] {
+            assert!(
+                names.iter().any(|n| n.starts_with(&format!("{wanted} v"))),
+                "{arch}: no {wanted} in {names:?}"
+            );
+        }
+        assert!(!names.iter().any(|n| n.starts_with("serde_derive ")), "proc-macros ship nothing");
+        // Exactly what cargo itself says is compiled into the binary for that target.
+        let tree = run_ok(
+            "cargo",
+            &[
+                "tree",
+                "--locked",
+                "-p",
+                "exonode",
+                "--target",
+                target,
+                "-e",
+                "normal,no-proc-macro",
+                "--prefix",
+                "none",
+                "-f",
+                "{p}",
+            ],
+        );
+        let cargo: BTreeSet<String> = tree
+            .lines()
+            .filter(|l| !l.starts_with("exonode "))
+            .map(|l| l.split(" (").next().unwrap().trim_end_matches(" (*)").to_string())
+            .collect();
+        assert_eq!(names, cargo, "{arch}: the SBOM and `cargo tree` disagree");
+    }
+
+    // Byte-identical from a second dist run.
+    let again = scratch("oci-sbom-again").join("dist");
+    xtask_ok(&["dist", "--arch", "amd64", "--arch", "arm32v5", "--out", again.as_str()]);
+    assert_eq!(manifest(&again)["commit"], manifest(dist)["commit"], "HEAD moved during the test");
+    for arch in ["amd64", "arm32v5"] {
+        let name = artifact(dist, arch)["sbom"].as_str().unwrap().to_string();
+        assert_eq!(
+            std::fs::read(dist.join(&name)).unwrap(),
+            std::fs::read(again.join(&name)).unwrap(),
+            "{name} differs"
+        );
+    }
+
+    // verify names a missing SBOM.
+    let broken = scratch("oci-sbom-missing").join("dist");
+    copy_dir(dist, &broken);
+    let name = artifact(dist, "i386")["sbom"].as_str().unwrap().to_string();
+    std::fs::remove_file(broken.join(&name)).unwrap();
+    let err = xtask_fails(&["verify", broken.as_str()]);
+    assert!(err.contains(&format!("{name}: missing (the SBOM of")), "{err}");
+}
