@@ -226,7 +226,8 @@ fn build_one(sh: &Shell, request: &ImageRequest, build: &ArchBuild) -> Result<Su
         .and_then(|text| serde_json::from_str(&text).ok())
         .unwrap_or_default();
     // The local engine knows loaded images (and, with the docker driver, pushed ones too).
-    let format = "{{.Id}}|{{.Size}}|{{.Os}}/{{.Architecture}}/{{.Variant}}";
+    // Docker 20.10 has no Variant key for images without one; `.Variant` would fail the template.
+    let format = "{{.Id}}|{{.Size}}|{{.Os}}/{{.Architecture}}/{{with index . \"Variant\"}}{{.}}{{end}}";
     let local =
         cmd!(sh, "docker image inspect --format {format} {reference}").quiet().ignore_stderr().read().ok();
     let (mut id, mut size) = (String::new(), None);
