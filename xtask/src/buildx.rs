@@ -85,7 +85,9 @@ pub fn plan(ws: &Workspace, request: &ImageRequest) -> BuildxPlan {
         .iter()
         .map(|&arch| {
             let artifact = request.artifact(arch);
-            let context = ws.target_dir.join("image-context").join(arch.name);
+            // One folder per run and arch: concurrent runs must not share a context.
+            let context =
+                ws.target_dir.join("image-context").join(format!("{}-{}", arch.name, std::process::id()));
             let files = vec![
                 request.dist_dir.join(&artifact.name),
                 request.dist_dir.join(format!("{}.sha256", artifact.name)),
@@ -219,12 +221,13 @@ struct SummaryRow {
 
 fn build_one(sh: &Shell, request: &ImageRequest, build: &ArchBuild) -> Result<SummaryRow> {
     prepare_context(build)?;
-    build.build.run(sh).context("docker buildx build failed (its output is above)")?;
+    let built = build.build.run(sh).context("docker buildx build failed (its output is above)");
+    let metadata = std::fs::read_to_string(build.context.join("metadata.json"));
+    let _ = std::fs::remove_dir_all(&build.context);
+    built?;
     let reference = build.refs[0].clone();
-    let metadata: serde_json::Value = std::fs::read_to_string(build.context.join("metadata.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
+    let metadata: serde_json::Value =
+        metadata.ok().and_then(|text| serde_json::from_str(&text).ok()).unwrap_or_default();
     // The local engine knows loaded images (and, with the docker driver, pushed ones too).
     // Docker 20.10 has no Variant key for images without one; `.Variant` would fail the template.
     let format = "{{.Id}}|{{.Size}}|{{.Os}}/{{.Architecture}}/{{with index . \"Variant\"}}{{.}}{{end}}";
@@ -246,8 +249,9 @@ fn build_one(sh: &Shell, request: &ImageRequest, build: &ArchBuild) -> Result<Su
             size = bytes.parse().ok();
         }
     }
-    if request.push {
-        if let Some(digest) = metadata["containerimage.digest"].as_str() {
+    let reported = if request.push { "containerimage.digest" } else { "containerimage.config.digest" };
+    if request.push || id.is_empty() {
+        if let Some(digest) = metadata[reported].as_str() {
             id = digest.to_string();
         }
     }
