@@ -183,7 +183,7 @@ setup_base_images() {
     chmod 1777 "$dir/rootfs/tmp"
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$dir/rootfs/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$dir/rootfs/etc/group"
-    printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/bin\nCMD ["sh"]\n' >"$dir/Dockerfile"
+    printf 'FROM scratch\nCOPY rootfs/ /\nENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nCMD ["sh"]\n' >"$dir/Dockerfile"
     docker buildx build --quiet --platform "$platform" -t "$image" --load "$dir" >/dev/null
     [ "$(normalize_platform "$(image_platform "$image")")" = "$platform" ] \
       || die "base image $image has platform $(image_platform "$image"), expected $platform"

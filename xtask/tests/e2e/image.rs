@@ -183,7 +183,7 @@ fn user_mapping_works_for_the_host_owner_and_explains_a_mismatch() {
     run_ok("chown", &["4321:4321", owned.as_str()]);
     let out = docker(&[
         "run", "--rm", "--user", "4321:4321", "-v", &format!("{owned}:/data"), "--entrypoint", "sh", &reference, "-c",
-        "exonode run & pid=$!; i=0; while [ ! -f /data/node.json ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill $pid; wait $pid; stat -c %u /data/node.json",
+        "/usr/local/bin/exonode run & pid=$!; i=0; while [ ! -f /data/node.json ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; kill $pid; wait $pid; stat -c %u /data/node.json",
     ]);
     assert_eq!(out.trim(), "4321", "the state file belongs to the mapped user");
 
