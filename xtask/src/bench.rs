@@ -23,6 +23,7 @@ impl flags::Bench {
         })?;
         match self.what {
             BenchWhat::Dist => bench_dist(sh, &ws, &dist_dir, &manifest, self.rounds),
+            BenchWhat::Image => crate::bench_image::run(sh, &ws, &dist_dir, &manifest, self.rounds),
         }
     }
 }

@@ -172,6 +172,9 @@ pub struct Image {
 pub enum BenchWhat {
     /// Hashing and packing throughput of dist against sha256sum and tar czf.
     Dist,
+    /// `cargo xtask image` wall time, oci engine against buildx, every arch in the dist folder,
+    /// without and with a push to the loopback registry (localhost:5000). Try --rounds 3.
+    Image,
 }
 
 /// Measure throughput for docs/benchmarks.md (prints a markdown table; never fails on speed).

@@ -3,6 +3,7 @@
 mod archive;
 mod backend;
 mod bench;
+mod bench_image;
 mod buildx;
 mod checksum;
 mod cmd;

@@ -335,6 +335,47 @@ fn write_layout(
         .with_context(|| format!("cannot write the OCI layout {dir}"))
 }
 
+/// Upload workers: registries serve several uploads at once, and most of a push is waiting.
+const PUSH_WORKERS: usize = 4;
+
+/// Runs `work` on every item with a few threads, each with its own clone of `client`.
+/// Returns the results in item order, or the first error.
+fn parallel<T: Sync, R: Send>(
+    client: &Client,
+    items: &[T],
+    work: impl Fn(&mut Client, &T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Vec<(usize, Result<R>)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..PUSH_WORKERS.min(items.len()))
+            .map(|_| {
+                let mut client = client.clone();
+                let (next, work) = (&next, &work);
+                scope.spawn(move || {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        let result = work(&mut client, item);
+                        let failed = result.is_err();
+                        done.push((i, result));
+                        if failed {
+                            // Stop handing out work; the others finish what they hold.
+                            next.store(items.len(), std::sync::atomic::Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a push thread panicked")).collect()
+    });
+    let mut all: Vec<(usize, Result<R>)> = results.into_iter().flatten().collect();
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
 fn push_all(
     plan: &OciPlan,
     push: &PushPlan,
@@ -343,33 +384,35 @@ fn push_all(
 ) -> Result<PushReport> {
     let repo = &plan.repository;
     eprintln!("push: connecting to {} for {}", push.target.base, push.target.path);
-    let mut client = Client::connect(push.target.clone(), push.credentials.clone())?;
-    let (mut uploaded, mut skipped) = (0, 0);
-    let mut fallback_tags = 0;
+    let client = Client::connect(push.target.clone(), push.credentials.clone())?;
+
+    // 1. Every blob (layers, configs, SBOMs), each once; present ones are skipped.
     let mut seen = BTreeSet::new();
-    for (step, (image, sbom, _)) in plan.arches.iter().zip(images) {
+    let blobs: Vec<&Blob> = images
+        .iter()
+        .flat_map(|(image, sbom, _)| {
+            image.layers.iter().map(|l| &l.blob).chain([&image.config, &sbom.empty_config, &sbom.sbom])
+        })
+        .filter(|blob| seen.insert(blob.digest.clone()))
+        .collect();
+    let sent = parallel(&client, &blobs, |client, blob| client.upload_blob(blob))
+        .with_context(|| format!("pushing to {repo}; no list tag was written"))?;
+    let uploaded = sent.iter().filter(|sent| **sent).count();
+
+    // 2. Per arch: its manifest under TAG-ARCH, then its SBOM. Registries with the referrers
+    // API index the SBOM on PUT (and say so with OCI-Subject); for the others (distribution
+    // 2.8, for one) the referrers tag schema does the same job, as oras and cosign do.
+    let steps: Vec<(&ArchStep, &ArchImage, &SbomArtifact)> =
+        plan.arches.iter().zip(images).map(|(step, (image, sbom, _))| (step, image, sbom)).collect();
+    let fallbacks = parallel(&client, &steps, |client, (step, image, sbom)| {
         let context = || {
             format!("pushing {} ({}) to {repo}; no list tag was written", step.arch.name, step.arch.platform)
         };
-        for blob in
-            image.layers.iter().map(|l| &l.blob).chain([&image.config, &sbom.empty_config, &sbom.sbom])
-        {
-            if !seen.insert(blob.digest.clone()) {
-                continue;
-            }
-            if client.upload_blob(blob).with_context(context)? {
-                uploaded += 1;
-            } else {
-                skipped += 1;
-            }
-        }
         for tag in &step.tags {
             client.put_manifest(tag, &image.manifest).with_context(context)?;
         }
-        // The SBOM: an artifact whose subject is this image. Registries with the referrers
-        // API index it on PUT (and say so with OCI-Subject); for the others (distribution
-        // 2.8, for one) the referrers tag schema does the same job, as oras and cosign do.
         let outcome = client.put_manifest(&sbom.manifest.digest, &sbom.manifest).with_context(context)?;
+        let mut fallback = false;
         if !outcome.subject_indexed {
             let tag = build::referrers_tag(&image.manifest.digest);
             let existing = match client.get_manifest(&tag).with_context(context)? {
@@ -381,11 +424,14 @@ fn push_all(
             client
                 .put_manifest(&tag, &build::referrers_index(existing, sbom.descriptor()))
                 .with_context(context)?;
-            fallback_tags += 1;
+            fallback = true;
         }
         eprintln!("push: {} {} ({})", step.arch.name, image.manifest.digest, step.tags.join(", "));
-    }
-    // Only now, with every per-arch image in place, the index and its tags.
+        Ok(fallback)
+    })?;
+
+    // 3. Only now, with every per-arch image in place, the index and its tags.
+    let mut client = client;
     let context = || format!("pushing the index {} to {repo}", index.digest);
     client.put_manifest(&index.digest, index).with_context(context)?;
     for tag in &plan.tags {
@@ -397,9 +443,12 @@ fn push_all(
             bail!("{repo}:{tag} does not hold the index {} right after it was pushed", index.digest);
         }
     }
-    let referrers =
-        if fallback_tags == 0 { "referrers API" } else { "referrers tag schema (sha256-<digest> tags)" };
-    Ok(PushReport { uploaded, skipped, referrers })
+    let referrers = if fallbacks.iter().any(|f| *f) {
+        "referrers tag schema (sha256-<digest> tags)"
+    } else {
+        "referrers API"
+    };
+    Ok(PushReport { uploaded, skipped: blobs.len() - uploaded, referrers })
 }
 
 pub fn summary(plan: &OciPlan, outcome: &Outcome) -> String {

@@ -194,7 +194,9 @@ fn auth_params(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// A connection to one repository, authenticated for pull and push.
+/// A connection to one repository, authenticated for pull and push. Clones share the
+/// connection pool, so worker threads can each hold one.
+#[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
     pub target: Target,
