@@ -153,7 +153,8 @@ fn ready_dist(
             dist.run(sh)?;
             if dry_run {
                 // Nothing was built; plan against the manifest the dist would write.
-                return Ok((dir, Manifest::new(release, planned_artifacts(release, arches))));
+                let planned = arches.iter().map(|arch| Artifact::planned(release, arch, "(not built yet)"));
+                return Ok((dir, Manifest::new(release, planned.collect())));
             }
         }
     }
@@ -163,26 +164,4 @@ fn ready_dist(
     }
     let manifest = Manifest::read(&dir.join(MANIFEST_FILE)).with_context(|| format!("reading {dir}"))?;
     Ok((dir, manifest))
-}
-
-/// Archive names and platforms are known before building; checksums are not.
-fn planned_artifacts(release: &Release, arches: &[&'static Arch]) -> Vec<Artifact> {
-    arches
-        .iter()
-        .map(|arch| Artifact {
-            name: release.archive_name(arch.target),
-            target: arch.target.to_string(),
-            arch: arch.name.to_string(),
-            platform: arch.platform.to_string(),
-            size: 0,
-            sha256: "(not built yet)".into(),
-            binary: crate::manifest::Binary {
-                path: format!("{}/{}", release.archive_stem(arch.target), release.name),
-                size: 0,
-                sha256: "(not built yet)".into(),
-            },
-            sbom: crate::sbom::file_name(&release.archive_name(arch.target)),
-            built_with: crate::manifest::BuiltWith { backend: String::new(), rustc: String::new() },
-        })
-        .collect()
 }

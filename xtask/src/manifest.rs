@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
+use crate::matrix::Arch;
 use crate::workspace::Release;
 
 pub const MANIFEST_FILE: &str = "dist-manifest.json";
@@ -55,6 +56,29 @@ pub struct Binary {
 pub struct BuiltWith {
     pub backend: String,
     pub rustc: String,
+}
+
+impl Artifact {
+    /// The entry `dist` will write for `arch`, before there is anything to measure: names and
+    /// platform are known, sizes are 0 and digests are `digest` (for plans and previews).
+    pub fn planned(release: &Release, arch: &Arch, digest: &str) -> Artifact {
+        let name = release.archive_name(arch.target);
+        Artifact {
+            target: arch.target.to_string(),
+            arch: arch.name.to_string(),
+            platform: arch.platform.to_string(),
+            size: 0,
+            sha256: digest.to_string(),
+            binary: Binary {
+                path: format!("{}/{}", release.archive_stem(arch.target), release.name),
+                size: 0,
+                sha256: digest.to_string(),
+            },
+            sbom: crate::sbom::file_name(&name),
+            built_with: BuiltWith { backend: String::new(), rustc: String::new() },
+            name,
+        }
+    }
 }
 
 impl Manifest {

@@ -75,19 +75,10 @@ impl ZigTools {
     }
 
     pub fn fetch_command(&self, into: &Utf8Path) -> Cmd {
-        Cmd::new("python3").args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-warn-script-location",
-            "--root-user-action=ignore",
-            "--target",
-            into.as_str(),
-            &format!("ziglang=={}", self.zig_version),
-            &format!("cargo-zigbuild=={}", self.zigbuild_version),
-        ])
+        pip_install_command(
+            into,
+            &[format!("ziglang=={}", self.zig_version), format!("cargo-zigbuild=={}", self.zigbuild_version)],
+        )
     }
 
     pub fn fetch(&self, sh: &Shell) -> Result<()> {
@@ -239,6 +230,26 @@ fn cargo_home() -> Result<Utf8PathBuf> {
     }
     let home = std::env::var("HOME").context("neither CARGO_HOME nor HOME is set")?;
     Ok(Utf8PathBuf::from(home).join(".cargo"))
+}
+
+/// `pip install` of pinned packages into a private folder of the tool cache. Wheels only: a
+/// source build would try to download from outside PyPI.
+pub fn pip_install_command(into: &Utf8Path, requirements: &[String]) -> Cmd {
+    Cmd::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--root-user-action=ignore",
+            "--only-binary",
+            ":all:",
+            "--target",
+            into.as_str(),
+        ])
+        .args(requirements.iter().cloned())
 }
 
 /// Finds a program on PATH.
