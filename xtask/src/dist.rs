@@ -84,7 +84,7 @@ impl flags::Dist {
         let ws = Workspace::load(sh)?;
         let release = ws.release(sh)?;
         let arches = ws.config.select_arches(&self.arch, &self.target)?;
-        let out_dir = absolute(self.out.unwrap_or_else(|| ws.target_dir.join("dist")))?;
+        let out_dir = crate::workspace::absolute(self.out.unwrap_or_else(|| ws.target_dir.join("dist")))?;
         let dirty = ws.uncommitted_changes(sh);
         if !dirty.is_empty() {
             eprintln!(
@@ -111,15 +111,6 @@ impl flags::Dist {
         }
         plan.execute(sh, &ws)
     }
-}
-
-fn absolute(path: Utf8PathBuf) -> Result<Utf8PathBuf> {
-    if path.is_absolute() {
-        return Ok(path);
-    }
-    let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir()?)
-        .map_err(|p| anyhow::anyhow!("{p:?} is not UTF-8"))?;
-    Ok(cwd.join(path))
 }
 
 pub fn short(commit: &str) -> &str {

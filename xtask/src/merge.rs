@@ -58,7 +58,7 @@ impl flags::DistMerge {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let ws = Workspace::load(sh)?;
         let facts = dist::project_facts(&ws);
-        let out_dir = absolute(self.out.unwrap_or_else(|| ws.target_dir.join("dist")))?;
+        let out_dir = crate::workspace::absolute(self.out.unwrap_or_else(|| ws.target_dir.join("dist")))?;
         for part in &self.parts {
             if same_folder(part, &out_dir) {
                 bail!("--out {out_dir} is also the part {part}; write the merged folder somewhere else");
@@ -75,15 +75,6 @@ impl flags::DistMerge {
         }
         plan.execute(&ws.config, &facts)
     }
-}
-
-fn absolute(path: Utf8PathBuf) -> Result<Utf8PathBuf> {
-    if path.is_absolute() {
-        return Ok(path);
-    }
-    let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir().context("cannot read the current folder")?)
-        .map_err(|p| anyhow::anyhow!("the current folder {p:?} is not UTF-8"))?;
-    Ok(cwd.join(path))
 }
 
 fn same_folder(a: &Utf8Path, b: &Utf8Path) -> bool {

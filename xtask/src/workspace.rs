@@ -58,6 +58,16 @@ pub fn rfc3339(epoch: u64) -> String {
         .to_string()
 }
 
+/// A path given on the command line, made absolute against the current folder.
+pub fn absolute(path: Utf8PathBuf) -> Result<Utf8PathBuf> {
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir().context("cannot read the current folder")?)
+        .map_err(|p| anyhow::anyhow!("the current folder {p:?} is not UTF-8"))?;
+    Ok(cwd.join(path))
+}
+
 pub fn project_root() -> Utf8PathBuf {
     Utf8Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
