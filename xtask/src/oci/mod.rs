@@ -215,6 +215,7 @@ pub struct Outcome {
 }
 
 pub struct PushReport {
+    pub elapsed: Duration,
     pub uploaded: usize,
     pub skipped: usize,
     pub referrers: &'static str,
@@ -383,6 +384,7 @@ fn push_all(
     index: &Blob,
 ) -> Result<PushReport> {
     let repo = &plan.repository;
+    let started = Instant::now();
     eprintln!("push: connecting to {} for {}", push.target.base, push.target.path);
     let client = Client::connect(push.target.clone(), push.credentials.clone())?;
 
@@ -448,7 +450,7 @@ fn push_all(
     } else {
         "referrers API"
     };
-    Ok(PushReport { uploaded, skipped: blobs.len() - uploaded, referrers })
+    Ok(PushReport { elapsed: started.elapsed(), uploaded, skipped: blobs.len() - uploaded, referrers })
 }
 
 pub fn summary(plan: &OciPlan, outcome: &Outcome) -> String {
@@ -478,8 +480,9 @@ pub fn summary(plan: &OciPlan, outcome: &Outcome) -> String {
         let refs: Vec<String> = plan.tags.iter().map(|t| format!("{}:{t}", plan.repository)).collect();
         let _ = writeln!(
             out,
-            "pushed {} ({} blobs uploaded, {} already there; SBOMs via the {})",
+            "pushed {} in {} ({} blobs uploaded, {} already there; SBOMs via the {})",
             refs.join(", "),
+            seconds(report.elapsed),
             report.uploaded,
             report.skipped,
             report.referrers
