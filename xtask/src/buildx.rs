@@ -109,6 +109,8 @@ pub fn plan(ws: &Workspace, request: &ImageRequest) -> BuildxPlan {
                 ("SOURCE", ws.package.repository.clone()),
                 ("LICENSES", ws.package.license.clone()),
                 ("UID", ws.config.image.user.to_string()),
+                ("VOLUME", ws.config.image.volume.clone()),
+                ("PORT", ws.config.image.port.to_string()),
             ];
             let refs = request.arch_refs(arch);
             let mut build = Cmd::new("docker").arg("buildx").arg("build");

@@ -108,6 +108,18 @@ fn the_image_runs_as_non_root_keeps_data_and_stops_promptly() {
     assert_eq!(labels["org.opencontainers.image.revision"], commit.as_str());
     assert_eq!(labels["org.opencontainers.image.version"], version());
     assert_eq!(labels["org.opencontainers.image.created"], manifest(shared_dist())["source_date"]);
+    assert_eq!(labels["org.opencontainers.image.title"], "exonode");
+    let config = docker(&["image", "inspect", "--format", "{{json .Config}}", &reference]);
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["Entrypoint"], serde_json::json!(["/usr/local/bin/exonode"]));
+    assert_eq!(config["Cmd"], serde_json::json!(["run"]));
+    assert_eq!(config["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(config["ExposedPorts"], serde_json::json!({"7070/tcp": {}}));
+    assert_eq!(config["StopSignal"], "SIGTERM");
+    assert_eq!(
+        config["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "/usr/local/bin/exonode", "healthcheck"])
+    );
 
     let volume = format!("e2e-exonode-data-{}", std::process::id());
     let port = free_port();
@@ -489,4 +501,18 @@ fn docker_hub_hooks_call_the_xtask() {
         assert!(stdout.contains("--tag exotool/exonode:edge-arm32v7"), "{hook}: {stdout}");
         assert_eq!(stdout.contains("imagetools create"), push, "{hook}: {stdout}");
     }
+}
+
+#[test]
+fn image_builds_the_default_dist_first_when_it_lacks_an_arch() {
+    require_docker();
+    // target/dist holds amd64 only; asking for i386 images must run dist for it first.
+    xtask_ok(&["dist", "--arch", "amd64"]);
+    let output =
+        xtask(&["image", "--arch", "amd64", "--arch", "i386", "--image", "e2e/auto-dist", "--tag", "t"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("has no archive for i386: running dist first"), "{stderr}");
+    let out = docker(&["run", "--rm", "--platform", "linux/386", "e2e/auto-dist:t-i386", "--version"]);
+    assert!(out.contains("i686-unknown-linux-musl"), "{out}");
 }
