@@ -137,6 +137,8 @@ pub fn image(facts: &ImageFacts, arch: &'static Arch, layers: Vec<Layer>) -> Arc
             entrypoint: vec![facts.binary_path()],
             cmd: facts.command.clone(),
             volumes: BTreeMap::from([(facts.volume.clone(), Empty {})]),
+            // What BuildKit records for the Dockerfile's final stage, which sets no WORKDIR.
+            working_dir: "/".into(),
             labels: facts.labels(),
             stop_signal: "SIGTERM".into(),
             // docker/Dockerfile: --interval=30s --timeout=5s --start-period=5s --retries=3.
@@ -273,6 +275,7 @@ mod tests {
         assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
         assert_eq!(c["ExposedPorts"], serde_json::json!({"7070/tcp": {}}));
         assert_eq!(c["StopSignal"], "SIGTERM");
+        assert_eq!(c["WorkingDir"], "/");
         assert_eq!(
             c["Healthcheck"],
             serde_json::json!({"Test": ["CMD", "/usr/local/bin/exonode", "healthcheck"],

@@ -142,6 +142,7 @@ pub struct RunConfig {
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
     pub volumes: BTreeMap<String, Empty>,
+    pub working_dir: String,
     pub labels: BTreeMap<String, String>,
     pub stop_signal: String,
     /// Not in the OCI image-spec: a Docker extension that Docker, Podman and Kubernetes'
