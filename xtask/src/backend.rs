@@ -12,9 +12,13 @@ pub enum BackendRequest {
     /// cargo + rust-lld when the target's std is installable, cargo zigbuild when C code is
     /// compiled, nightly -Zbuild-std + zig when rustup has no std for the target.
     Auto,
+    /// Plain cargo linked by rust-lld; needs the target's std from rustup.
     Cargo,
+    /// `cargo zigbuild`: zig as C compiler and linker; needs the target's std from rustup.
     Zigbuild,
+    /// Nightly `-Zbuild-std` with zig: std compiled from rust-src, for targets rustup lacks.
     BuildStd,
+    /// `cross build` in cross's container images (needs cross and a container engine).
     Cross,
 }
 

@@ -11,9 +11,12 @@ use crate::config::BaseKind;
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Release tooling: static binaries for six CPU architectures and multi-arch container images",
-    long_about = "Release tooling for this workspace. `dist` cross-compiles static musl binaries for every \
-                  architecture in release.toml, checks and packs them reproducibly, and writes SHA256SUMS, \
-                  dist-manifest.json, Dockerfile.release and install.sh. `verify` re-checks a dist folder.",
+    long_about = "Release tooling for this workspace, configured by release.toml.\n\n\
+                  `dist` cross-compiles static musl binaries for every architecture, checks them and \
+                  packs them reproducibly with SHA256SUMS, dist-manifest.json, Dockerfile.release and \
+                  install.sh; `dist merge` combines per-arch dist folders; `verify` re-checks one. \
+                  `image` builds per-arch container images and a manifest list from a dist folder. \
+                  `lint` runs the CI lint gates; `bench` measures throughput.",
     disable_help_subcommand = true
 )]
 pub struct Xtask {
