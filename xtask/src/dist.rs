@@ -21,7 +21,7 @@ use crate::release_files::{self, ProjectFacts};
 use crate::staging::Staging;
 use crate::toolchain::{self, Toolchain};
 use crate::workspace::{Release, Workspace};
-use crate::{elf, elf::machine_name};
+use crate::{elf, elf::machine_name, sbom};
 
 /// Everything `dist` will do, decided before anything is done.
 #[derive(Debug)]
@@ -41,6 +41,8 @@ pub struct ArchPlan {
     pub run_check: RunCheck,
     pub archive_name: String,
     pub rustc: String,
+    /// The Cargo package the binary comes from, for the SBOM.
+    pub package: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +230,7 @@ impl DistPlan {
                     run_check: RunCheck::for_arch(arch),
                     archive_name: release.archive_name(arch.target),
                     rustc,
+                    package: ws.config.dist.package.clone(),
                 }
             })
             .collect();
@@ -397,7 +400,14 @@ fn build_one(
     let line =
         checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: step.archive_name.clone() });
     std::fs::write(&sidecar, line).with_context(|| format!("cannot write {sidecar}"))?;
-    let sbom = crate::sbom::write(sh, release, step.arch.target, &step.rustc, out, &step.archive_name)?;
+    let facts = sbom::Facts {
+        release,
+        target: step.arch.target,
+        rustc: &step.rustc,
+        archive_name: &step.archive_name,
+        package: &step.package,
+    };
+    let sbom = sbom::write(sh, &facts, out)?;
 
     let artifact = Artifact {
         name: step.archive_name.clone(),

@@ -5,6 +5,7 @@ mod backend;
 mod bench;
 mod bench_image;
 mod buildx;
+mod cargo_metadata;
 mod checksum;
 mod cmd;
 mod config;

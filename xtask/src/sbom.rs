@@ -10,15 +10,16 @@
 //! source at the tagged commit) covers the build machine's side. The Rust standard library
 //! is not a Cargo.lock entry; the compiler that built it is recorded as a property.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
+use crate::cargo_metadata::{Metadata, Package};
 use crate::checksum;
-use crate::config::{Config, CONFIG_FILE};
+use crate::config::CONFIG_FILE;
 use crate::workspace::{project_root, rfc3339, Release};
 
 pub const SPEC_VERSION: &str = "1.5";
@@ -28,36 +29,17 @@ pub fn file_name(archive_name: &str) -> String {
     format!("{archive_name}.cdx.json")
 }
 
-/// Writes `<archive>.cdx.json` into `out` for `target` and returns its file name.
-pub fn write(
-    sh: &Shell,
-    release: &Release,
-    target: &str,
-    rustc: &str,
-    out: &Utf8Path,
-    archive_name: &str,
-) -> Result<String> {
+/// Writes `<archive>.cdx.json` into `out` for `facts.target` and returns its file name.
+pub fn write(sh: &Shell, facts: &Facts, out: &Utf8Path) -> Result<String> {
     let root = project_root();
-    let config = Config::load(&root.join(CONFIG_FILE))?;
-    let manifest = root.join("Cargo.toml");
-    let json = cmd!(
-        sh,
-        "cargo metadata --format-version 1 --locked --filter-platform {target} --manifest-path {manifest}"
-    )
-    .quiet()
-    .read()
-    .with_context(|| {
-        format!("`cargo metadata --filter-platform {target}` failed; is Cargo.lock up to date?")
-    })?;
-    let metadata: Metadata = serde_json::from_str(&json).context("cannot parse `cargo metadata` output")?;
+    let metadata = Metadata::read(sh, &root.join("Cargo.toml"), Some(facts.target))?;
     let lock_path = root.join("Cargo.lock");
     let lock_text =
         std::fs::read_to_string(&lock_path).with_context(|| format!("cannot read {lock_path}"))?;
     let lock: Lockfile =
         toml::from_str(&lock_text).with_context(|| format!("{lock_path} is not a valid Cargo.lock"))?;
-    let facts = Facts { release, target, rustc, archive_name, package: &config.dist.package };
-    let bytes = document(&metadata, &lock, &facts)?;
-    let name = file_name(archive_name);
+    let bytes = document(&metadata, &lock, facts)?;
+    let name = file_name(facts.archive_name);
     let path = out.join(&name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {path}"))?;
     Ok(name)
@@ -70,51 +52,6 @@ pub struct Facts<'a> {
     pub archive_name: &'a str,
     /// The Cargo package whose binary ships.
     pub package: &'a str,
-}
-
-#[derive(Deserialize)]
-pub struct Metadata {
-    packages: Vec<Package>,
-    resolve: Option<Resolve>,
-}
-
-#[derive(Deserialize)]
-struct Package {
-    id: String,
-    name: String,
-    version: String,
-    #[serde(default)]
-    source: Option<String>,
-    #[serde(default)]
-    license: Option<String>,
-    targets: Vec<Target>,
-}
-
-#[derive(Deserialize)]
-struct Target {
-    kind: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Resolve {
-    nodes: Vec<Node>,
-}
-
-#[derive(Deserialize)]
-struct Node {
-    id: String,
-    deps: Vec<NodeDep>,
-}
-
-#[derive(Deserialize)]
-struct NodeDep {
-    pkg: String,
-    dep_kinds: Vec<DepKind>,
-}
-
-#[derive(Deserialize)]
-struct DepKind {
-    kind: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -236,45 +173,13 @@ fn spdx(license: &str) -> String {
     license.split('/').map(str::trim).collect::<Vec<_>>().join(" OR ")
 }
 
-/// Packages compiled into `root`'s binary: normal edges only, proc-macros excluded.
-fn linked_packages<'m>(metadata: &'m Metadata, root: &'m str) -> Result<BTreeMap<&'m str, Vec<&'m str>>> {
-    let resolve = metadata.resolve.as_ref().context("`cargo metadata` gave no dependency graph")?;
-    let package = |id: &str| metadata.packages.iter().find(|p| p.id == id);
-    let is_proc_macro = |id: &str| {
-        package(id).is_some_and(|p| p.targets.iter().any(|t| t.kind.iter().any(|k| k == "proc-macro")))
-    };
-    let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    let mut queue = VecDeque::from([root]);
-    while let Some(id) = queue.pop_front() {
-        if edges.contains_key(id) {
-            continue;
-        }
-        let node = resolve
-            .nodes
-            .iter()
-            .find(|n| n.id == id)
-            .with_context(|| format!("{id} is not in the resolved graph"))?;
-        let deps: Vec<&str> = node
-            .deps
-            .iter()
-            .filter(|d| d.dep_kinds.iter().any(|k| k.kind.is_none()))
-            .map(|d| d.pkg.as_str())
-            .filter(|id| !is_proc_macro(id))
-            .collect();
-        queue.extend(deps.iter().copied());
-        edges.insert(id, deps);
-    }
-    Ok(edges)
-}
-
 /// The SBOM's bytes: pretty JSON ending in a newline.
 pub fn document(metadata: &Metadata, lock: &Lockfile, facts: &Facts) -> Result<Vec<u8>> {
-    let root =
-        metadata.packages.iter().find(|p| p.name == facts.package && p.source.is_none()).with_context(
-            || format!("{CONFIG_FILE}: dist.package {:?} is not in the workspace", facts.package),
-        )?;
-    let edges = linked_packages(metadata, &root.id)?;
-    let package = |id: &str| metadata.packages.iter().find(|p| p.id == id).expect("graph ids are packages");
+    let root = metadata.workspace_package(facts.package).with_context(|| {
+        format!("{CONFIG_FILE}: dist.package {:?} is not in the workspace", facts.package)
+    })?;
+    let edges = metadata.linked_graph(&root.id)?;
+    let package = |id: &str| metadata.package(id).expect("graph ids are packages");
     let bom_ref = |id: &str| purl(package(id));
 
     let mut components = Vec::new();

@@ -1,13 +1,11 @@
 //! Facts about the workspace every command needs: where it is, its config, the package's
 //! version and dependency graph (from `cargo metadata`), and the commit it is built from.
 
-use std::collections::{BTreeSet, VecDeque};
-
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use serde::Deserialize;
 use xshell::{cmd, Shell};
 
+use crate::cargo_metadata::{Metadata, Target};
 use crate::config::{Config, CONFIG_FILE};
 
 pub struct Workspace {
@@ -76,13 +74,7 @@ impl Workspace {
     pub fn load(sh: &Shell) -> Result<Workspace> {
         let root = project_root();
         let config = Config::load(&root.join(CONFIG_FILE))?;
-        let manifest = root.join("Cargo.toml");
-        let json = cmd!(sh, "cargo metadata --format-version 1 --locked --manifest-path {manifest}")
-            .quiet()
-            .read()
-            .context("`cargo metadata` failed; is Cargo.lock up to date? (run `cargo update -w`)")?;
-        let metadata: Metadata =
-            serde_json::from_str(&json).context("cannot parse `cargo metadata` output")?;
+        let metadata = Metadata::read(sh, &root.join("Cargo.toml"), None)?;
         let package = package_info(&metadata, &config.dist.package, &config.dist.binary)?;
         Ok(Workspace { root, target_dir: metadata.target_directory, config, package })
     }
@@ -122,77 +114,20 @@ impl Workspace {
     }
 }
 
-#[derive(Deserialize)]
-struct Metadata {
-    packages: Vec<MetaPackage>,
-    resolve: Option<Resolve>,
-    target_directory: Utf8PathBuf,
-}
-
-#[derive(Deserialize)]
-struct MetaPackage {
-    id: String,
-    name: String,
-    version: String,
-    targets: Vec<MetaTarget>,
-    #[serde(default)]
-    links: Option<String>,
-    #[serde(default)]
-    license: Option<String>,
-    #[serde(default)]
-    repository: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct MetaTarget {
-    name: String,
-    kind: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Resolve {
-    nodes: Vec<Node>,
-}
-
-#[derive(Deserialize)]
-struct Node {
-    id: String,
-    deps: Vec<NodeDep>,
-}
-
-#[derive(Deserialize)]
-struct NodeDep {
-    pkg: String,
-    dep_kinds: Vec<DepKind>,
-}
-
-#[derive(Deserialize)]
-struct DepKind {
-    kind: Option<String>,
-}
-
 /// Crates whose presence as a build dependency means C code gets compiled.
 const C_BUILD_CRATES: &[&str] = &["cc", "cmake"];
 
 fn package_info(metadata: &Metadata, package: &str, binary: &str) -> Result<PackageInfo> {
-    let workspace_packages: Vec<&MetaPackage> =
-        metadata.packages.iter().filter(|p| p.source.is_none()).collect();
-    let Some(root) = workspace_packages.iter().find(|p| p.name == package) else {
-        let names: Vec<&str> = workspace_packages.iter().map(|p| p.name.as_str()).collect();
+    let Some(root) = metadata.workspace_package(package) else {
+        let names: Vec<&str> = metadata.workspace_packages().map(|p| p.name.as_str()).collect();
         bail!(
             "{CONFIG_FILE}: dist.package {package:?} is not in the workspace; packages: {}",
             names.join(", ")
         );
     };
-    if !root.targets.iter().any(|t| t.name == binary && t.kind.iter().any(|k| k == "bin")) {
-        let bins: Vec<&str> = root
-            .targets
-            .iter()
-            .filter(|t| t.kind.iter().any(|k| k == "bin"))
-            .map(|t| t.name.as_str())
-            .collect();
+    let is_bin = |t: &&Target| t.kind.iter().any(|k| k == "bin");
+    if !root.targets.iter().filter(is_bin).any(|t| t.name == binary) {
+        let bins: Vec<&str> = root.targets.iter().filter(is_bin).map(|t| t.name.as_str()).collect();
         bail!(
             "{CONFIG_FILE}: dist.binary {binary:?} is not a binary of {package}; its binaries: {}",
             bins.join(", ")
@@ -202,37 +137,24 @@ fn package_info(metadata: &Metadata, package: &str, binary: &str) -> Result<Pack
         version: root.version.clone(),
         license: root.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
         repository: root.repository.clone().unwrap_or_default(),
-        needs_c_toolchain: needs_c_toolchain(metadata, &root.id),
+        needs_c_toolchain: needs_c_toolchain(metadata, &root.id)?,
     })
 }
 
-/// Walks the normal dependencies of `root` and reports whether any crate reached has a C
-/// build dependency or links a native library.
-fn needs_c_toolchain(metadata: &Metadata, root: &str) -> bool {
-    let Some(resolve) = &metadata.resolve else { return false };
-    let name_of = |id: &str| metadata.packages.iter().find(|p| p.id == id);
-    let mut seen = BTreeSet::new();
-    let mut queue = VecDeque::from([root.to_string()]);
-    while let Some(id) = queue.pop_front() {
-        if !seen.insert(id.clone()) {
-            continue;
-        }
-        if name_of(&id).is_some_and(|p| p.links.is_some()) {
-            return true;
-        }
-        let Some(node) = resolve.nodes.iter().find(|n| n.id == id) else { continue };
-        for dep in &node.deps {
-            let is_build = dep.dep_kinds.iter().any(|k| k.kind.as_deref() == Some("build"));
-            let is_normal = dep.dep_kinds.iter().any(|k| k.kind.is_none());
-            if is_build && name_of(&dep.pkg).is_some_and(|p| C_BUILD_CRATES.contains(&p.name.as_str())) {
-                return true;
-            }
-            if is_normal {
-                queue.push_back(dep.pkg.clone());
-            }
+/// Whether any crate linked into `root`'s binary has a C build dependency or links a native
+/// library: then cross builds need a C compiler for the target.
+fn needs_c_toolchain(metadata: &Metadata, root: &str) -> Result<bool> {
+    let is_c_crate =
+        |id: &str| metadata.package(id).is_some_and(|p| C_BUILD_CRATES.contains(&p.name.as_str()));
+    for id in metadata.linked_graph(root)?.into_keys() {
+        let links_native = metadata.package(id).is_some_and(|p| p.links.is_some());
+        let builds_c =
+            metadata.node(id).is_some_and(|n| n.deps.iter().any(|d| d.is_build() && is_c_crate(&d.pkg)));
+        if links_native || builds_c {
+            return Ok(true);
         }
     }
-    false
+    Ok(false)
 }
 
 #[cfg(test)]
