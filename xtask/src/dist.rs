@@ -327,9 +327,10 @@ impl DistPlan {
         release_files::write_all(&staging.dir, &manifest, &ws.config, &project_facts(ws))?;
         let dest = staging.commit()?;
         print!("{}", summary_table(&rows));
+        let archives =
+            if rows.len() == 1 { "1 archive".to_string() } else { format!("{} archives", rows.len()) };
         println!(
-            "wrote {} archives, {}, {MANIFEST_FILE}, {}, {} to {dest}",
-            rows.len(),
+            "wrote {archives}, {}, {MANIFEST_FILE}, {}, {} to {dest}",
             checksum::SUMS_FILE,
             release_files::DOCKERFILE_RELEASE,
             release_files::INSTALL_SH

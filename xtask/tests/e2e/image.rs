@@ -8,17 +8,15 @@ use camino::Utf8Path;
 
 use crate::support::*;
 
-const PLATFORMS: [(&str, &str); 6] = [
-    ("amd64", "linux/amd64"),
-    ("arm64v8", "linux/arm64"),
-    ("arm32v7", "linux/arm/v7"),
-    ("arm32v6", "linux/arm/v6"),
-    ("arm32v5", "linux/arm/v5"),
-    ("i386", "linux/386"),
-];
-
 fn docker(args: &[&str]) -> String {
     run_ok("docker", args)
+}
+
+/// Builds the amd64 image from the shared dist into the local engine; returns its reference.
+fn load_amd64_image(image: &str) -> String {
+    let dist = shared_dist().as_str();
+    xtask_ok(&["image", "--arch", "amd64", "--image", image, "--tag", "t", "--dist-dir", dist]);
+    format!("{image}:t-amd64")
 }
 
 fn version() -> &'static str {
@@ -86,18 +84,7 @@ fn all_arch_push_makes_one_list_whose_every_platform_runs_its_own_binary() {
 fn the_image_runs_as_non_root_keeps_data_and_stops_promptly() {
     require_docker();
     let image = "e2e/exonode-run";
-    xtask_ok(&[
-        "image",
-        "--arch",
-        "amd64",
-        "--image",
-        image,
-        "--tag",
-        "t",
-        "--dist-dir",
-        shared_dist().as_str(),
-    ]);
-    let reference = format!("{image}:t-amd64");
+    let reference = load_amd64_image(image);
     assert_eq!(
         docker(&["image", "inspect", "--format", "{{.Config.User}}", &reference]).trim(),
         "10001:10001"
@@ -178,18 +165,7 @@ fn artifact_commit() -> String {
 fn user_mapping_works_for_the_host_owner_and_explains_a_mismatch() {
     require_docker();
     let image = "e2e/exonode-user";
-    xtask_ok(&[
-        "image",
-        "--arch",
-        "amd64",
-        "--image",
-        image,
-        "--tag",
-        "t",
-        "--dist-dir",
-        shared_dist().as_str(),
-    ]);
-    let reference = format!("{image}:t-amd64");
+    let reference = load_amd64_image(image);
 
     let owned = scratch("user-owned");
     run_ok("chown", &["4321:4321", owned.as_str()]);

@@ -10,15 +10,6 @@ use camino::Utf8Path;
 
 use crate::support::*;
 
-const PLATFORMS: [(&str, &str); 6] = [
-    ("amd64", "linux/amd64"),
-    ("arm64v8", "linux/arm64"),
-    ("arm32v7", "linux/arm/v7"),
-    ("arm32v6", "linux/arm/v6"),
-    ("arm32v5", "linux/arm/v5"),
-    ("i386", "linux/386"),
-];
-
 /// `cargo xtask ARGS` with extra environment (credentials, chunk size, docker config).
 fn xtask_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));

@@ -56,6 +56,16 @@ pub fn xtask_fails(args: &[&str]) -> String {
 
 pub const ALL_ARCHES: [&str; 6] = ["amd64", "arm64v8", "arm32v7", "arm32v6", "arm32v5", "i386"];
 
+/// Each arch with the platform registries and `docker run --platform` call it.
+pub const PLATFORMS: [(&str, &str); 6] = [
+    ("amd64", "linux/amd64"),
+    ("arm64v8", "linux/arm64"),
+    ("arm32v7", "linux/arm/v7"),
+    ("arm32v6", "linux/arm/v6"),
+    ("arm32v5", "linux/arm/v5"),
+    ("i386", "linux/386"),
+];
+
 /// One `cargo xtask dist` of every arch, shared by every test in this binary: cross builds
 /// of the arm32 arches take minutes, so each is built once per test run.
 pub fn shared_dist() -> &'static Utf8Path {
