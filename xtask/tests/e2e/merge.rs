@@ -10,6 +10,13 @@ use sha2::{Digest, Sha256};
 
 use crate::support::*;
 
+/// `dist merge --out OUT PART...` as arguments for the xtask.
+fn merge_args<'a>(out: &'a str, parts: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["dist", "merge", "--out", out];
+    args.extend_from_slice(parts);
+    args
+}
+
 struct Parts {
     /// `dist --arch amd64`
     amd64: Utf8PathBuf,
@@ -93,15 +100,14 @@ fn merging_per_arch_parts_gives_the_bytes_of_one_run() {
     let parts = parts();
     let out = scratch("merge-equal");
     let merged = out.join("dist");
-    let stdout =
-        xtask_ok(&["dist", "merge", "--out", merged.as_str(), parts.amd64.as_str(), parts.i386.as_str()]);
+    let stdout = xtask_ok(&merge_args(merged.as_str(), &[parts.amd64.as_str(), parts.i386.as_str()]));
     assert!(stdout.contains("merged 2 archives from 2 part(s)"), "{stdout}");
     assert_same_folder(&merged, &parts.both);
     xtask_ok(&["verify", merged.as_str()]);
 
     // Part order does not matter: artifacts follow the arch matrix, as dist writes them.
     let reversed = out.join("reversed");
-    xtask_ok(&["dist", "merge", "--out", reversed.as_str(), parts.i386.as_str(), parts.amd64.as_str()]);
+    xtask_ok(&merge_args(reversed.as_str(), &[parts.i386.as_str(), parts.amd64.as_str()]));
     assert_same_folder(&reversed, &parts.both);
 
     // A dry run checks and prints the plan, and writes nothing.
@@ -132,7 +138,7 @@ fn files_named_after_an_archive_travel_with_it() {
     rehash(&amd64);
 
     let merged = out.join("dist");
-    xtask_ok(&["dist", "merge", "--out", merged.as_str(), amd64.as_str(), parts.i386.as_str()]);
+    xtask_ok(&merge_args(merged.as_str(), &[amd64.as_str(), parts.i386.as_str()]));
     assert_eq!(
         std::fs::read(merged.join(&signature)).unwrap(),
         std::fs::read(amd64.join(&signature)).unwrap()
@@ -144,14 +150,7 @@ fn files_named_after_an_archive_travel_with_it() {
     // A file that belongs to no archive cannot be merged sensibly: refused, by name.
     std::fs::write(amd64.join("NOTES.txt"), "hello\n").unwrap();
     rehash(&amd64);
-    let err = xtask_fails(&[
-        "dist",
-        "merge",
-        "--out",
-        out.join("notes").as_str(),
-        amd64.as_str(),
-        parts.i386.as_str(),
-    ]);
+    let err = xtask_fails(&merge_args(out.join("notes").as_str(), &[amd64.as_str(), parts.i386.as_str()]));
     assert!(err.contains(&format!("part {amd64}: NOTES.txt belongs to no artifact")), "{err}");
 }
 
@@ -161,14 +160,14 @@ fn an_arch_in_two_parts_is_refused() {
     let out = scratch("merge-duplicate").join("dist");
     let (amd64, both) = (parts.amd64.as_str(), parts.both.as_str());
 
-    let err = xtask_fails(&["dist", "merge", "--out", out.as_str(), amd64, amd64]);
+    let err = xtask_fails(&merge_args(out.as_str(), &[amd64, amd64]));
     assert!(
         err.contains(&format!(
             "arch amd64 is in part {amd64} and in part {amd64}; the same folder is passed twice"
         )),
         "{err}"
     );
-    let err = xtask_fails(&["dist", "merge", "--out", out.as_str(), amd64, both]);
+    let err = xtask_fails(&merge_args(out.as_str(), &[amd64, both]));
     assert!(
         err.contains(&format!("arch amd64 is in part {amd64} and in part {both}; pass each arch once")),
         "{err}"
@@ -185,14 +184,7 @@ fn a_part_changed_after_dist_wrote_it_is_refused_naming_part_and_file() {
     let archive = archive_name(&tampered, "amd64");
     flip_byte(&tampered.join(&archive), 100);
 
-    let err = xtask_fails(&[
-        "dist",
-        "merge",
-        "--out",
-        out.join("dist").as_str(),
-        tampered.as_str(),
-        parts.i386.as_str(),
-    ]);
+    let err = xtask_fails(&merge_args(out.join("dist").as_str(), &[tampered.as_str(), parts.i386.as_str()]));
     assert!(err.contains(&format!("part {tampered} fails its own checksums")), "{err}");
     assert!(err.contains(&format!("{archive}: sha256")), "{err}");
     assert!(!out.join("dist").exists());
@@ -209,28 +201,14 @@ fn parts_of_another_commit_or_version_are_refused() {
     let edited = out.join("edited");
     copy_dir(&parts.i386, &edited);
     rewrite(&edited, &commit, &other_commit);
-    let err = xtask_fails(&[
-        "dist",
-        "merge",
-        "--out",
-        out.join("dist").as_str(),
-        parts.amd64.as_str(),
-        edited.as_str(),
-    ]);
+    let err = xtask_fails(&merge_args(out.join("dist").as_str(), &[parts.amd64.as_str(), edited.as_str()]));
     assert!(err.contains(&format!("part {edited} fails its own checksums")), "{err}");
     assert!(err.contains("dist-manifest.json: sha256"), "{err}");
 
     // Rewritten consistently, as a real build of another commit would be: a different release.
     rehash(&edited);
     xtask_ok(&["verify", edited.as_str()]);
-    let err = xtask_fails(&[
-        "dist",
-        "merge",
-        "--out",
-        out.join("dist").as_str(),
-        parts.amd64.as_str(),
-        edited.as_str(),
-    ]);
+    let err = xtask_fails(&merge_args(out.join("dist").as_str(), &[parts.amd64.as_str(), edited.as_str()]));
     assert!(
         err.contains(&format!(
             "part {edited} is from commit ffffffffffff, but part {} is from commit {}",
@@ -247,14 +225,8 @@ fn parts_of_another_commit_or_version_are_refused() {
     let text = text.replace(&format!("\"version\": \"{version}\""), "\"version\": \"9.9.9\"");
     std::fs::write(other_version.join("dist-manifest.json"), text).unwrap();
     rehash(&other_version);
-    let err = xtask_fails(&[
-        "dist",
-        "merge",
-        "--out",
-        out.join("dist").as_str(),
-        parts.amd64.as_str(),
-        other_version.as_str(),
-    ]);
+    let err =
+        xtask_fails(&merge_args(out.join("dist").as_str(), &[parts.amd64.as_str(), other_version.as_str()]));
     assert!(
         err.contains(&format!(
             "part {other_version} is version 9.9.9, but part {} is version {version}",
@@ -272,32 +244,18 @@ fn folders_that_are_not_dist_outputs_are_refused() {
     let notes = out.join("notes");
     std::fs::create_dir_all(&notes).unwrap();
     std::fs::write(notes.join("README.md"), "not a dist folder\n").unwrap();
-    let err = xtask_fails(&[
-        "dist",
-        "merge",
-        "--out",
-        out.join("dist").as_str(),
-        parts.amd64.as_str(),
-        notes.as_str(),
-    ]);
+    let err = xtask_fails(&merge_args(out.join("dist").as_str(), &[parts.amd64.as_str(), notes.as_str()]));
     assert!(
         err.contains(&format!("part {notes}: not a dist folder (it has no dist-manifest.json)")),
         "{err}"
     );
 
     let missing = out.join("missing");
-    let err = xtask_fails(&["dist", "merge", "--out", out.join("dist").as_str(), missing.as_str()]);
+    let err = xtask_fails(&merge_args(out.join("dist").as_str(), &[missing.as_str()]));
     assert!(err.contains(&format!("part {missing}: not a folder")), "{err}");
 
     // The output may not be one of its own inputs: it would be removed before it is read.
-    let err = xtask_fails(&[
-        "dist",
-        "merge",
-        "--out",
-        parts.amd64.as_str(),
-        parts.amd64.as_str(),
-        parts.i386.as_str(),
-    ]);
+    let err = xtask_fails(&merge_args(parts.amd64.as_str(), &[parts.amd64.as_str(), parts.i386.as_str()]));
     assert!(err.contains("is also the part"), "{err}");
     assert!(parts.amd64.join("dist-manifest.json").exists());
     assert!(!out.join("dist").exists());

@@ -3,29 +3,12 @@
 //! images run by Docker on every platform class, digests that do not move between runs.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
 use camino::Utf8Path;
 
 use crate::support::*;
-
-/// `cargo xtask ARGS` with extra environment (credentials, chunk size, docker config).
-fn xtask_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(args).current_dir(root()).env_remove("REGISTRY_USERNAME").env_remove("REGISTRY_PASSWORD");
-    for (key, value) in env {
-        cmd.env(key, value);
-    }
-    let output = cmd.output().expect("cannot start the xtask binary");
-    eprintln!(
-        "$ cargo xtask {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 fn oci_args<'a>(repo: &'a str, tag: &'a str, dist: &'a Utf8Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args =

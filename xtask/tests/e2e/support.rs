@@ -26,11 +26,16 @@ pub fn scratch(name: &str) -> Utf8PathBuf {
 
 /// Runs the xtask binary under test, as `cargo xtask ARGS` would.
 pub fn xtask(args: &[&str]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("cannot start the xtask binary");
+    xtask_env(args, &[])
+}
+
+/// `cargo xtask ARGS` with extra environment (credentials, chunk size, docker config). Registry
+/// credentials of the caller's environment never leak into a test.
+pub fn xtask_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args).current_dir(root()).env_remove("REGISTRY_USERNAME").env_remove("REGISTRY_PASSWORD");
+    cmd.envs(env.iter().copied());
+    let output = cmd.output().expect("cannot start the xtask binary");
     eprintln!(
         "$ cargo xtask {}\n{}{}",
         args.join(" "),
