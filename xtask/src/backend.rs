@@ -32,6 +32,8 @@ pub enum Backend {
     BuildStd,
     /// `cross build`, in cross's container images.
     Cross,
+    /// Built elsewhere (`dist --prebuilt ARCH=PATH`); checked and packed, not built.
+    Prebuilt,
 }
 
 impl Backend {
@@ -41,6 +43,7 @@ impl Backend {
             Backend::Zigbuild => "zigbuild",
             Backend::BuildStd => "build-std",
             Backend::Cross => "cross",
+            Backend::Prebuilt => "prebuilt",
         }
     }
 
@@ -50,6 +53,7 @@ impl Backend {
             Backend::Zigbuild => "cargo zigbuild",
             Backend::BuildStd => "nightly -Zbuild-std + zig",
             Backend::Cross => "cross",
+            Backend::Prebuilt => "prebuilt binary",
         }
     }
 
@@ -116,11 +120,13 @@ pub struct BuildSpec {
     pub env: Vec<(String, String)>,
 }
 
-pub fn build_command(backend: Backend, spec: &BuildSpec) -> Cmd {
+/// The build command, or `None` for a prebuilt binary.
+pub fn build_command(backend: Backend, spec: &BuildSpec) -> Option<Cmd> {
     let (program, subcommand) = match backend {
         Backend::Cargo => ("cargo", "build"),
         Backend::Zigbuild | Backend::BuildStd => ("cargo", "zigbuild"),
         Backend::Cross => ("cross", "build"),
+        Backend::Prebuilt => return None,
     };
     let mut cmd = Cmd::new(program).args([
         subcommand,
@@ -146,7 +152,7 @@ pub fn build_command(backend: Backend, spec: &BuildSpec) -> Cmd {
             // zig brings crt1.o and libc; rustc has no self-contained objects for this target.
             rustflags.extend(["-Clink-self-contained=no".to_string(), "-Alinker-messages".to_string()]);
         }
-        Backend::Zigbuild | Backend::Cross => {}
+        Backend::Zigbuild | Backend::Cross | Backend::Prebuilt => {}
     }
     if backend.needs_zig() {
         cmd = cmd.path_prepend(&spec.zig_path);
@@ -154,11 +160,11 @@ pub fn build_command(backend: Backend, spec: &BuildSpec) -> Cmd {
     for (key, value) in &spec.env {
         cmd = cmd.env(key, value);
     }
-    if rustflags.iter().any(|flag| flag.contains(' ')) {
+    Some(if rustflags.iter().any(|flag| flag.contains(' ')) {
         cmd.env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"))
     } else {
         cmd.env("RUSTFLAGS", rustflags.join(" "))
-    }
+    })
 }
 
 /// `armv7-unknown-linux-musleabihf` → `ARMV7_UNKNOWN_LINUX_MUSLEABIHF`, as in cargo's env keys.
@@ -198,7 +204,7 @@ mod tests {
 
     #[test]
     fn cargo_backend_links_with_rust_lld() {
-        let cmd = build_command(Backend::Cargo, &spec("aarch64-unknown-linux-musl"));
+        let cmd = build_command(Backend::Cargo, &spec("aarch64-unknown-linux-musl")).unwrap();
         assert_eq!(
             cmd.to_string(),
             "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld SOURCE_DATE_EPOCH=1 \
@@ -209,7 +215,7 @@ mod tests {
 
     #[test]
     fn build_std_uses_nightly_and_zig() {
-        let cmd = build_command(Backend::BuildStd, &spec("armv5te-unknown-linux-musleabi"));
+        let cmd = build_command(Backend::BuildStd, &spec("armv5te-unknown-linux-musleabi")).unwrap();
         assert_eq!(cmd.args[0], "zigbuild");
         assert!(cmd.args.contains(&"-Zbuild-std=std,panic_abort".to_string()));
         assert!(cmd.env.contains(&("RUSTUP_TOOLCHAIN".into(), "nightly".into())));
@@ -222,7 +228,8 @@ mod tests {
     fn paths_with_spaces_use_encoded_rustflags() {
         let mut spec = spec("i686-unknown-linux-musl");
         spec.remaps = vec![("/my work".into(), "/src".into())];
-        let cmd = build_command(Backend::Cross, &spec);
+        let cmd = build_command(Backend::Cross, &spec).unwrap();
+        assert_eq!(build_command(Backend::Prebuilt, &spec), None);
         assert_eq!(cmd.program, "cross");
         assert!(cmd
             .env

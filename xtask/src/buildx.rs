@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
+use crate::checksum;
 use crate::cmd::Cmd;
 use crate::config::BaseKind;
 use crate::dist::{human_size, seconds};
@@ -90,7 +91,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest) -> BuildxPlan {
                 ws.target_dir.join("image-context").join(format!("{}-{}", arch.name, std::process::id()));
             let files = vec![
                 request.dist_dir.join(&artifact.name),
-                request.dist_dir.join(format!("{}.sha256", artifact.name)),
+                request.dist_dir.join(checksum::sidecar_name(&artifact.name)),
             ];
             let image_from = match request.base {
                 BaseKind::Busybox => ws.config.image.base_image(arch).to_string(),

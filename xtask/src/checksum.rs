@@ -52,6 +52,11 @@ pub fn render_sums(entries: &[SumsEntry]) -> String {
     sorted.iter().map(|e| format!("{}  {}\n", e.sha256, e.name)).collect()
 }
 
+/// The sidecar's file name: `<archive>.sha256`.
+pub fn sidecar_name(archive_name: &str) -> String {
+    format!("{archive_name}.sha256")
+}
+
 /// The `<archive>.sha256` sidecar: the one line of SHA256SUMS for that file.
 pub fn render_sidecar(entry: &SumsEntry) -> String {
     render_sums(std::slice::from_ref(entry))

@@ -1,11 +1,16 @@
 //! External commands as values: built by pure functions (and unit-tested on their arguments),
-//! printed by `--dry-run`, run through xshell.
+//! printed by `--dry-run`, run through xshell's environment and folder handling, and started
+//! in a process group the interrupt handler can stop.
 
 use std::fmt;
 
-use anyhow::{Context, Result};
+use std::process::Stdio;
+
+use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use xshell::Shell;
+
+use crate::interrupt::{self, TrackedChild};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -55,21 +60,44 @@ impl Cmd {
         cmd.quiet()
     }
 
+    fn command(&self, sh: &Shell) -> std::process::Command {
+        self.to_xshell(sh).into()
+    }
+
+    fn spawn(&self, command: &mut std::process::Command) -> Result<TrackedChild> {
+        interrupt::spawn(command)
+            .with_context(|| format!("cannot start `{}` (is it installed?)", self.program))
+    }
+
     /// Runs with output shown to the user.
     pub fn run(&self, sh: &Shell) -> Result<()> {
-        self.to_xshell(sh).run().with_context(|| format!("command failed: {self}"))
+        let mut child = self.spawn(&mut self.command(sh))?;
+        let status = child.wait().with_context(|| format!("lost track of `{self}`"))?;
+        if !status.success() {
+            bail!("command failed ({status}): {self}");
+        }
+        Ok(())
     }
 
     /// Runs and returns (success, stdout + stderr) without failing on a non-zero exit.
     pub fn output(&self, sh: &Shell) -> Result<(bool, String)> {
+        let mut command = self.command(sh);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let output = self
-            .to_xshell(sh)
-            .ignore_status()
-            .output()
-            .with_context(|| format!("cannot start `{}` (is it installed?)", self.program))?;
+            .spawn(&mut command)?
+            .wait_with_output()
+            .with_context(|| format!("lost track of `{self}`"))?;
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         Ok((output.status.success(), text))
+    }
+
+    /// Starts the command with stdout and stderr going to `log`, for a process that runs
+    /// alongside the xtask (a daemon under test).
+    pub fn start(&self, sh: &Shell, log: &std::fs::File) -> Result<TrackedChild> {
+        let mut command = self.command(sh);
+        command.stdout(log.try_clone()?).stderr(log.try_clone()?);
+        self.spawn(&mut command)
     }
 }
 

@@ -29,7 +29,21 @@ pub struct DistConfig {
     pub include: Vec<Utf8PathBuf>,
     /// May contain `{version}`.
     pub download_url: String,
+    /// What the run check does after `--version`; `None`: `--version` only.
+    pub smoke: Option<SmokeConfig>,
 }
+
+/// A short life of the daemon on its CPU class: started with `args` (`{data_dir}` is a fresh
+/// empty folder, `{addr}` a free loopback address), every path in `get` must answer 200, then
+/// SIGTERM must stop it with exit status 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmokeConfig {
+    pub args: Vec<String>,
+    pub get: Vec<String>,
+}
+
+/// The placeholders `dist.smoke.args` may use.
+pub const SMOKE_PLACEHOLDERS: [&str; 2] = ["{data_dir}", "{addr}"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BaseKind {
@@ -93,6 +107,15 @@ struct RawDist {
     #[serde(default)]
     include: Vec<Utf8PathBuf>,
     download_url: Option<Spanned<String>>,
+    smoke: Option<Spanned<RawSmoke>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSmoke {
+    args: Vec<Spanned<String>>,
+    #[serde(default)]
+    get: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -189,6 +212,54 @@ impl Config {
             })
             .transpose()?
             .unwrap_or_default();
+
+        let smoke = match raw.dist.smoke {
+            None => None,
+            Some(smoke) => {
+                let span = smoke.span();
+                let smoke = smoke.into_inner();
+                if smoke.args.is_empty() {
+                    return Err(fail(
+                        span,
+                        "dist.smoke.args is empty; give the arguments that start the daemon, e.g. \
+                         [\"run\", \"--listen\", \"{addr}\"]"
+                            .into(),
+                    ));
+                }
+                if !smoke.args.iter().any(|a| a.get_ref().contains("{addr}")) && !smoke.get.is_empty() {
+                    return Err(fail(
+                        span,
+                        "dist.smoke.get needs an address to ask: put \"{addr}\" in dist.smoke.args".into(),
+                    ));
+                }
+                for arg in &smoke.args {
+                    if let Some(unknown) = unknown_placeholder(arg.get_ref()) {
+                        return Err(fail(
+                            arg.span(),
+                            format!(
+                                "dist.smoke.args: unknown placeholder {unknown}; accepted: {}",
+                                SMOKE_PLACEHOLDERS.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                for path in &smoke.get {
+                    if !path.get_ref().starts_with('/') || path.get_ref().contains(char::is_whitespace) {
+                        return Err(fail(
+                            path.span(),
+                            format!(
+                                "dist.smoke.get entry {:?} must be a URL path starting with / (e.g. \"/healthz\")",
+                                path.get_ref()
+                            ),
+                        ));
+                    }
+                }
+                Some(SmokeConfig {
+                    args: smoke.args.into_iter().map(Spanned::into_inner).collect(),
+                    get: smoke.get.into_iter().map(Spanned::into_inner).collect(),
+                })
+            }
+        };
 
         let repository = match raw.image.repository {
             Some(repo) => {
@@ -295,6 +366,7 @@ impl Config {
                 arches,
                 include: raw.dist.include,
                 download_url,
+                smoke,
             },
             image: ImageConfig {
                 repository,
@@ -348,6 +420,20 @@ impl Config {
         selected.dedup();
         Ok(selected)
     }
+}
+
+/// The first `{...}` in `arg` that is not a smoke placeholder.
+fn unknown_placeholder(arg: &str) -> Option<&str> {
+    let mut rest = arg;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').map_or(rest.len(), |end| start + end + 1);
+        let candidate = &rest[start..end];
+        if !SMOKE_PLACEHOLDERS.contains(&candidate) {
+            return Some(candidate);
+        }
+        rest = &rest[end..];
+    }
+    None
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -484,6 +570,29 @@ mod tests {
         assert!(err.contains("dist.arches is empty"), "{err}");
         let err = error("[dist]\npackage = \"t\"\narches = [\"i386\", \"i386\"]\n");
         assert!(err.contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn smoke_scenario_is_checked_for_placeholders_and_paths() {
+        let base = "[dist]\npackage = \"t\"\n[dist.smoke]\n";
+        let config =
+            parse(&format!("{base}args = [\"run\", \"--listen\", \"{{addr}}\"]\nget = [\"/healthz\"]\n"))
+                .unwrap();
+        let smoke = config.dist.smoke.unwrap();
+        assert_eq!((smoke.args.len(), smoke.get), (3, vec!["/healthz".to_string()]));
+        assert_eq!(parse("[dist]\npackage = \"t\"\n").unwrap().dist.smoke, None);
+        for (tail, expected) in [
+            ("args = [\"run\", \"{port}\"]\n", "release.toml:4:16: dist.smoke.args: unknown placeholder {port}; accepted: {data_dir}, {addr}"),
+            ("args = [\"{addr}\"]\nget = [\"healthz\"]\n", "release.toml:5:8: dist.smoke.get entry \"healthz\" must be a URL path"),
+            ("args = []\n", "release.toml:3:1: dist.smoke.args is empty"),
+            ("args = [\"run\"]\nget = [\"/healthz\"]\n", "release.toml:3:1: dist.smoke.get needs an address"),
+            ("args = [\"x\"]\nstop = 1\n", "release.toml:5:1: unknown field `stop`"),
+        ] {
+            let err = error(&format!("{base}{tail}"));
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
+        assert_eq!(unknown_placeholder("{addr}-{data_dir}"), None);
+        assert_eq!(unknown_placeholder("x{oops"), Some("{oops"));
     }
 
     #[test]

@@ -14,12 +14,14 @@ use crate::archive::{self, ArchiveEntry};
 use crate::backend::{self, Backend, BackendRequest, BuildSpec, StdStatus};
 use crate::checksum::{self, SumsEntry};
 use crate::cmd::Cmd;
+use crate::config::SmokeConfig;
 use crate::flags;
 use crate::manifest::{Artifact, Binary, BuiltWith, Manifest, MANIFEST_FILE};
-use crate::matrix::{Arch, RunOn};
+use crate::matrix::{self, Arch};
 use crate::release_files::{self, ProjectFacts};
+use crate::run_check::RunCheck;
 use crate::staging::Staging;
-use crate::toolchain::{self, Toolchain};
+use crate::toolchain::Toolchain;
 use crate::workspace::{Release, Workspace};
 use crate::{elf, elf::machine_name, sbom};
 
@@ -29,56 +31,23 @@ pub struct DistPlan {
     pub release: Release,
     pub out_dir: Utf8PathBuf,
     pub arches: Vec<ArchPlan>,
+    /// The run check's scenario after `--version` (release.toml `dist.smoke`).
+    pub smoke: Option<SmokeConfig>,
 }
 
 #[derive(Debug)]
 pub struct ArchPlan {
     pub arch: &'static Arch,
     pub backend: Backend,
-    pub build: Cmd,
-    /// Where cargo leaves the binary.
+    /// None for a prebuilt binary.
+    pub build: Option<Cmd>,
+    /// Where cargo leaves the binary, or the prebuilt one.
     pub binary: Utf8PathBuf,
     pub run_check: RunCheck,
     pub archive_name: String,
     pub rustc: String,
     /// The Cargo package the binary comes from, for the SBOM.
     pub package: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RunCheck {
-    /// `BIN --version` through this command prefix (empty on the host, qemu-user otherwise).
-    Run { prefix: Vec<String>, cpu: String },
-    /// Cannot run it here; the reason says what to install.
-    Unavailable(String),
-}
-
-impl RunCheck {
-    pub fn for_arch(arch: &Arch) -> RunCheck {
-        match arch.run_on {
-            RunOn::Host => RunCheck::Run { prefix: vec![], cpu: "this host".into() },
-            RunOn::Qemu { emulator, cpu } => match toolchain::which(emulator) {
-                Some(path) => RunCheck::Run {
-                    prefix: vec![path.to_string(), "-cpu".into(), cpu.into()],
-                    cpu: cpu.into(),
-                },
-                None => RunCheck::Unavailable(format!(
-                    "{emulator} not found (apt-get install qemu-user-static) to run it on a {cpu} CPU"
-                )),
-            },
-        }
-    }
-
-    fn command(&self, binary: &Utf8Path) -> Option<Cmd> {
-        match self {
-            RunCheck::Run { prefix, .. } => {
-                let mut words = prefix.iter().cloned().chain([binary.to_string(), "--version".into()]);
-                let program = words.next().expect("at least the binary");
-                Some(Cmd::new(program).args(words))
-            }
-            RunCheck::Unavailable(_) => None,
-        }
-    }
 }
 
 impl flags::Dist {
@@ -96,17 +65,19 @@ impl flags::Dist {
             );
         }
 
+        let prebuilt = parse_prebuilt(&self.prebuilt, &arches)?;
         let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
         let backends = resolve_backends(
             sh,
             &toolchain,
             &arches,
+            &prebuilt,
             self.backend,
             ws.package.needs_c_toolchain,
             self.dry_run,
         )?;
         prepare_tools(sh, &mut toolchain, &backends, self.dry_run)?;
-        let plan = DistPlan::new(&ws, &toolchain, release, out_dir, &backends);
+        let plan = DistPlan::new(&ws, &toolchain, release, out_dir, &backends, &prebuilt);
         print!("{}", plan.render());
         if self.dry_run {
             return Ok(());
@@ -119,18 +90,58 @@ pub fn short(commit: &str) -> &str {
     &commit[..commit.len().min(12)]
 }
 
+/// `--prebuilt ARCH=PATH` values: binaries built elsewhere, checked and packed like our own.
+pub fn parse_prebuilt(
+    values: &[String],
+    selected: &[&'static Arch],
+) -> Result<Vec<(&'static Arch, Utf8PathBuf)>> {
+    let mut prebuilt: Vec<(&'static Arch, Utf8PathBuf)> = Vec::new();
+    for value in values {
+        let Some((name, path)) = value.split_once('=') else {
+            bail!("--prebuilt {value:?} is not ARCH=PATH (e.g. --prebuilt arm64v8=build/exonode)");
+        };
+        let Some(arch) = matrix::by_name(name) else {
+            bail!(
+                "--prebuilt {value:?}: {name:?} is not a known arch; accepted values: {}",
+                matrix::names().join(", ")
+            )
+        };
+        if !selected.contains(&arch) {
+            let names: Vec<&str> = selected.iter().map(|a| a.name).collect();
+            bail!(
+                "--prebuilt {value:?}: this run does not build {name} (it builds {}); add --arch {name}",
+                names.join(", ")
+            );
+        }
+        if prebuilt.iter().any(|(a, _)| *a == arch) {
+            bail!("--prebuilt names {name} twice");
+        }
+        let path = crate::workspace::absolute(Utf8PathBuf::from(path))?;
+        if !path.is_file() {
+            bail!("--prebuilt {value:?}: {path} is not a file");
+        }
+        prebuilt.push((arch, path));
+    }
+    Ok(prebuilt)
+}
+
 /// Picks each arch's backend, installing a missing target std with rustup first when that
 /// is the way to get it. Side effects happen here, before planning, and never in a dry run.
 fn resolve_backends(
     sh: &Shell,
     toolchain: &Toolchain,
     arches: &[&'static Arch],
+    prebuilt: &[(&'static Arch, Utf8PathBuf)],
     request: BackendRequest,
     needs_c: bool,
     dry_run: bool,
 ) -> Result<Vec<(&'static Arch, Backend)>> {
     let mut resolved = Vec::new();
     for &arch in arches {
+        if prebuilt.iter().any(|(a, _)| *a == arch) {
+            resolved.push((arch, Backend::Prebuilt));
+            continue;
+        }
         let wants_std =
             matches!(request, BackendRequest::Auto | BackendRequest::Cargo | BackendRequest::Zigbuild);
         let std = if toolchain.default.has_std_for(arch.target) {
@@ -190,6 +201,7 @@ impl DistPlan {
         release: Release,
         out_dir: Utf8PathBuf,
         backends: &[(&'static Arch, Backend)],
+        prebuilt: &[(&'static Arch, Utf8PathBuf)],
     ) -> DistPlan {
         // Later prefixes win in rustc, so the target dir (inside the root) comes after it.
         let remaps = vec![
@@ -220,13 +232,18 @@ impl DistPlan {
                 let rustc = match (backend, &toolchain.nightly) {
                     (Backend::BuildStd, Some(nightly)) => nightly.rustc_version.clone(),
                     (Backend::BuildStd, None) => toolchain.nightly_name.clone(),
+                    (Backend::Prebuilt, _) => "unknown (prebuilt)".to_string(),
                     _ => toolchain.default.rustc_version.clone(),
+                };
+                let binary = match prebuilt.iter().find(|(a, _)| *a == arch) {
+                    Some((_, path)) => path.clone(),
+                    None => ws.target_dir.join(arch.target).join("release").join(&ws.config.dist.binary),
                 };
                 ArchPlan {
                     arch,
                     backend,
                     build: backend::build_command(backend, &spec),
-                    binary: ws.target_dir.join(arch.target).join("release").join(&ws.config.dist.binary),
+                    binary,
                     run_check: RunCheck::for_arch(arch),
                     archive_name: release.archive_name(arch.target),
                     rustc,
@@ -234,7 +251,7 @@ impl DistPlan {
                 }
             })
             .collect();
-        DistPlan { release, out_dir, arches }
+        DistPlan { release, out_dir, arches, smoke: ws.config.dist.smoke.clone() }
     }
 
     pub fn render(&self) -> String {
@@ -252,7 +269,14 @@ impl DistPlan {
         for step in &self.arches {
             let arch = step.arch;
             let _ = writeln!(out, "  {:<8} {:<31} {}", arch.name, arch.target, step.backend);
-            let _ = writeln!(out, "    build: {}", step.build);
+            match &step.build {
+                Some(build) => {
+                    let _ = writeln!(out, "    build: {build}");
+                }
+                None => {
+                    let _ = writeln!(out, "    build: none, packing {}", step.binary);
+                }
+            }
             let _ = writeln!(
                 out,
                 "    check: static {:?} {} ELF{}",
@@ -263,14 +287,8 @@ impl DistPlan {
                     None => String::new(),
                 }
             );
-            match &step.run_check {
-                RunCheck::Run { cpu, .. } => {
-                    let cmd = step.run_check.command(&step.binary).expect("runnable");
-                    let _ = writeln!(out, "    run:   {cmd}  (on {cpu})");
-                }
-                RunCheck::Unavailable(why) => {
-                    let _ = writeln!(out, "    run:   skipped: {why}");
-                }
+            for line in step.run_check.describe(&step.binary, self.smoke.as_ref()) {
+                let _ = writeln!(out, "    run:   {line}");
             }
             let _ = writeln!(out, "    pack:  {} (+ .sha256)", step.archive_name);
         }
@@ -292,14 +310,15 @@ impl DistPlan {
         let mut rows = Vec::new();
         for (index, step) in self.arches.iter().enumerate() {
             let started = Instant::now();
+            let doing = if step.build.is_some() { "building" } else { "checking" };
             eprintln!(
-                "[{}/{total}] {}: building {} with {}",
+                "[{}/{total}] {}: {doing} {} with {}",
                 index + 1,
                 step.arch.name,
                 step.arch.target,
                 step.backend
             );
-            let (artifact, ran_on) = build_one(sh, step, &self.release, &includes, &staging.dir)
+            let (artifact, ran_on) = build_one(sh, step, self, &includes, &staging.dir)
                 .with_context(|| format!("{} ({}) failed", step.arch.name, step.arch.target))?;
             let elapsed = started.elapsed();
             eprintln!(
@@ -364,31 +383,19 @@ fn read_includes(ws: &Workspace) -> Result<Vec<ArchiveEntry>> {
 fn build_one(
     sh: &Shell,
     step: &ArchPlan,
-    release: &Release,
+    plan: &DistPlan,
     includes: &[ArchiveEntry],
     out: &Utf8Path,
 ) -> Result<(Artifact, String)> {
-    step.build.run(sh).context("the build failed (its output is above)")?;
+    let release = &plan.release;
+    if let Some(build) = &step.build {
+        build.run(sh).context("the build failed (its output is above)")?;
+    }
     let binary = std::fs::read(&step.binary)
         .with_context(|| format!("the build left no binary at {}", step.binary))?;
     let facts = elf::inspect(&binary).with_context(|| format!("cannot read {} as ELF", step.binary))?;
     elf::check(step.arch, &facts).with_context(|| format!("refusing {}", step.binary))?;
-
-    let ran_on = match &step.run_check {
-        RunCheck::Run { cpu, .. } => {
-            let cmd = step.run_check.command(&step.binary).expect("runnable");
-            let (ok, output) = cmd.output(sh)?;
-            if !ok {
-                bail!("the binary does not run on a {cpu} CPU: `{cmd}` failed:\n{}", output.trim());
-            }
-            eprintln!("      runs on {cpu}: {}", output.lines().next().unwrap_or("").trim());
-            cpu.clone()
-        }
-        RunCheck::Unavailable(why) => {
-            eprintln!("      warning: not run: {why}");
-            "not run".into()
-        }
-    };
+    let ran_on = step.run_check.run(sh, &step.binary, plan.smoke.as_ref())?;
 
     let stem = release.archive_stem(step.arch.target);
     let mut entries = includes.to_vec();
@@ -397,7 +404,7 @@ fn build_one(
     let sha256 = checksum::sha256_hex(&bytes);
     let archive_path = out.join(&step.archive_name);
     std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
-    let sidecar = out.join(format!("{}.sha256", step.archive_name));
+    let sidecar = out.join(checksum::sidecar_name(&step.archive_name));
     let line =
         checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: step.archive_name.clone() });
     std::fs::write(&sidecar, line).with_context(|| format!("cannot write {sidecar}"))?;
@@ -476,23 +483,6 @@ pub fn seconds(elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matrix::by_name;
-
-    #[test]
-    fn run_checks_use_the_cpu_class() {
-        let arch = by_name("arm32v6").unwrap();
-        let check = RunCheck::Run {
-            prefix: vec!["/usr/bin/qemu-arm-static".into(), "-cpu".into(), "arm1176".into()],
-            cpu: "arm1176".into(),
-        };
-        assert_eq!(
-            check.command(Utf8Path::new("/t/exonode")).unwrap().to_string(),
-            "/usr/bin/qemu-arm-static -cpu arm1176 /t/exonode --version"
-        );
-        let host = RunCheck::Run { prefix: vec![], cpu: "this host".into() };
-        assert_eq!(host.command(Utf8Path::new("/t/exonode")).unwrap().to_string(), "/t/exonode --version");
-        assert!(matches!(arch.run_on, RunOn::Qemu { cpu: "arm1176", .. }));
-    }
 
     #[test]
     fn sizes_read_well() {

@@ -152,10 +152,20 @@ pub fn check(arch: &Arch, facts: &ElfFacts) -> Result<()> {
             bail!("it uses the {} ABI, but {} needs {}", name(facts.arm_hard_float), arch.name, name(hard));
         }
     }
-    if let (Some(max), Some(actual)) = (expected.max_arm_cpu_arch, facts.arm_cpu_arch) {
+    if let Some(max) = expected.max_arm_cpu_arch {
+        // No attribute is no evidence: a binary whose CPU level cannot be read is refused,
+        // or an ARMv7 build could ship as arm32v5 whenever qemu-user is absent.
+        let Some(actual) = facts.arm_cpu_arch else {
+            bail!(
+                "its ARM build attributes (Tag_CPU_arch in .ARM.attributes) cannot be read, so nothing shows \
+                 it runs on {} ({} at most); rebuild it without stripping .ARM.attributes",
+                arch.name,
+                arm_cpu_arch_name(max)
+            );
+        };
         if actual > max {
             bail!(
-                "it is built for ARM {} CPUs, newer than {} ({} at most)",
+                "it is built for ARM {} CPUs (Tag_CPU_arch {actual}), newer than {} allows ({} at most)",
                 arm_cpu_arch_name(actual),
                 arch.name,
                 arm_cpu_arch_name(max)
@@ -201,7 +211,10 @@ mod tests {
         };
         assert!(check(by_name("arm32v7").unwrap(), &v7_binary).is_ok());
         let err = check(by_name("arm32v6").unwrap(), &v7_binary).unwrap_err().to_string();
-        assert!(err.contains("ARM v7 CPUs, newer than arm32v6"), "{err}");
+        assert_eq!(
+            err,
+            "it is built for ARM v7 CPUs (Tag_CPU_arch 10), newer than arm32v6 allows (v6KZ at most)"
+        );
         let err = check(by_name("arm32v5").unwrap(), &v7_binary).unwrap_err().to_string();
         assert!(err.contains("hard-float ABI, but arm32v5 needs soft-float"), "{err}");
     }

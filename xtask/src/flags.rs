@@ -64,6 +64,11 @@ pub struct Dist {
     /// zigbuild when C code is compiled, nightly -Zbuild-std + zig when rustup has no std.
     #[arg(long, value_enum, default_value_t = BackendRequest::Auto)]
     pub backend: BackendRequest,
+    /// Pack a binary built elsewhere for ARCH instead of building it (repeatable), e.g.
+    /// `--prebuilt arm64v8=build/exonode`. It gets the same ELF check, run check and
+    /// reproducible packing as a binary built here; the manifest records backend "prebuilt".
+    #[arg(long, value_name = "ARCH=PATH")]
+    pub prebuilt: Vec<String>,
     /// Print the plan and every command, and run nothing.
     #[arg(long)]
     pub dry_run: bool,

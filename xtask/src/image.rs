@@ -148,6 +148,7 @@ fn ready_dist(
                 target: vec![],
                 out: Some(dir.clone()),
                 backend: crate::backend::BackendRequest::Auto,
+                prebuilt: vec![],
                 dry_run,
             };
             dist.run(sh)?;

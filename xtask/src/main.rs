@@ -13,12 +13,14 @@ mod dist;
 mod elf;
 mod flags;
 mod image;
+mod interrupt;
 mod lint;
 mod manifest;
 mod matrix;
 mod merge;
 mod oci;
 mod release_files;
+mod run_check;
 mod sbom;
 mod staging;
 mod toolchain;
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
 }
 
 fn run(flags: flags::Xtask) -> anyhow::Result<()> {
+    interrupt::install()?;
     let sh = Shell::new()?;
     match flags.command {
         flags::Command::Dist(flags::DistCli { command: Some(flags::DistCommand::Merge(cmd)), .. }) => {

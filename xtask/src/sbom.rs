@@ -45,6 +45,44 @@ pub fn write(sh: &Shell, facts: &Facts, out: &Utf8Path) -> Result<String> {
     Ok(name)
 }
 
+/// What an SBOM says it describes, read back for `verify`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    pub archive: String,
+    pub target: String,
+    pub commit: String,
+    pub version: String,
+}
+
+const PROPERTY_TARGET: &str = "cdx:rustc:sbom:target:triple";
+const PROPERTY_ARCHIVE: &str = "exotool:archive";
+const PROPERTY_COMMIT: &str = "exotool:commit";
+
+/// Reads which archive, target, commit and version an SBOM file describes.
+pub fn read_subject(path: &Utf8Path) -> Result<Subject> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    let bom: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{path} is not JSON"))?;
+    let metadata = &bom["metadata"];
+    let property = |name: &str| -> Result<String> {
+        metadata["properties"]
+            .as_array()
+            .and_then(|props| props.iter().find(|p| p["name"] == name))
+            .and_then(|p| p["value"].as_str())
+            .map(str::to_string)
+            .with_context(|| format!("{path} has no metadata property {name}"))
+    };
+    Ok(Subject {
+        archive: property(PROPERTY_ARCHIVE)?,
+        target: property(PROPERTY_TARGET)?,
+        commit: property(PROPERTY_COMMIT)?,
+        version: metadata["component"]["version"]
+            .as_str()
+            .with_context(|| format!("{path} has no metadata.component.version"))?
+            .to_string(),
+    })
+}
+
 pub struct Facts<'a> {
     pub release: &'a Release,
     pub target: &'a str,
@@ -245,9 +283,9 @@ pub fn document(metadata: &Metadata, lock: &Lockfile, facts: &Facts) -> Result<V
                 ..Component::default()
             },
             properties: vec![
-                Property { name: "cdx:rustc:sbom:target:triple", value: facts.target.into() },
-                Property { name: "exotool:archive", value: facts.archive_name.into() },
-                Property { name: "exotool:commit", value: release.commit.clone() },
+                Property { name: PROPERTY_TARGET, value: facts.target.into() },
+                Property { name: PROPERTY_ARCHIVE, value: facts.archive_name.into() },
+                Property { name: PROPERTY_COMMIT, value: release.commit.clone() },
                 Property { name: "exotool:rustc", value: facts.rustc.into() },
             ],
         },

@@ -4,8 +4,12 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::interrupt::{self, TrackedFolder};
+
 pub struct Staging {
     pub dir: Utf8PathBuf,
+    /// Removes `dir` on SIGINT/SIGTERM, when `Drop` does not get to run.
+    tracked: Option<TrackedFolder>,
     dest: Utf8PathBuf,
     /// A file whose presence marks `dest` as ours to replace.
     marker: &'static str,
@@ -27,13 +31,21 @@ impl Staging {
         }
         let dir = parent.join(format!(".{name}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
+        let tracked = Some(interrupt::track_folder(&dir));
         std::fs::create_dir(&dir).with_context(|| format!("cannot create {dir}"))?;
-        Ok(Staging { dir, dest: dest.to_path_buf(), marker, committed: false })
+        Ok(Staging { dir, tracked, dest: dest.to_path_buf(), marker, committed: false })
     }
 
     /// Moves the finished folder into place, replacing an earlier output.
     pub fn commit(mut self) -> Result<Utf8PathBuf> {
         check_replaceable(&self.dest, self.marker)?;
+        let tracked = self.tracked.take().expect("tracked until committed");
+        tracked.release_after(|| self.publish())?;
+        self.committed = true;
+        Ok(self.dest.clone())
+    }
+
+    fn publish(&self) -> Result<()> {
         let (parent, name) = split(&self.dest)?;
         let old = parent.join(format!(".{name}.old-{}", std::process::id()));
         if self.dest.exists() {
@@ -41,11 +53,10 @@ impl Staging {
         }
         std::fs::rename(&self.dir, &self.dest)
             .with_context(|| format!("cannot move {} to {}", self.dir, self.dest))?;
-        self.committed = true;
         if old.exists() {
             std::fs::remove_dir_all(&old).with_context(|| format!("cannot remove {old}"))?;
         }
-        Ok(self.dest.clone())
+        Ok(())
     }
 }
 

@@ -82,12 +82,34 @@ fn rehash(dir: &Utf8Path) {
     std::fs::write(dir.join("SHA256SUMS"), sums).unwrap();
 }
 
+/// The part's generated text files: manifest, Dockerfile.release, install.sh and the SBOMs.
+fn text_files(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let mut files: Vec<Utf8PathBuf> =
+        ["dist-manifest.json", "Dockerfile.release", "install.sh"].iter().map(|n| dir.join(n)).collect();
+    files.extend(contents(dir).into_keys().filter(|n| n.ends_with(".cdx.json")).map(|n| dir.join(n)));
+    files
+}
+
 /// Replaces `from` with `to` in the part's text files, as if it had been built that way.
 fn rewrite(dir: &Utf8Path, from: &str, to: &str) {
-    for name in ["dist-manifest.json", "Dockerfile.release", "install.sh"] {
-        let path = dir.join(name);
+    for path in text_files(dir) {
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+}
+
+/// Gives the part's manifest and SBOMs another release version, as a build of it would have.
+fn set_version(dir: &Utf8Path, version: &str) {
+    for path in text_files(dir).into_iter().filter(|p| p.extension() == Some("json")) {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let field = if json.get("bomFormat").is_some() {
+            &mut json["metadata"]["component"]["version"]
+        } else {
+            &mut json["version"]
+        };
+        *field = version.into();
+        std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     }
 }
 
@@ -221,10 +243,9 @@ fn parts_of_another_commit_or_version_are_refused() {
     let version = manifest(&parts.i386)["version"].as_str().unwrap().to_string();
     let other_version = out.join("version");
     copy_dir(&parts.i386, &other_version);
-    let text = std::fs::read_to_string(other_version.join("dist-manifest.json")).unwrap();
-    let text = text.replace(&format!("\"version\": \"{version}\""), "\"version\": \"9.9.9\"");
-    std::fs::write(other_version.join("dist-manifest.json"), text).unwrap();
+    set_version(&other_version, "9.9.9");
     rehash(&other_version);
+    xtask_ok(&["verify", other_version.as_str()]);
     let err =
         xtask_fails(&merge_args(out.join("dist").as_str(), &[parts.amd64.as_str(), other_version.as_str()]));
     assert!(

@@ -1,0 +1,168 @@
+//! Ctrl-C, SIGTERM and SIGHUP during a run: every child this xtask started is stopped with
+//! its whole process group, unfinished output folders are removed, and the xtask exits with
+//! 128 + the signal number. Without this a cancelled `dist` left its staging folder behind
+//! and the cargo build it had started ran on as an orphan.
+//!
+//! Children run in process groups of their own (so a compiler's own children go with it), and
+//! are registered while the registry's lock is held, so a signal can never fall between a
+//! spawn and its registration.
+
+use std::io;
+use std::process::{Child, Command, ExitStatus, Output};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+#[derive(Default)]
+struct Live {
+    /// Process group ids (= the pid of each child, which leads its own group).
+    groups: Vec<i32>,
+    folders: Vec<Utf8PathBuf>,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live { groups: Vec::new(), folders: Vec::new() });
+
+/// How long children get to exit after SIGTERM before they are killed.
+const GRACE: Duration = Duration::from_secs(5);
+
+fn live() -> MutexGuard<'static, Live> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Installs the handlers; call once, before the first child is started.
+pub fn install() -> Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            shut_down(signal);
+        }
+    });
+    Ok(())
+}
+
+fn shut_down(signal: i32) -> ! {
+    // Held until exit: no child can be started, and no output committed, from here on.
+    let live = live();
+    for &group in &live.groups {
+        send(group, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + GRACE;
+    while live.groups.iter().any(|&group| group_alive(group)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &group in live.groups.iter().filter(|&&group| group_alive(group)) {
+        send(group, libc::SIGKILL);
+    }
+    for folder in &live.folders {
+        let _ = std::fs::remove_dir_all(folder);
+    }
+    let name = match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "SIGHUP",
+    };
+    eprintln!(
+        "\ninterrupted by {name}: stopped {} running command(s), removed {} unfinished output folder(s)",
+        live.groups.len(),
+        live.folders.len()
+    );
+    std::process::exit(128 + signal)
+}
+
+fn send(group: i32, signal: i32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-group, signal);
+    }
+}
+
+fn group_alive(group: i32) -> bool {
+    // SAFETY: signal 0 only checks that the group still has a member.
+    unsafe { libc::kill(-group, 0) == 0 }
+}
+
+/// A started child. Dropped before it has been waited for, its whole group is killed: an
+/// error path never leaves a process running.
+pub struct TrackedChild {
+    child: Option<Child>,
+    group: i32,
+}
+
+impl TrackedChild {
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        self.child.as_mut().expect("not yet consumed").wait()
+    }
+
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.as_mut().expect("not yet consumed").try_wait()
+    }
+
+    pub fn wait_with_output(mut self) -> io::Result<Output> {
+        self.child.take().expect("not yet consumed").wait_with_output()
+    }
+
+    /// SIGTERM to the child alone (not its group): the graceful stop a smoke test awaits.
+    pub fn terminate(&self) {
+        // SAFETY: kill(2) on one pid; no memory is involved.
+        unsafe {
+            libc::kill(self.group, libc::SIGTERM);
+        }
+    }
+}
+
+impl Drop for TrackedChild {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if !matches!(child.try_wait(), Ok(Some(_))) {
+                send(self.group, libc::SIGKILL);
+                let _ = child.wait();
+            }
+        }
+        live().groups.retain(|&g| g != self.group);
+    }
+}
+
+/// Starts `command` in a process group of its own, registered for shutdown.
+pub fn spawn(command: &mut Command) -> io::Result<TrackedChild> {
+    use std::os::unix::process::CommandExt;
+    let mut live = live();
+    let child = command.process_group(0).spawn()?;
+    let group = i32::try_from(child.id()).expect("pids fit in i32");
+    live.groups.push(group);
+    Ok(TrackedChild { child: Some(child), group })
+}
+
+/// An output folder that a signal must not leave behind.
+pub struct TrackedFolder {
+    path: Utf8PathBuf,
+    released: bool,
+}
+
+pub fn track_folder(path: &Utf8Path) -> TrackedFolder {
+    live().folders.push(path.to_path_buf());
+    TrackedFolder { path: path.to_path_buf(), released: false }
+}
+
+impl TrackedFolder {
+    /// Runs `publish` (which moves the folder into place) with signals held off, then stops
+    /// tracking: a signal sees either the unfinished folder or the published one, never half.
+    pub fn release_after<R>(mut self, publish: impl FnOnce() -> R) -> R {
+        let mut live = live();
+        let result = publish();
+        live.folders.retain(|f| f != &self.path);
+        self.released = true;
+        result
+    }
+}
+
+impl Drop for TrackedFolder {
+    fn drop(&mut self) {
+        if !self.released {
+            live().folders.retain(|f| f != &self.path);
+        }
+    }
+}
