@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::support::*;
 
@@ -88,11 +88,11 @@ fn manifest_records_what_each_artifact_is() {
         assert_eq!(artifact["size"].as_u64().unwrap(), size, "{name}");
         let sidecar = std::fs::read_to_string(dist.join(format!("{name}.sha256"))).unwrap();
         assert_eq!(sidecar, format!("{}  {name}\n", artifact["sha256"].as_str().unwrap()));
+        // Which of the two depends on what rustup offers on this host; the dry-run test checks
+        // that the plan names the backend each arch was really built with.
         assert!(["cargo", "build-std"].contains(&artifact["built_with"]["backend"].as_str().unwrap()));
+        assert!(artifact["built_with"]["rustc"].as_str().unwrap().starts_with("rustc "));
     }
-    // The arm32 targets have no rust-std from rustup here: build-std it is, and the summary said so.
-    assert_eq!(artifact(dist, "arm32v5")["built_with"]["backend"], "build-std");
-    assert_eq!(artifact(dist, "amd64")["built_with"]["backend"], "cargo");
 }
 
 #[test]
@@ -112,23 +112,82 @@ fn verify_names_a_flipped_byte_a_missing_file_and_a_stray_file() {
 }
 
 #[test]
-fn verify_catches_a_swapped_binary_even_with_regenerated_sums() {
-    // Someone repacks an archive with another binary and rewrites every checksum file: the
-    // manifest's binary hash still gives it away.
+fn verify_compares_the_binary_inside_by_hash_and_by_elf_facts() {
+    // Someone repacks the amd64 archive with the i386 binary at the same path and rewrites
+    // every checksum file: the manifest's binary hash still gives it away.
     let dir = scratch("verify-swap");
     copy_dir(shared_dist(), &dir);
-    let victim = artifact(&dir, "amd64")["name"].as_str().unwrap().to_string();
-    let other = artifact(&dir, "i386")["name"].as_str().unwrap().to_string();
-    std::fs::copy(dir.join(&other), dir.join(&victim)).unwrap();
-    let script = format!(
-        "cd {dir} && h=$(sha256sum {victim} | cut -d' ' -f1) && \
-         sed -i \"s/[0-9a-f]\\{{64\\}}/$h/\" {victim}.sha256 && \
-         python3 - <<'PY'\nimport json,hashlib,os\nm=json.load(open('dist-manifest.json'))\nfor a in m['artifacts']:\n    if a['name']=='{victim}':\n        d=open(a['name'],'rb').read(); a['sha256']=hashlib.sha256(d).hexdigest(); a['size']=len(d)\nopen('dist-manifest.json','w').write(json.dumps(m,indent=2)+'\\n')\nPY\n\
-         rm SHA256SUMS && sha256sum $(ls) > SHA256SUMS"
-    );
-    run_ok("sh", &["-c", &script]);
+    let victim = artifact(&dir, "amd64");
+    let (name, path) = (victim["name"].as_str().unwrap(), victim["binary"]["path"].as_str().unwrap());
+    let i386 = unpack_binary(&dir, "i386", &scratch("verify-swap-unpack"));
+    let foreign = std::fs::read(&i386).unwrap();
+    repack_with_binary(&dir, "amd64", &foreign);
+    reseal(&dir);
     let stderr = xtask_fails(&["verify", dir.as_str()]);
-    assert!(stderr.contains(&format!("FAILED {victim}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "FAILED {name}: the binary {path} has sha256 {}, the manifest says {}",
+            sha256_hex(&foreign),
+            victim["binary"]["sha256"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+
+    // The binary's hash rewritten too: its ELF facts still say it is no amd64 binary.
+    set_binary_sha256(&dir, "amd64", &sha256_hex(&foreign));
+    reseal(&dir);
+    let stderr = xtask_fails(&["verify", dir.as_str()]);
+    assert!(
+        stderr.contains(&format!(
+            "FAILED {name}: the binary {path} is not fit for amd64: it is a Elf32 Intel 80386 binary, but amd64 needs Elf64 x86-64"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("FAILED").count(), 1, "only the swapped archive is named: {stderr}");
+}
+
+#[test]
+fn verify_names_a_changed_sbom_and_a_changed_sidecar_even_with_regenerated_sums() {
+    let dir = scratch("verify-sbom-sidecar");
+    copy_dir(shared_dist(), &dir);
+    let amd64 = artifact(&dir, "amd64");
+    let i386 = artifact(&dir, "i386");
+    let (amd64_sbom, i386_sbom) = (amd64["sbom"].as_str().unwrap(), i386["sbom"].as_str().unwrap());
+
+    // A flipped byte, sums untouched: SHA256SUMS names the file.
+    flip_byte(&dir.join(amd64_sbom), 10);
+    let stderr = xtask_fails(&["verify", dir.as_str()]);
+    assert!(stderr.contains(&format!("FAILED {amd64_sbom}: sha256")), "{stderr}");
+
+    // Another arch's SBOM in its place and SHA256SUMS regenerated: the SBOM's own subject
+    // gives it away. Likewise a sidecar holding another archive's checksum.
+    std::fs::copy(dir.join(i386_sbom), dir.join(amd64_sbom)).unwrap();
+    let sidecar = format!("{}.sha256", i386["name"].as_str().unwrap());
+    std::fs::write(
+        dir.join(&sidecar),
+        format!("{}  {}\n", amd64["sha256"].as_str().unwrap(), i386["name"].as_str().unwrap()),
+    )
+    .unwrap();
+    rewrite_sums(&dir);
+    let stderr = xtask_fails(&["verify", dir.as_str()]);
+    assert!(
+        stderr.contains(&format!(
+            "FAILED {amd64_sbom}: describes {} (i686-unknown-linux-musl, version",
+            i386["name"].as_str().unwrap()
+        )) && stderr.contains(&format!(
+            "not {} (x86_64-unknown-linux-musl, version",
+            amd64["name"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "FAILED {sidecar}: does not hold the checksum of {}",
+            i386["name"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("FAILED").count(), 2, "{stderr}");
 }
 
 #[test]
@@ -235,4 +294,406 @@ fn two_checkouts_at_different_paths_produce_identical_bytes() {
     }
     let _ = std::fs::remove_dir_all(base.join("first checkout"));
     let _ = std::fs::remove_dir_all(base.join("second"));
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Rebuilds `arch`'s archive in `dir` with `binary` in place of its binary, same path.
+fn repack_with_binary(dir: &Utf8Path, arch: &str, binary: &[u8]) {
+    use std::io::Read;
+    let artifact = artifact(dir, arch);
+    let archive = dir.join(artifact["name"].as_str().unwrap());
+    let binary_path = artifact["binary"]["path"].as_str().unwrap();
+    let mut entries = Vec::new();
+    let file = std::fs::File::open(&archive).unwrap();
+    for entry in tar::Archive::new(flate2::read::GzDecoder::new(file)).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        if entry.path().unwrap().to_str() == Some(binary_path) {
+            data = binary.to_vec();
+            header.set_size(data.len() as u64);
+            header.set_cksum();
+        }
+        entries.push((header, data));
+    }
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut tar = tar::Builder::new(gz);
+    for (header, data) in entries {
+        tar.append(&header, data.as_slice()).unwrap();
+    }
+    std::fs::write(&archive, tar.into_inner().unwrap().finish().unwrap()).unwrap();
+}
+
+fn edit_manifest(dir: &Utf8Path, edit: impl Fn(&mut serde_json::Value)) {
+    let mut manifest = manifest(dir);
+    edit(&mut manifest);
+    std::fs::write(dir.join("dist-manifest.json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+}
+
+fn set_binary_sha256(dir: &Utf8Path, arch: &str, sha256: &str) {
+    edit_manifest(dir, |m| {
+        for a in m["artifacts"].as_array_mut().unwrap().iter_mut().filter(|a| a["arch"] == arch) {
+            a["binary"]["sha256"] = sha256.into();
+        }
+    });
+}
+
+/// SHA256SUMS over every other file, as someone who controls the folder would write it.
+fn rewrite_sums(dir: &Utf8Path) {
+    let mut names: Vec<String> = dir
+        .read_dir_utf8()
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string())
+        .filter(|n| n != "SHA256SUMS")
+        .collect();
+    names.sort();
+    let sums: String = names
+        .iter()
+        .map(|n| format!("{}  {n}\n", sha256_hex(&std::fs::read(dir.join(n)).unwrap())))
+        .collect();
+    std::fs::write(dir.join("SHA256SUMS"), sums).unwrap();
+}
+
+/// Every checksum an attacker controls made to agree with the archives as they now are: the
+/// manifest's archive hashes and sizes, the sidecars, SHA256SUMS.
+fn reseal(dir: &Utf8Path) {
+    edit_manifest(dir, |m| {
+        for a in m["artifacts"].as_array_mut().unwrap() {
+            let bytes = std::fs::read(dir.join(a["name"].as_str().unwrap())).unwrap();
+            a["sha256"] = sha256_hex(&bytes).into();
+            a["size"] = (bytes.len() as u64).into();
+        }
+    });
+    for a in manifest(dir)["artifacts"].as_array().unwrap() {
+        let name = a["name"].as_str().unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.sha256")),
+            format!("{}  {name}\n", a["sha256"].as_str().unwrap()),
+        )
+        .unwrap();
+    }
+    rewrite_sums(dir);
+}
+
+/// The file offset of a 32-bit little-endian ARM ELF's `.ARM.attributes` section header and
+/// of its data. Fixtures are made by editing real binaries, so the offsets are read, not assumed.
+fn arm_attributes(elf: &[u8]) -> (usize, usize, usize) {
+    let u32_at = |at: usize| u32::from_le_bytes(elf[at..at + 4].try_into().unwrap()) as usize;
+    let u16_at = |at: usize| u16::from_le_bytes(elf[at..at + 2].try_into().unwrap()) as usize;
+    let (shoff, shentsize, shnum) = (u32_at(0x20), u16_at(0x2e), u16_at(0x30));
+    (0..shnum)
+        .map(|i| shoff + i * shentsize)
+        .find(|&header| u32_at(header + 4) == 0x7000_0003)
+        .map(|header| (header, u32_at(header + 16), u32_at(header + 20)))
+        .expect("an ARM binary has .ARM.attributes")
+}
+
+/// Where the value of `Tag_CPU_arch` sits in the file (the ABI's tag/value stream of the
+/// "aeabi" file attributes; a one-byte ULEB128 for every value that matters here).
+fn tag_cpu_arch_offset(elf: &[u8]) -> usize {
+    let (_, start, size) = arm_attributes(elf);
+    let section = &elf[start..start + size];
+    let mut at = section.windows(6).position(|w| w == b"aeabi\0").expect("aeabi attributes") + 6;
+    assert_eq!(section[at], 1, "a Tag_File sub-subsection follows the vendor name");
+    at += 5;
+    loop {
+        let tag = section[at];
+        at += 1;
+        if tag == 6 {
+            return start + at;
+        }
+        let is_string = matches!(tag, 4 | 5) || (tag >= 32 && tag % 2 == 1);
+        if tag == 32 {
+            at += 1;
+        }
+        if is_string || tag == 32 {
+            at += section[at..].iter().position(|&b| b == 0).unwrap() + 1;
+        } else {
+            while section[at] & 0x80 != 0 {
+                at += 1;
+            }
+            at += 1;
+        }
+    }
+}
+
+/// A copy of the shared dist's `arch` binary, edited by `edit`, saved as an executable.
+fn fixture(dir: &Utf8Path, name: &str, arch: &str, edit: impl FnOnce(&mut Vec<u8>)) -> Utf8PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let unpacked = dir.join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let mut bytes = std::fs::read(unpack_binary(shared_dist(), arch, &unpacked)).unwrap();
+    edit(&mut bytes);
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A PATH holding everything the current one does except qemu-user, so a foreign binary
+/// cannot be run: whatever refuses it then is the ELF check alone.
+fn path_without_qemu() -> String {
+    let bin = scratch("path-without-qemu");
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap()) {
+        let Ok(entries) = dir.read_dir() else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = bin.as_std_path().join(&name);
+            if !name.to_string_lossy().starts_with("qemu-") && !link.exists() {
+                std::os::unix::fs::symlink(entry.path(), link).unwrap();
+            }
+        }
+    }
+    assert!(!bin.join("qemu-arm-static").exists());
+    bin.to_string()
+}
+
+fn target_of(arch: &str) -> String {
+    artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn the_elf_check_alone_refuses_the_wrong_cpu_level_float_abi_linkage_or_machine() {
+    let work = scratch("elf-fixtures");
+    let v7 = fixture(&work, "armv7", "arm32v7", |_| {});
+    let v5 = fixture(&work, "armv5te", "arm32v5", |_| {});
+    let arm64 = fixture(&work, "aarch64", "arm64v8", |_| {});
+    let unreadable = fixture(&work, "armv7-no-attributes", "arm32v7", |elf| {
+        // The section's type no longer says "ARM attributes": nothing can be read from it.
+        let (header, _, _) = arm_attributes(elf);
+        elf[header + 4..header + 8].copy_from_slice(&1u32.to_le_bytes());
+    });
+    let dynamic = Utf8PathBuf::from("/bin/sh");
+    let path = path_without_qemu();
+    for (arch, binary, expected) in [
+        ("arm32v5", &v7, "it uses the hard-float ABI, but arm32v5 needs soft-float"),
+        (
+            "arm32v6",
+            &v7,
+            "it is built for ARM v7 CPUs (Tag_CPU_arch 10), newer than arm32v6 allows (v6KZ at most)",
+        ),
+        ("arm32v7", &v5, "it uses the soft-float ABI, but arm32v7 needs hard-float"),
+        ("arm32v7", &unreadable, "its ARM build attributes (Tag_CPU_arch in .ARM.attributes) cannot be read"),
+        ("amd64", &dynamic, "it is dynamically linked (interpreter /lib"),
+        ("amd64", &arm64, "it is a Elf64 AArch64 binary, but amd64 needs Elf64 x86-64"),
+    ] {
+        let out = work.join("dist");
+        let prebuilt = format!("{arch}={binary}");
+        let output = xtask_env(
+            &["dist", "--arch", arch, "--prebuilt", &prebuilt, "--out", out.as_str()],
+            &[("PATH", &path)],
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{arch} <- {binary} was accepted");
+        let expected = format!("{arch} ({}) failed: refusing {binary}: {expected}", target_of(arch));
+        assert!(stderr.contains(&expected), "expected {expected:?} in:\n{stderr}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn real_binaries_of_every_arch_pass_the_elf_check_alone_and_pack_to_the_same_bytes() {
+    // Without qemu-user the foreign run checks are skipped (with a warning), so the ELF
+    // check alone decides, on the real binary of every arch.
+    let work = scratch("elf-real");
+    let mut args = vec!["dist".to_string()];
+    for arch in ALL_ARCHES {
+        let binary = fixture(&work, arch, arch, |_| {});
+        args.extend(["--prebuilt".to_string(), format!("{arch}={binary}")]);
+    }
+    let out = work.join("dist");
+    args.extend(["--out".to_string(), out.to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = xtask_env(&args, &[("PATH", &path_without_qemu())]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: not run: qemu-arm-static not found"), "{stderr}");
+    for arch in ALL_ARCHES {
+        let (ours, shared) = (artifact(&out, arch), artifact(shared_dist(), arch));
+        assert_eq!(ours["built_with"]["backend"], "prebuilt");
+        assert_eq!(ours["sha256"], shared["sha256"], "{arch}: packing the same binary gave other bytes");
+    }
+    xtask_ok(&["verify", out.as_str()]);
+}
+
+#[test]
+fn the_run_check_refuses_what_does_not_run_on_its_cpu_class_or_does_not_serve() {
+    let work = scratch("run-check");
+    // ARMv7 code whose attributes claim ARMv6: the ELF check is fooled, the CPU is not.
+    let v7_as_v6 = fixture(&work, "armv7-claims-v6", "arm32v7", |elf| {
+        let at = tag_cpu_arch_offset(elf);
+        assert_eq!(elf[at], 10, "an ARMv7 binary says Tag_CPU_arch 10");
+        elf[at] = 6;
+    });
+    let out = work.join("dist");
+    let prebuilt = format!("arm32v6={v7_as_v6}");
+    let stderr = xtask_fails(&["dist", "--arch", "arm32v6", "--prebuilt", &prebuilt, "--out", out.as_str()]);
+    assert!(
+        stderr.contains("arm32v6 (arm-unknown-linux-musleabihf) failed: the binary does not run on its CPU class (arm1176)")
+            && stderr.contains("Illegal instruction"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    // A static binary that answers --version but is no daemon: the smoke run refuses it.
+    let source = work.join("fake.c");
+    std::fs::write(
+        &source,
+        "#include <stdio.h>\n#include <string.h>\nint main(int c, char **v) {\n\
+         if (c > 1 && !strcmp(v[1], \"--version\")) { puts(\"exonode 0.0.0 (fake)\"); return 0; }\n\
+         fputs(\"fake: no daemon here\\n\", stderr); return 1; }\n",
+    )
+    .unwrap();
+    let fake = work.join("fake");
+    run_ok("cc", &["-static", "-o", fake.as_str(), source.as_str()]);
+    let prebuilt = format!("amd64={fake}");
+    let stderr = xtask_fails(&["dist", "--arch", "amd64", "--prebuilt", &prebuilt, "--out", out.as_str()]);
+    assert!(
+        stderr.contains("the smoke run (dist.smoke) failed on its CPU class (this host)")
+            && stderr.contains("it exited (exit status: 1) before answering GET /healthz")
+            && stderr.contains("fake: no daemon here"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_failure_in_the_last_arch_leaves_no_output_and_no_staging() {
+    let root_dir = scratch("failed-last-arch");
+    let out = root_dir.join("dist");
+    copy_dir(shared_dist(), &out);
+    // amd64 is built and packed for real, then i386 is refused.
+    let stderr = xtask_fails(&[
+        "dist",
+        "--arch",
+        "amd64",
+        "--arch",
+        "i386",
+        "--prebuilt",
+        "i386=/bin/sh",
+        "--out",
+        out.as_str(),
+    ]);
+    assert!(stderr.contains("[1/2] amd64: exonode-"), "amd64 was packed first: {stderr}");
+    assert!(stderr.contains("i386 (i686-unknown-linux-musl) failed: refusing /bin/sh"), "{stderr}");
+    assert_eq!(listing(&root_dir), Vec::<String>::new(), "no output, no staging, no earlier output");
+}
+
+fn listing(dir: &Utf8Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        dir.read_dir_utf8().unwrap().map(|e| e.unwrap().file_name().to_string()).collect();
+    names.sort();
+    names
+}
+
+/// Processes whose command line mentions `needle` (children the xtask may have left behind).
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(needle) {
+            found.push(format!("{}: {cmdline}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+/// Starts `cargo xtask ARGS`, sends `signal` once `ready(stderr so far)` holds, and returns
+/// its exit code and stderr.
+fn interrupt_xtask(
+    args: &[&str],
+    env: &[(&str, &str)],
+    signal: i32,
+    ready: impl Fn(&str) -> bool,
+) -> (Option<i32>, String) {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let stderr = Arc::clone(&stderr);
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("xtask: {line}");
+                stderr.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        })
+    };
+    wait_until("the moment to interrupt", std::time::Duration::from_secs(600), || {
+        ready(&stderr.lock().unwrap()) || matches!(child.try_wait(), Ok(Some(_)))
+    });
+    assert!(child.try_wait().unwrap().is_none(), "the xtask ended before it could be interrupted");
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let text = stderr.lock().unwrap().clone();
+    (status.code(), text)
+}
+
+#[test]
+fn sigint_or_sigterm_during_a_build_stops_the_compiler_and_leaves_nothing() {
+    for (signal, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let root_dir = scratch(&format!("interrupt-build-{name}"));
+        let out = root_dir.join("dist");
+        copy_dir(shared_dist(), &out);
+        // A target dir of its own, so the build has real work to do when the signal comes.
+        let target_dir = scratch(&format!("interrupt-build-target-{name}"));
+        let (code, stderr) = interrupt_xtask(
+            &["dist", "--arch", "amd64", "--out", out.as_str()],
+            &[("CARGO_TARGET_DIR", target_dir.as_str())],
+            signal,
+            |stderr| {
+                stderr.contains("[1/1] amd64: building")
+                    && processes_mentioning(target_dir.as_str()).iter().any(|p| p.contains("rustc"))
+            },
+        );
+        assert_eq!(code, Some(128 + signal), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("interrupted by {name}: stopped 1 running command(s)")), "{stderr}");
+        assert_eq!(listing(&root_dir), Vec::<String>::new(), "{name}: no output, no staging");
+        assert_eq!(processes_mentioning(target_dir.as_str()), Vec::<String>::new(), "{name}: orphans");
+        let _ = std::fs::remove_dir_all(&target_dir);
+    }
+}
+
+#[test]
+fn sigint_or_sigterm_after_some_arches_were_packed_leaves_nothing() {
+    let work = scratch("interrupt-pack");
+    let mut args = vec!["dist".to_string()];
+    for arch in ALL_ARCHES {
+        let binary = fixture(&work, &format!("{arch}-prebuilt"), arch, |_| {});
+        args.extend(["--prebuilt".to_string(), format!("{arch}={binary}")]);
+    }
+    for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let root_dir = work.join(format!("out-{name}"));
+        let out = root_dir.join("dist");
+        copy_dir(shared_dist(), &out);
+        let mut args = args.clone();
+        args.extend(["--out".to_string(), out.to_string()]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // Two archives are in the staging folder and the third arch is being run on its CPU class.
+        let (code, stderr) =
+            interrupt_xtask(&args, &[], signal, |stderr| stderr.contains("[2/6] arm64v8: exonode-"));
+        assert_eq!(code, Some(128 + signal), "{name}: {stderr}");
+        assert_eq!(listing(&root_dir), Vec::<String>::new(), "{name}: no output, no staging");
+        assert_eq!(
+            processes_mentioning(work.as_str()),
+            Vec::<String>::new(),
+            "{name}: a smoke daemon was left running"
+        );
+    }
 }
