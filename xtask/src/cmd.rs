@@ -61,7 +61,10 @@ impl Cmd {
     }
 
     fn command(&self, sh: &Shell) -> std::process::Command {
-        self.to_xshell(sh).into()
+        let mut command: std::process::Command = self.to_xshell(sh).into();
+        // A child in a process group of its own that read the terminal would be stopped (SIGTTIN).
+        command.stdin(Stdio::null());
+        command
     }
 
     fn spawn(&self, command: &mut std::process::Command) -> Result<TrackedChild> {
