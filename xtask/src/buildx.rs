@@ -109,6 +109,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest) -> BuildxPlan {
                 ("CREATED", rfc3339(release.source_date_epoch)),
                 ("SOURCE", ws.package.repository.clone()),
                 ("LICENSES", ws.package.license.clone()),
+                ("DESCRIPTION", ws.package.description.clone()),
                 ("UID", ws.config.image.user.to_string()),
                 ("VOLUME", ws.config.image.volume.clone()),
                 ("PORT", ws.config.image.port.to_string()),

@@ -31,6 +31,8 @@ pub struct Package {
     pub license: Option<String>,
     #[serde(default)]
     pub repository: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Deserialize)]

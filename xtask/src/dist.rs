@@ -359,7 +359,11 @@ impl DistPlan {
 }
 
 pub fn project_facts(ws: &Workspace) -> ProjectFacts {
-    ProjectFacts { source: ws.package.repository.clone(), licenses: ws.package.license.clone() }
+    ProjectFacts {
+        source: ws.package.repository.clone(),
+        licenses: ws.package.license.clone(),
+        description: ws.package.description.clone(),
+    }
 }
 
 fn read_includes(ws: &Workspace) -> Result<Vec<ArchiveEntry>> {

@@ -493,7 +493,11 @@ mod tests {
         let arches: Vec<&str> = manifest.artifacts.iter().map(|a| a.arch.as_str()).collect();
         assert_eq!(arches, matrix::names());
         assert_eq!(manifest.artifacts[0].name, "exonode-1.2.3-x86_64-unknown-linux-musl.tar.gz");
-        let facts = ProjectFacts { source: "https://example.org/src".into(), licenses: "MIT".into() };
+        let facts = ProjectFacts {
+            source: "https://example.org/src".into(),
+            licenses: "MIT".into(),
+            description: "A \"daemon\" for $HOME".into(),
+        };
         let files =
             generate(Utf8Path::new("/nonexistent"), &config(), "1.2.3", &facts, Utf8Path::new("/g")).unwrap();
         assert_eq!(files[0].target.path, "/g/Dockerfile.release");

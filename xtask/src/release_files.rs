@@ -25,6 +25,7 @@ const INSTALL_TEMPLATE: &str = include_str!("../templates/install.sh.in");
 pub struct ProjectFacts {
     pub source: String,
     pub licenses: String,
+    pub description: String,
 }
 
 /// Writes manifest, Dockerfile.release, install.sh and then SHA256SUMS over every file in `dir`.
@@ -79,6 +80,11 @@ fn render(template: &str, values: &[(&str, String)]) -> Result<String> {
         bail!("template placeholder left unfilled: {rest}");
     }
     Ok(out)
+}
+
+/// Text for inside a double-quoted Dockerfile value: no quote ends it, no `$` expands.
+fn dockerfile_quoted(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$")
 }
 
 fn json_array(words: &[String]) -> String {
@@ -137,6 +143,7 @@ pub fn dockerfile_release_from(
             ("command", json_array(&image.command)),
             ("source", facts.source.clone()),
             ("licenses", facts.licenses.clone()),
+            ("description", dockerfile_quoted(&facts.description)),
         ],
     )
 }

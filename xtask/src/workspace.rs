@@ -22,6 +22,8 @@ pub struct PackageInfo {
     pub license: String,
     /// Repository URL from Cargo.toml, for image labels.
     pub repository: String,
+    /// Description from Cargo.toml, for image labels.
+    pub description: String,
     /// Some crate in the package's graph compiles C code, so cross builds need a C toolchain.
     pub needs_c_toolchain: bool,
 }
@@ -137,6 +139,7 @@ fn package_info(metadata: &Metadata, package: &str, binary: &str) -> Result<Pack
         version: root.version.clone(),
         license: root.license.clone().unwrap_or_else(|| "NOASSERTION".into()),
         repository: root.repository.clone().unwrap_or_default(),
+        description: root.description.clone().unwrap_or_default(),
         needs_c_toolchain: needs_c_toolchain(metadata, &root.id)?,
     })
 }

@@ -25,6 +25,7 @@ pub struct ImageFacts {
     pub created: String,
     pub source: String,
     pub licenses: String,
+    pub description: String,
     pub user: u32,
     pub volume: String,
     pub port: u16,
@@ -49,6 +50,7 @@ impl ImageFacts {
     pub fn labels(&self) -> BTreeMap<String, String> {
         [
             ("title", self.binary.clone()),
+            ("description", self.description.clone()),
             ("version", self.version.clone()),
             ("revision", self.commit.clone()),
             ("created", self.created.clone()),
@@ -248,6 +250,7 @@ mod tests {
             created: "1970-01-02T00:00:00Z".into(),
             source: "https://example.com/x".into(),
             licenses: "MIT".into(),
+            description: "A node".into(),
             user: 10001,
             volume: "/data".into(),
             port: 7070,

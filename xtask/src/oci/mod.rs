@@ -89,6 +89,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -
         created: rfc3339(release.source_date_epoch),
         source: ws.package.repository.clone(),
         licenses: ws.package.license.clone(),
+        description: ws.package.description.clone(),
         user: image.user,
         volume: image.volume.clone(),
         port: image.port,

@@ -109,9 +109,10 @@ pub fn credentials(target: &Target) -> Result<Option<Credentials>> {
 }
 
 fn docker_config_path() -> Option<Utf8PathBuf> {
+    // An empty DOCKER_CONFIG means the default, as for the docker CLI.
     let dir = match std::env::var("DOCKER_CONFIG") {
-        Ok(dir) => Utf8PathBuf::from(dir),
-        Err(_) => Utf8PathBuf::from(std::env::var("HOME").ok()?).join(".docker"),
+        Ok(dir) if !dir.is_empty() => Utf8PathBuf::from(dir),
+        _ => Utf8PathBuf::from(std::env::var("HOME").ok()?).join(".docker"),
     };
     Some(dir.join("config.json"))
 }

@@ -697,3 +697,42 @@ fn sigint_or_sigterm_after_some_arches_were_packed_leaves_nothing() {
         );
     }
 }
+
+#[test]
+fn each_archive_holds_the_binary_readme_and_license_with_fixed_owner_mode_and_time() {
+    use std::io::Read;
+    let dist = shared_dist();
+    let epoch = manifest(dist)["source_date_epoch"].as_u64().unwrap();
+    for arch in ALL_ARCHES {
+        let artifact = artifact(dist, arch);
+        let stem = artifact["name"].as_str().unwrap().trim_end_matches(".tar.gz").to_string();
+        let file = std::fs::File::open(dist.join(artifact["name"].as_str().unwrap())).unwrap();
+        let mut seen = Vec::new();
+        for entry in tar::Archive::new(flate2::read::GzDecoder::new(file)).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let header = entry.header().clone();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            assert_eq!((header.uid().unwrap(), header.gid().unwrap()), (0, 0), "{path}");
+            assert_eq!(header.username().unwrap(), Some("root"), "{path}");
+            assert_eq!(header.mtime().unwrap(), epoch, "{path}");
+            let mut contents = Vec::new();
+            entry.read_to_end(&mut contents).unwrap();
+            if let Some(name) =
+                path.strip_prefix(&format!("{stem}/")).filter(|n| ["README.md", "LICENSE"].contains(n))
+            {
+                assert_eq!(contents, std::fs::read(root().join(name)).unwrap(), "{arch}: {name}");
+            }
+            seen.push((path, header.mode().unwrap()));
+        }
+        assert_eq!(
+            seen,
+            [
+                (format!("{stem}/"), 0o755),
+                (format!("{stem}/LICENSE"), 0o644),
+                (format!("{stem}/README.md"), 0o644),
+                (format!("{stem}/exonode"), 0o755),
+            ],
+            "{arch}"
+        );
+    }
+}

@@ -28,11 +28,6 @@ fn index_digest(stdout: &str) -> String {
         .to_string()
 }
 
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-    format!("e2e/oci-{name}-{}-{nanos}", std::process::id())
-}
-
 fn target_of(arch: &str) -> String {
     artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
 }
@@ -249,6 +244,7 @@ fn pushed_index_runs_on_each_platform_as_non_root_with_a_stable_digest() {
         .collect();
     assert_eq!(listed, PLATFORMS.iter().map(|(_, p)| p.to_string()).collect());
 
+    let commit = manifest(dist)["commit"].as_str().unwrap().to_string();
     for (arch, platform) in
         [("amd64", "linux/amd64"), ("arm64v8", "linux/arm64"), ("arm32v6", "linux/arm/v6")]
     {
@@ -257,6 +253,7 @@ fn pushed_index_runs_on_each_platform_as_non_root_with_a_stable_digest() {
             &["run", "--rm", "--pull", "always", "--platform", platform, &reference, "--version"],
         );
         assert!(out.contains(&target_of(arch)), "{platform} ran {out:?}, not {}", target_of(arch));
+        assert!(out.contains(&commit), "{platform} runs a binary of another commit: {out:?}");
     }
     let arch_ref = format!("{repo}:1.0-arm32v7");
     let out = run_ok("docker", &["run", "--rm", "--platform", "linux/arm/v7", &arch_ref, "--version"]);
@@ -292,6 +289,10 @@ fn pushed_index_runs_on_each_platform_as_non_root_with_a_stable_digest() {
     });
     let top = run_ok("docker", &["top", &name, "-eo", "uid,pid"]);
     assert_eq!(top.lines().nth(1).and_then(|l| l.split_whitespace().next()), Some("10001"), "{top}");
+    let labels = json(&run_ok("docker", &["inspect", "--format", "{{json .Config.Labels}}", &name]));
+    assert_eq!(labels["org.opencontainers.image.revision"], commit.as_str());
+    assert_project_labels(&labels);
+    assert_stops_within_a_second_on_sigterm(&name);
 
     // The SBOM is reachable through the referrers tag schema (distribution 2.8 has no API).
     let amd64 = raw["manifests"][0]["digest"].as_str().unwrap();
@@ -384,6 +385,17 @@ fn auth_is_asked_for_refused_when_wrong_and_taken_from_docker_config() {
     assert!(output.status.success(), "push with the docker config's credentials failed");
     assert_eq!(manifest_status(&host, path, "1.0", Some("pusher:s3cret")), "200");
     assert_eq!(manifest_status(&host, path, "1.0", None), "401");
+
+    // Without DOCKER_CONFIG, `~/.docker/config.json` is where `docker login` wrote it.
+    let home = work.join("home");
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::copy(config_dir.join("config.json"), home.join(".docker/config.json")).unwrap();
+    let output = xtask_env(
+        &oci_args(&repo, "2.0", dist, &["--push"]),
+        &[("HOME", home.as_str()), ("DOCKER_CONFIG", "")],
+    );
+    assert!(output.status.success(), "push with ~/.docker/config.json's credentials failed");
+    assert_eq!(manifest_status(&host, path, "2.0", Some("pusher:s3cret")), "200");
 }
 
 #[test]
@@ -416,6 +428,21 @@ fn a_read_only_registry_rejects_uploads_and_no_list_tag_appears() {
     assert!(err.contains(&format!("pushing {path}:new-amd64")) && err.contains("HTTP 405"), "{err}");
     assert_eq!(manifest_status(&registry.host(), path, "new", None), "404");
     assert_eq!(manifest_status(&registry.host(), path, "old", None), "200");
+}
+
+/// `(name, version) -> checksum` of every crates.io package in the workspace's Cargo.lock.
+fn lock_checksums() -> std::collections::BTreeMap<(String, String), String> {
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("Cargo.lock")).unwrap()).unwrap();
+    lock["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| {
+            let key = (p["name"].as_str()?.to_string(), p["version"].as_str()?.to_string());
+            Some((key, p.get("checksum")?.as_str()?.to_string()))
+        })
+        .collect()
 }
 
 #[test]
@@ -474,6 +501,14 @@ fn each_archive_has_a_reproducible_cyclonedx_sbom_of_what_it_links() {
             .map(|l| l.split(" (").next().unwrap().trim_end_matches(" (*)").to_string())
             .collect();
         assert_eq!(names, cargo, "{arch}: the SBOM and `cargo tree` disagree");
+        for c in components {
+            let key = (c["name"].as_str().unwrap().to_string(), c["version"].as_str().unwrap().to_string());
+            assert_eq!(
+                c["hashes"][0]["content"].as_str(),
+                lock_checksums().get(&key).map(String::as_str),
+                "{arch}: {key:?} has another SHA-256 than Cargo.lock's"
+            );
+        }
     }
 
     // Byte-identical from two dist runs of one commit (others may commit meanwhile: retry).
@@ -504,4 +539,60 @@ fn each_archive_has_a_reproducible_cyclonedx_sbom_of_what_it_links() {
     std::fs::remove_file(broken.join(&name)).unwrap();
     let err = xtask_fails(&["verify", broken.as_str()]);
     assert!(err.contains(&format!("{name}: missing (the SBOM of")), "{err}");
+}
+
+/// `Docker-Content-Digest` of `GET /v2/<path>/manifests/<tag>` on the loopback registry.
+fn pushed_digest(path: &str, tag: &str) -> String {
+    let url = format!("http://{REGISTRY}/v2/{path}/manifests/{tag}");
+    let accept = "Accept: application/vnd.oci.image.index.v1+json";
+    let headers = run_ok("curl", &["-fsS", "-o", "/dev/null", "-D", "-", "-H", accept, &url]);
+    headers
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("docker-content-digest:").map(|d| d.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no digest for {path}:{tag}:\n{headers}"))
+}
+
+#[test]
+fn digests_do_not_depend_on_repository_or_tags_and_every_tag_is_pushed() {
+    require_registry();
+    let dist = shared_dist();
+    let work = scratch("oci-names");
+    let (a, b) = (work.join("a"), work.join("b"));
+    let first = xtask_ok(&oci_args("e2e/one-name", "1.0", dist, &["--oci-layout", a.as_str()]));
+    let second = xtask_ok(&oci_args(
+        "registry.example/other/name",
+        "edge",
+        dist,
+        &["--tag", "stable", "--oci-layout", b.as_str()],
+    ));
+    assert_eq!(index_digest(&first), index_digest(&second), "the repository or a tag changed the index");
+    for (arch, _) in PLATFORMS {
+        let digest = |layout: &Utf8Path, tag: &str| {
+            sha256_hex(
+                run_ok("skopeo", &["inspect", "--raw", &format!("oci:{layout}:{tag}-{arch}")]).as_bytes(),
+            )
+        };
+        assert_eq!(digest(&a, "1.0"), digest(&b, "stable"), "{arch}");
+    }
+
+    let path = unique("oci-tags");
+    let repo = format!("{REGISTRY}/{path}");
+    let pushed = index_digest(&xtask_ok(&oci_args(&repo, "1.0", dist, &["--tag", "latest", "--push"])));
+    assert_eq!(pushed, index_digest(&first));
+    assert_eq!(pushed_digest(&path, "1.0"), pushed);
+    assert_eq!(pushed_digest(&path, "latest"), pushed);
+}
+
+#[test]
+fn a_tampered_archive_is_refused_and_nothing_is_written() {
+    let dist = scratch("oci-tampered").join("dist");
+    copy_dir(shared_dist(), &dist);
+    let archive = artifact(&dist, "arm64v8")["name"].as_str().unwrap().to_string();
+    flip_byte(&dist.join(&archive), 700);
+    let layout = scratch("oci-tampered-layout").join("layout");
+    let err = xtask_fails(&oci_args("e2e/tampered", "1.0", &dist, &["--oci-layout", layout.as_str()]));
+    assert!(err.contains(&archive), "the archive is named: {err}");
+    assert!(!layout.exists(), "no layout may be written from a tampered dist");
 }

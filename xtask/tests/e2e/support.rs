@@ -222,3 +222,77 @@ pub fn copy_dir(from: &Utf8Path, to: &Utf8Path) {
         std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
 }
+
+/// exonode's package facts as `cargo metadata` reports them.
+pub fn package_facts() -> serde_json::Value {
+    static FACTS: OnceLock<serde_json::Value> = OnceLock::new();
+    FACTS
+        .get_or_init(|| {
+            let manifest = root().join("Cargo.toml");
+            let text = run_ok(
+                "cargo",
+                &["metadata", "--no-deps", "--format-version", "1", "--manifest-path", manifest.as_str()],
+            );
+            let metadata: serde_json::Value = serde_json::from_str(&text).unwrap();
+            metadata["packages"].as_array().unwrap().iter().find(|p| p["name"] == "exonode").unwrap().clone()
+        })
+        .clone()
+}
+
+/// The description, source and licenses labels are the package's, whichever engine built it.
+pub fn assert_project_labels(labels: &serde_json::Value) {
+    let package = package_facts();
+    assert!(package["description"].as_str().is_some_and(|d| !d.is_empty()));
+    for (label, field) in [("description", "description"), ("source", "repository"), ("licenses", "license")]
+    {
+        assert_eq!(labels[format!("org.opencontainers.image.{label}")], package[field], "label {label}");
+    }
+}
+
+/// A repository path on the loopback registry that no earlier run used: its storage persists
+/// between runs on a reused host, so a push that silently did nothing must not find old data.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("e2e/{name}-{}-{nanos}", std::process::id())
+}
+
+/// How long a running container took to exit after `docker kill --signal SIGTERM`, measured
+/// from just before the signal to the engine's own record of the exit (`State.FinishedAt`),
+/// so the docker CLI's own latency is not counted. Asserts the exit code was 0.
+pub fn sigterm_latency(container: &str) -> Duration {
+    let sent = std::time::SystemTime::now();
+    run_ok("docker", &["kill", "--signal", "SIGTERM", container]);
+    wait_until("the container to exit", Duration::from_secs(30), || {
+        run_ok("docker", &["inspect", "--format", "{{.State.Running}}", container]).trim() == "false"
+    });
+    let state =
+        run_ok("docker", &["inspect", "--format", "{{.State.ExitCode}} {{.State.FinishedAt}}", container]);
+    let (code, finished) = state.trim().split_once(' ').unwrap();
+    assert_eq!(code, "0", "{container} did not exit cleanly on SIGTERM: {state}");
+    let finished =
+        humantime::parse_rfc3339(finished).unwrap_or_else(|e| panic!("FinishedAt {finished:?}: {e}"));
+    finished.duration_since(sent).unwrap_or_default()
+}
+
+/// The README promises a stop within a second as PID 1. Best of three, with the container
+/// started again in between, so one slow moment of a busy machine does not fail the test
+/// while a daemon that is always slow (a polling loop, a missing handler) does.
+/// Returns how many times the container was started again for it.
+pub fn assert_stops_within_a_second_on_sigterm(container: &str) -> u64 {
+    let mut seen = Vec::new();
+    for attempt in 1..=3 {
+        if attempt > 1 {
+            run_ok("docker", &["start", container]);
+            wait_until("the container to run", Duration::from_secs(30), || {
+                run_ok("docker", &["inspect", "--format", "{{.State.Running}}", container]).trim() == "true"
+            });
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let latency = sigterm_latency(container);
+        if latency < Duration::from_secs(1) {
+            return attempt - 1;
+        }
+        seen.push(latency);
+    }
+    panic!("{container} took {seen:?} to stop on SIGTERM, three times over a second");
+}
