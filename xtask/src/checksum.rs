@@ -137,6 +137,12 @@ mod tests {
             (format!("{a}  ok\n{a}  ok\n"), "S:2: ok is listed twice"),
             ("justoneword\n".to_string(), "S:1: expected"),
             (format!("{a}  ok\n\n"), "S:2: expected"),
+            (format!("{}  ok\n", "g".repeat(64)), "S:1: \"gggg"),
+            (format!("{}  ok\n", "a".repeat(63)), "S:1: \"aaaa"),
+            (format!("{a}  .\n"), "S:1: \".\" is not a plain file name"),
+            (format!("{a}  ..\n"), "S:1: \"..\" is not a plain file name"),
+            (format!("{a}  dir/file\n"), "S:1: \"dir/file\" is not a plain file name"),
+            (format!("{a} \n"), "S:1: \"\" is not a plain file name"),
         ] {
             let err = parse_sums(&text, "S").unwrap_err().to_string();
             assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");

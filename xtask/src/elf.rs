@@ -220,6 +220,25 @@ mod tests {
     }
 
     #[test]
+    fn executables_of_both_kinds_pass_and_objects_do_not() {
+        use crate::fixtures::static_elf;
+        let mut elf = static_elf(true, EM_X86_64);
+        let facts = inspect(&elf).unwrap();
+        assert_eq!(
+            (facts.class, facts.machine, facts.interpreter.clone(), facts.needed),
+            (ElfClass::Elf64, EM_X86_64, None, 0)
+        );
+        assert!(check(by_name("amd64").unwrap(), &facts).is_ok());
+        elf[16] = 3; // ET_DYN: a static-pie executable
+        assert!(inspect(&elf).is_ok());
+        elf[16] = 1; // ET_REL: an object file
+        assert_eq!(inspect(&elf).unwrap_err().to_string(), "not an executable (ELF type 1)");
+        let facts = inspect(&static_elf(false, EM_386)).unwrap();
+        assert_eq!((facts.class, facts.machine), (ElfClass::Elf32, EM_386));
+        assert!(check(by_name("i386").unwrap(), &facts).is_ok());
+    }
+
+    #[test]
     fn garbage_is_not_an_elf() {
         assert!(inspect(b"#!/bin/sh\necho hi\n").is_err());
     }

@@ -11,6 +11,8 @@ mod cmd;
 mod config;
 mod dist;
 mod elf;
+#[cfg(test)]
+mod fixtures;
 mod flags;
 mod image;
 mod interrupt;
