@@ -243,3 +243,77 @@ mod tests {
         assert!(inspect(b"#!/bin/sh\necho hi\n").is_err());
     }
 }
+
+#[cfg(test)]
+mod fixture_tests {
+    use super::*;
+    use crate::fixtures::{arm_attributes, toolchain_tags, ElfSpec};
+    use crate::matrix::by_name;
+
+    fn arm(hard: bool, cpu_arch: Option<u8>) -> ElfFacts {
+        let attributes = cpu_arch.map(|v| arm_attributes(&toolchain_tags(v)));
+        inspect(&ElfSpec::arm(hard, attributes).build()).unwrap()
+    }
+
+    #[test]
+    fn the_arm_cpu_level_and_float_abi_are_read_from_real_attribute_streams() {
+        let v7 = arm(true, Some(10));
+        assert_eq!((v7.machine, v7.arm_hard_float, v7.arm_cpu_arch), (EM_ARM, true, Some(10)));
+        let v5 = arm(false, Some(4));
+        assert_eq!((v5.arm_hard_float, v5.arm_cpu_arch), (false, Some(4)));
+        assert_eq!(arm(true, None).arm_cpu_arch, None);
+        // The same tags with Tag_CPU_arch alone: nothing to skip.
+        let plain = inspect(&ElfSpec::arm(true, Some(arm_attributes(&[6, 7]))).build()).unwrap();
+        assert_eq!(plain.arm_cpu_arch, Some(7));
+    }
+
+    #[test]
+    fn each_arm_class_takes_its_own_and_older_code_only() {
+        let cases = [
+            ("arm32v7", true, 10, Ok(())),
+            ("arm32v7", true, 4, Ok(())),
+            ("arm32v6", true, 7, Ok(())),
+            ("arm32v6", true, 8, Err("it is built for ARM v6T2 CPUs (Tag_CPU_arch 8), newer than arm32v6 allows (v6KZ at most)")),
+            ("arm32v5", false, 5, Ok(())),
+            ("arm32v5", false, 6, Err("it is built for ARM v6 CPUs (Tag_CPU_arch 6), newer than arm32v5 allows (v5TEJ at most)")),
+            ("arm32v5", true, 4, Err("it uses the hard-float ABI, but arm32v5 needs soft-float")),
+            ("arm32v7", false, 10, Err("it uses the soft-float ABI, but arm32v7 needs hard-float")),
+        ];
+        for (name, hard, cpu_arch, expected) in cases {
+            let result = check(by_name(name).unwrap(), &arm(hard, Some(cpu_arch))).map_err(|e| e.to_string());
+            assert_eq!(result, expected.map_err(str::to_string), "{name} with Tag_CPU_arch {cpu_arch}");
+        }
+        let err = check(by_name("arm32v7").unwrap(), &arm(true, None)).unwrap_err().to_string();
+        assert!(
+            err.starts_with("its ARM build attributes (Tag_CPU_arch in .ARM.attributes) cannot be read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn interpreters_and_needed_libraries_are_counted_and_refused() {
+        let spec = |interpreter, needed, other_dynamic| ElfSpec {
+            class64: true,
+            machine: EM_X86_64,
+            interpreter,
+            needed,
+            other_dynamic,
+            ..ElfSpec::default()
+        };
+        let facts = inspect(&spec(None, 2, 3).build()).unwrap();
+        assert_eq!((facts.interpreter.clone(), facts.needed), (None, 2));
+        let amd64 = by_name("amd64").unwrap();
+        assert_eq!(
+            check(amd64, &facts).unwrap_err().to_string(),
+            "it needs 2 shared libraries (DT_NEEDED); release binaries must be static"
+        );
+        let facts = inspect(&spec(None, 0, 2).build()).unwrap();
+        assert_eq!(facts.needed, 0);
+        assert!(check(amd64, &facts).is_ok(), "a static-pie binary has PT_DYNAMIC without DT_NEEDED");
+        let facts = inspect(&spec(Some("/lib/ld-musl-x86_64.so.1"), 1, 0).build()).unwrap();
+        assert_eq!(facts.interpreter.as_deref(), Some("/lib/ld-musl-x86_64.so.1"));
+        // The hard-float bit means nothing outside ARM.
+        let x86 = ElfSpec { flags: 0x400, ..spec(None, 0, 0) };
+        assert!(!inspect(&x86.build()).unwrap().arm_hard_float);
+    }
+}

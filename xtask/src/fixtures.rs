@@ -153,3 +153,155 @@ pub fn repack(dir: &Utf8Path, artifact: &Artifact, binary: &[u8]) {
     let entries = [ArchiveEntry { path: release.name.clone(), contents: binary.to_vec(), executable: true }];
     std::fs::write(dir.join(&artifact.name), archive::tar_gz(&stem, &entries, 86400).unwrap()).unwrap();
 }
+
+/// A little-endian ELF executable built field by field, with just what `elf::inspect` reads:
+/// program headers (`PT_INTERP`, `PT_DYNAMIC` with `DT_NEEDED` and other entries) and sections
+/// (an `.ARM.attributes` one, and one of another type before it).
+#[derive(Debug, Clone, Default)]
+pub struct ElfSpec {
+    pub class64: bool,
+    pub machine: u16,
+    pub flags: u32,
+    pub interpreter: Option<&'static str>,
+    pub needed: usize,
+    pub other_dynamic: usize,
+    pub attributes: Option<Vec<u8>>,
+}
+
+impl ElfSpec {
+    pub fn arm(hard_float: bool, attributes: Option<Vec<u8>>) -> ElfSpec {
+        let flags = 0x0500_0000 | if hard_float { 0x400 } else { 0x200 };
+        ElfSpec { machine: matrix::EM_ARM, flags, attributes, ..ElfSpec::default() }
+    }
+
+    pub fn build(&self) -> Vec<u8> {
+        let wide = self.class64;
+        let (ehsize, phentsize, shentsize, dynsize) = if wide { (64, 56, 64, 16) } else { (52, 32, 40, 8) };
+        let mut out = vec![0u8; ehsize];
+        let put = |out: &mut Vec<u8>, at: usize, value: u64, width: usize| {
+            if out.len() < at + width {
+                out.resize(at + width, 0);
+            }
+            out[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
+        };
+        let word = if wide { 8 } else { 4 };
+        // The reader maps tables onto aligned structs: start each at a multiple of 8.
+        let align = |out: &mut Vec<u8>| out.resize(out.len().div_ceil(8) * 8, 0);
+
+        // Segment and section contents first, then the tables that point at them.
+        let interp = self.interpreter.map(|path| {
+            let at = out.len();
+            out.extend_from_slice(path.as_bytes());
+            out.push(0);
+            (at, path.len() + 1)
+        });
+        align(&mut out);
+        let dynamic = (self.needed + self.other_dynamic > 0).then(|| {
+            let at = out.len();
+            let tags = std::iter::repeat_n(1u64, self.needed) // DT_NEEDED
+                .chain(std::iter::repeat_n(12u64, self.other_dynamic)) // DT_INIT
+                .chain([0u64]); // DT_NULL
+            for (i, tag) in tags.enumerate() {
+                put(&mut out, at + i * dynsize, tag, word);
+                put(&mut out, at + i * dynsize + word, 0, word);
+            }
+            (at, (self.needed + self.other_dynamic + 1) * dynsize)
+        });
+        let names = out.len();
+        out.push(0); // the section-name table: every name is ""
+        let attributes = self.attributes.as_ref().map(|bytes| {
+            let at = out.len();
+            out.extend_from_slice(bytes);
+            (at, bytes.len())
+        });
+
+        let segments: Vec<(u32, usize, usize)> =
+            [interp.map(|(a, s)| (3, a, s)), dynamic.map(|(a, s)| (2, a, s))].into_iter().flatten().collect();
+        align(&mut out);
+        let phoff = out.len();
+        for (i, &(kind, at, size)) in segments.iter().enumerate() {
+            let base = phoff + i * phentsize;
+            put(&mut out, base, u64::from(kind), 4);
+            if wide {
+                put(&mut out, base + 8, at as u64, 8);
+                put(&mut out, base + 32, size as u64, 8);
+                put(&mut out, base + 40, size as u64, 8);
+            } else {
+                put(&mut out, base + 4, at as u64, 4);
+                put(&mut out, base + 16, size as u64, 4);
+                put(&mut out, base + 20, size as u64, 4);
+            }
+        }
+        out.resize(phoff + segments.len() * phentsize, 0);
+
+        // Sections: the null one, the name table (a STRTAB), then .ARM.attributes if any.
+        let mut sections: Vec<(u32, usize, usize)> = vec![(0, 0, 0), (3, names, 1)];
+        sections.extend(attributes.map(|(at, size)| (0x7000_0003, at, size)));
+        align(&mut out);
+        let shoff = out.len();
+        for (i, &(kind, at, size)) in sections.iter().enumerate() {
+            let base = shoff + i * shentsize;
+            put(&mut out, base + 4, u64::from(kind), 4);
+            if wide {
+                put(&mut out, base + 24, at as u64, 8);
+                put(&mut out, base + 32, size as u64, 8);
+            } else {
+                put(&mut out, base + 16, at as u64, 4);
+                put(&mut out, base + 20, size as u64, 4);
+            }
+        }
+        out.resize(shoff + sections.len() * shentsize, 0);
+
+        out[..4].copy_from_slice(b"\x7fELF");
+        out[4] = if wide { 2 } else { 1 };
+        out[5] = 1;
+        out[6] = 1;
+        put(&mut out, 16, 2, 2); // ET_EXEC
+        put(&mut out, 18, u64::from(self.machine), 2);
+        put(&mut out, 20, 1, 4);
+        let (phoff_at, shoff_at, flags_at, sizes_at) = if wide { (32, 40, 48, 52) } else { (28, 32, 36, 40) };
+        put(&mut out, phoff_at, if segments.is_empty() { 0 } else { phoff as u64 }, word);
+        put(&mut out, shoff_at, shoff as u64, word);
+        put(&mut out, flags_at, u64::from(self.flags), 4);
+        for (i, value) in
+            [ehsize, phentsize, segments.len(), shentsize, sections.len(), 1].into_iter().enumerate()
+        {
+            put(&mut out, sizes_at + 2 * i, value as u64, 2);
+        }
+        out
+    }
+}
+
+/// An `.ARM.attributes` section: one "aeabi" subsection whose file attributes are `tags`
+/// (already encoded), behind a subsection of another vendor that must be skipped.
+pub fn arm_attributes(tags: &[u8]) -> Vec<u8> {
+    let subsection = |vendor: &[u8], tags: &[u8]| {
+        let mut file = vec![1u8]; // Tag_File
+        file.extend_from_slice(&((tags.len() + 5) as u32).to_le_bytes());
+        file.extend_from_slice(tags);
+        let mut sub = Vec::new();
+        sub.extend_from_slice(&((4 + vendor.len() + file.len()) as u32).to_le_bytes());
+        sub.extend_from_slice(vendor);
+        sub.extend_from_slice(&file);
+        sub
+    };
+    let mut section = vec![b'A'];
+    section.extend(subsection(b"gnu\0", &[6, 1]));
+    section.extend(subsection(b"aeabi\0", tags));
+    section
+}
+
+/// File attributes as a real toolchain writes them, with `Tag_CPU_arch` = `cpu_arch` behind
+/// every kind of tag that must be skipped: CPU name (string), conformance (tag 67, string),
+/// compatibility (tag 32: integer and string), and an even tag above 32 (integer).
+pub fn toolchain_tags(cpu_arch: u8) -> Vec<u8> {
+    let mut tags = vec![5];
+    tags.extend_from_slice(b"7-A\0");
+    tags.push(67);
+    tags.extend_from_slice(b"2.09\0");
+    tags.extend_from_slice(&[32, 1]);
+    tags.extend_from_slice(b"gnu\0");
+    tags.extend_from_slice(&[34, 1, 8, 1]);
+    tags.extend_from_slice(&[6, cpu_arch, 7, b'A']);
+    tags
+}

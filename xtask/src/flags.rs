@@ -16,7 +16,8 @@ use crate::config::BaseKind;
                   packs them reproducibly with SHA256SUMS, dist-manifest.json, Dockerfile.release and \
                   install.sh; `dist merge` combines per-arch dist folders; `verify` re-checks one. \
                   `image` builds per-arch container images and a manifest list from a dist folder. \
-                  `lint` runs the CI lint gates; `bench` measures throughput.",
+                  `lint` runs the CI lint gates; `bench` measures throughput; `mutants` runs mutation \
+                  testing of the release checks.",
     disable_help_subcommand = true
 )]
 pub struct Xtask {
@@ -31,6 +32,7 @@ pub enum Command {
     Image(Image),
     Bench(Bench),
     Lint(Lint),
+    Mutants(Mutants),
 }
 
 /// Build, check and pack release archives for the selected architectures.
@@ -172,6 +174,25 @@ pub struct Image {
     #[arg(long, value_name = "DIR")]
     pub oci_layout: Option<Utf8PathBuf>,
     /// Print every command, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Mutation testing of the release-check modules with cargo-mutants (slow; not run by CI).
+///
+/// Mutates elf.rs, checksum.rs, verify.rs, manifest.rs, merge.rs and config.rs (or the --file
+/// given) and runs the xtask's unit tests against each mutant: a mutant that survives is a
+/// wrong verdict no test would notice. Installs the pinned cargo-mutants when it is missing.
+/// Results: target/mutants.out/.
+#[derive(Debug, Args)]
+pub struct Mutants {
+    /// Mutate only this file (repeatable), relative to the workspace root.
+    #[arg(long = "file", value_name = "PATH")]
+    pub file: Vec<Utf8PathBuf>,
+    /// Mutants built and tested at once (each needs its own build).
+    #[arg(long, default_value_t = 1)]
+    pub jobs: u32,
+    /// Print the commands, and run nothing.
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -20,6 +20,7 @@ mod lint;
 mod manifest;
 mod matrix;
 mod merge;
+mod mutants;
 mod oci;
 mod release_files;
 mod run_check;
@@ -57,5 +58,6 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
         flags::Command::Image(cmd) => cmd.run(&sh),
         flags::Command::Bench(cmd) => cmd.run(&sh),
         flags::Command::Lint(cmd) => cmd.run(&sh),
+        flags::Command::Mutants(cmd) => cmd.run(&sh),
     }
 }
