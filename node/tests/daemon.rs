@@ -39,12 +39,14 @@ struct Daemon {
 impl Daemon {
     fn start(dir: &Path, extra: &[&str]) -> Daemon {
         let addr = free_addr();
-        let child = Command::new(EXONODE)
-            .args(extra)
-            .args(["run", "--data-dir", dir.to_str().unwrap(), "--listen", &addr])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut command = Command::new(EXONODE);
+        command.args(extra).args(["run", "--data-dir", dir.to_str().unwrap(), "--listen", &addr]);
+        Daemon::serving(command, addr)
+    }
+
+    /// Starts `command` and waits until it answers on `addr`.
+    fn serving(mut command: Command, addr: String) -> Daemon {
+        let child = command.stderr(Stdio::piped()).spawn().unwrap();
         let daemon = Daemon { child, addr };
         let deadline = Instant::now() + Duration::from_secs(10);
         while get(&daemon.addr, "/healthz").is_none() {
@@ -148,21 +150,15 @@ fn sigterm_and_sigint_stop_it_cleanly_within_a_second() {
 fn environment_variables_configure_it_and_flags_win() {
     let dir = data_dir("env");
     let addr = free_addr();
-    let child = Command::new(EXONODE)
+    let mut command = Command::new(EXONODE);
+    command
         .arg("run")
         .env("EXONODE_DATA_DIR", &dir)
         .env("EXONODE_LISTEN", &addr)
-        .env("EXONODE_LOG_FORMAT", "json")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(&addr, "/healthz").is_none() {
-        assert!(Instant::now() < deadline, "exonode did not listen on EXONODE_LISTEN={addr}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .env("EXONODE_LOG_FORMAT", "json");
+    let daemon = Daemon::serving(command, addr);
     assert!(dir.join("node.json").is_file(), "the state went to EXONODE_DATA_DIR");
-    let (_, output) = Daemon { child, addr }.stop(SIGTERM);
+    let (_, output) = daemon.stop(SIGTERM);
     let stderr = String::from_utf8_lossy(&output.stderr);
     for line in stderr.lines() {
         let event: serde_json::Value =
@@ -173,20 +169,14 @@ fn environment_variables_configure_it_and_flags_win() {
     // A flag beats its variable: --listen wins over EXONODE_LISTEN.
     let flag_dir = data_dir("env-flag");
     let flag_addr = free_addr();
-    let child = Command::new(EXONODE)
+    let mut command = Command::new(EXONODE);
+    command
         .args(["run", "--listen", &flag_addr, "--data-dir", flag_dir.to_str().unwrap()])
         .env("EXONODE_LISTEN", "127.0.0.1:1")
-        .env("EXONODE_DATA_DIR", &dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while get(&flag_addr, "/healthz").is_none() {
-        assert!(Instant::now() < deadline, "--listen {flag_addr} lost to EXONODE_LISTEN");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .env("EXONODE_DATA_DIR", &dir);
+    let daemon = Daemon::serving(command, flag_addr);
     assert!(flag_dir.join("node.json").is_file(), "--data-dir lost to EXONODE_DATA_DIR");
-    Daemon { child, addr: flag_addr }.stop(SIGTERM);
+    daemon.stop(SIGTERM);
 }
 
 #[test]

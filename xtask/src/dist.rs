@@ -16,7 +16,7 @@ use crate::checksum::{self, SumsEntry};
 use crate::cmd::Cmd;
 use crate::config::SmokeConfig;
 use crate::flags;
-use crate::manifest::{Artifact, Binary, BuiltWith, Manifest, MANIFEST_FILE};
+use crate::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
 use crate::matrix::{self, Arch};
 use crate::release_files::{self, ProjectFacts};
 use crate::run_check::RunCheck;
@@ -419,24 +419,9 @@ fn build_one(
         archive_name: &step.archive_name,
         package: &step.package,
     };
-    let sbom = sbom::write(sh, &facts, out)?;
-
-    let artifact = Artifact {
-        name: step.archive_name.clone(),
-        target: step.arch.target.to_string(),
-        arch: step.arch.name.to_string(),
-        platform: step.arch.platform.to_string(),
-        size: bytes.len() as u64,
-        sha256,
-        binary: Binary {
-            path: format!("{stem}/{}", release.name),
-            size: binary.len() as u64,
-            sha256: checksum::sha256_hex(&binary),
-        },
-        sbom,
-        built_with: BuiltWith { backend: step.backend.id().to_string(), rustc: step.rustc.clone() },
-    };
-    Ok((artifact, ran_on))
+    sbom::write(sh, &facts, out)?;
+    let built_with = BuiltWith { backend: step.backend.id().to_string(), rustc: step.rustc.clone() };
+    Ok((Artifact::packed(release, step.arch, &bytes, &binary, built_with), ran_on))
 }
 
 struct SummaryRow {

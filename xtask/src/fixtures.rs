@@ -6,7 +6,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::archive::{self, ArchiveEntry};
 use crate::checksum::{self, SumsEntry};
 use crate::config::Config;
-use crate::manifest::{Artifact, Binary, BuiltWith, Manifest};
+use crate::manifest::{Artifact, BuiltWith, Manifest};
 use crate::matrix;
 use crate::release_files::{self, ProjectFacts};
 use crate::workspace::Release;
@@ -106,23 +106,10 @@ pub fn write_dist(dir: &Utf8Path) -> Manifest {
         let sidecar =
             checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: archive_name.clone() });
         std::fs::write(dir.join(checksum::sidecar_name(&archive_name)), sidecar).unwrap();
-        let sbom = crate::sbom::file_name(&archive_name);
-        std::fs::write(dir.join(&sbom), sbom_text(&release, &archive_name, arch.target)).unwrap();
-        artifacts.push(Artifact {
-            target: arch.target.into(),
-            arch: name.into(),
-            platform: arch.platform.to_string(),
-            size: bytes.len() as u64,
-            sha256,
-            binary: Binary {
-                path: format!("{stem}/{}", release.name),
-                size: binary.len() as u64,
-                sha256: checksum::sha256_hex(&binary),
-            },
-            sbom,
-            built_with: BuiltWith { backend: "cargo".into(), rustc: "rustc 1.95.0".into() },
-            name: archive_name,
-        });
+        let built_with = BuiltWith { backend: "cargo".into(), rustc: "rustc 1.95.0".into() };
+        let artifact = Artifact::packed(&release, arch, &bytes, &binary, built_with);
+        std::fs::write(dir.join(&artifact.sbom), sbom_text(&release, &archive_name, arch.target)).unwrap();
+        artifacts.push(artifact);
     }
     let manifest = Manifest::new(&release, artifacts);
     release_files::write_all(dir, &manifest, &config(), &facts()).unwrap();

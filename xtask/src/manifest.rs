@@ -59,6 +59,33 @@ pub struct BuiltWith {
 }
 
 impl Artifact {
+    /// The entry of an archive as packed: names from the release and arch, sizes and digests
+    /// measured from the archive's and the binary's bytes.
+    pub fn packed(
+        release: &Release,
+        arch: &Arch,
+        archive: &[u8],
+        binary: &[u8],
+        built_with: BuiltWith,
+    ) -> Artifact {
+        let name = release.archive_name(arch.target);
+        Artifact {
+            target: arch.target.to_string(),
+            arch: arch.name.to_string(),
+            platform: arch.platform.to_string(),
+            size: archive.len() as u64,
+            sha256: crate::checksum::sha256_hex(archive),
+            binary: Binary {
+                path: format!("{}/{}", release.archive_stem(arch.target), release.name),
+                size: binary.len() as u64,
+                sha256: crate::checksum::sha256_hex(binary),
+            },
+            sbom: crate::sbom::file_name(&name),
+            built_with,
+            name,
+        }
+    }
+
     /// The entry `dist` will write for `arch`, before there is anything to measure: names and
     /// platform are known, sizes are 0 and digests are `digest` (for plans and previews).
     pub fn planned(release: &Release, arch: &Arch, digest: &str) -> Artifact {

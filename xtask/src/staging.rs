@@ -110,15 +110,7 @@ fn remove_stale(parent: &Utf8Path, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(name: &str) -> Utf8PathBuf {
-        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
-            .unwrap()
-            .join(format!("xtask-staging-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
+    use crate::fixtures::scratch;
 
     #[test]
     fn output_appears_only_on_commit() {
