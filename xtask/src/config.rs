@@ -460,11 +460,11 @@ pub fn validate_repository(repo: &str) -> std::result::Result<(), String> {
             && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
             && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
     };
-    if path.is_empty() || !path.split('/').all(component_ok) {
-        return Err("is not a valid image repository: use lower-case letters, digits, '.', '_', '-' and '/' (e.g. ghcr.io/org/name)".into());
-    }
     if path.contains(':') || path.contains('@') {
         return Err("must not include a tag or digest".into());
+    }
+    if path.is_empty() || !path.split('/').all(component_ok) {
+        return Err("is not a valid image repository: use lower-case letters, digits, '.', '_', '-' and '/' (e.g. ghcr.io/org/name)".into());
     }
     Ok(())
 }
@@ -593,6 +593,46 @@ mod tests {
         }
         assert_eq!(unknown_placeholder("{addr}-{data_dir}"), None);
         assert_eq!(unknown_placeholder("x{oops"), Some("{oops"));
+    }
+
+    #[test]
+    fn volumes_ports_and_repositories_at_their_edges() {
+        let image = |tail: &str| parse(&format!("[dist]\npackage = \"t\"\n[image]\n{tail}\n"));
+        for volume in ["\"/\"", "\"data\"", "\"/my data\"", "\"/it's\"", "'/a\"b'", "'/a\\b'"] {
+            let err = format!("{:#}", image(&format!("volume = {volume}")).unwrap_err());
+            assert!(err.contains("must be an absolute path without spaces or quotes"), "{volume}: {err}");
+        }
+        assert_eq!(image("volume = \"/v\"").unwrap().image.volume, "/v");
+        for port in ["0", "65536", "-1"] {
+            let err = format!("{:#}", image(&format!("port = {port}")).unwrap_err());
+            assert!(err.contains(&format!("image.port {port} must be between 1 and 65535")), "{err}");
+        }
+        assert_eq!(image("port = 1").unwrap().image.port, 1);
+        assert_eq!(image("port = 65535").unwrap().image.port, 65535);
+        assert_eq!(image("user = 2147483647").unwrap().image.user, 2_147_483_647);
+        assert!(image("user = 2147483648").is_err());
+        // `_` is fine in a path component but not in a host: the first component is a host
+        // only when it looks like one.
+        assert!(validate_repository("my_org/app").is_ok());
+        assert!(validate_repository("org2/app-2.x").is_ok());
+        for repo in ["ghcr.io/x/y:1.0", "x/y@sha256:abc", "x/y:1"] {
+            assert_eq!(
+                validate_repository(repo),
+                Err("must not include a tag or digest".to_string()),
+                "{repo}"
+            );
+        }
+        assert_eq!(validate_repository("my_host.io/app"), Err("has an invalid registry host".to_string()));
+        assert!(validate_repository("localhost/app").is_ok());
+        assert!(validate_repository("ghcr.io/").is_err());
+        assert!(validate_repository("org/-app").is_err());
+        assert!(validate_repository("org/app-").is_err());
+        assert!(validate_repository("org//app").is_err());
+        assert!(validate_tag(&"a".repeat(128)).is_ok());
+        assert!(validate_tag(&"a".repeat(129)).is_err());
+        assert!(validate_tag("_x").is_ok());
+        assert!(validate_tag("").is_err());
+        assert!(validate_tag("a/b").is_err());
     }
 
     #[test]

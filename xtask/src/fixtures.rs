@@ -91,9 +91,14 @@ pub fn binary_for(arch: &str) -> Vec<u8> {
 
 /// Writes a complete dist folder for amd64 and i386 into `dir`, as `dist` would.
 pub fn write_dist(dir: &Utf8Path) -> Manifest {
+    write_dist_of(dir, &["amd64", "i386"])
+}
+
+/// Writes a complete dist folder for `arches` (amd64 and/or i386) into `dir`.
+pub fn write_dist_of(dir: &Utf8Path, arches: &[&str]) -> Manifest {
     let release = release();
     let mut artifacts = Vec::new();
-    for name in ["amd64", "i386"] {
+    for &name in arches {
         let arch = matrix::by_name(name).unwrap();
         let binary = binary_for(name);
         let archive_name = release.archive_name(arch.target);
@@ -286,9 +291,11 @@ pub fn toolchain_tags(cpu_arch: u8) -> Vec<u8> {
     tags.extend_from_slice(b"7-A\0");
     tags.push(67);
     tags.extend_from_slice(b"2.09\0");
+    tags.push(69); // an unknown odd tag above 32: a string by the ABI's rule
+    tags.extend_from_slice(b"v\0");
     tags.extend_from_slice(&[32, 1]);
     tags.extend_from_slice(b"gnu\0");
-    tags.extend_from_slice(&[34, 1, 8, 1]);
+    tags.extend_from_slice(&[34, 1, 9, 2, 8, 1]); // an odd tag below 32 is an integer
     tags.extend_from_slice(&[6, cpu_arch, 7, b'A']);
     tags
 }

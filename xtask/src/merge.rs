@@ -312,6 +312,98 @@ impl MergePlan {
 }
 
 #[cfg(test)]
+mod synthetic_tests {
+    use super::*;
+    use crate::fixtures::{self, write_dist, write_dist_of};
+
+    fn files(dir: &Utf8Path) -> BTreeMap<String, Vec<u8>> {
+        dir.read_dir_utf8()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().to_string(), std::fs::read(e.path()).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_parts_merge_into_the_bytes_of_one_run_and_the_plan_says_so() {
+        let root = fixtures::scratch("merge-parts");
+        let (whole, amd64, i386) = (root.join("whole"), root.join("amd64"), root.join("i386"));
+        for (dir, arches) in [(&whole, &["amd64", "i386"][..]), (&amd64, &["amd64"]), (&i386, &["i386"])] {
+            std::fs::create_dir(dir).unwrap();
+            write_dist_of(dir, arches);
+        }
+        let parts = vec![read_part(&i386).unwrap(), read_part(&amd64).unwrap()];
+        let (config, facts) = (fixtures::config(), fixtures::facts());
+        for part in &parts {
+            check_generated_files(part, &config, &facts).unwrap();
+        }
+        let out = root.join("merged");
+        let plan = MergePlan::new(&parts, out.clone()).unwrap();
+        let archive = |target: &str| fixtures::release().archive_name(target);
+        assert_eq!(
+            plan.render(),
+            format!(
+                "merge plan: exonode 1.2.3 from commit c0ffeec0ffee (source date 1970-01-02T00:00:00Z)\n\
+                 output: {out} (assembled aside, renamed into place when complete)\n\
+                 \x20 amd64    from {amd64}: {} (+ .cdx.json, .sha256)\n\
+                 \x20 i386     from {i386}: {} (+ .cdx.json, .sha256)\n\
+                 \x20 then:  dist-manifest.json, Dockerfile.release, install.sh, SHA256SUMS\n",
+                archive("x86_64-unknown-linux-musl"),
+                archive("i686-unknown-linux-musl"),
+            )
+        );
+        plan.execute(&config, &facts).unwrap();
+        assert_eq!(files(&out), files(&whole), "merged parts differ from one run");
+        let lone = ArtifactCopy {
+            arch: "amd64".into(),
+            part: "p".into(),
+            from: out,
+            files: vec!["a.tar.gz".into()],
+        };
+        assert_eq!(lone.describe(), "a.tar.gz");
+    }
+
+    #[test]
+    fn a_part_is_a_dist_folder_that_passes_its_own_checks_and_was_generated_here() {
+        let root = fixtures::scratch("merge-refusals");
+        let err = read_part(&root.join("nope")).unwrap_err().to_string();
+        assert!(
+            err.ends_with("not a folder; pass folders made by `cargo xtask dist --arch NAME --out DIR`"),
+            "{err}"
+        );
+        let err = read_part(&root).unwrap_err().to_string();
+        assert!(err.contains("not a dist folder (it has no dist-manifest.json)"), "{err}");
+
+        let part = root.join("part");
+        std::fs::create_dir(&part).unwrap();
+        let mut manifest = write_dist(&part);
+        assert!(read_part(&part).is_ok());
+        std::fs::write(part.join("install.sh"), "#!/bin/sh\necho another installer\n").unwrap();
+        let err = format!("{:#}", read_part(&part).unwrap_err());
+        assert!(err.contains("fails its own checksums") && err.contains("install.sh: sha256"), "{err}");
+
+        // Resealed, it passes its own checks, but this checkout would not generate that installer.
+        fixtures::reseal(&part, &mut manifest);
+        let read = read_part(&part).unwrap();
+        let err =
+            check_generated_files(&read, &fixtures::config(), &fixtures::facts()).unwrap_err().to_string();
+        assert!(err.contains("its install.sh is not the one this checkout generates"), "{err}");
+    }
+
+    #[test]
+    fn the_output_folder_must_not_be_a_part() {
+        let root = fixtures::scratch("merge-same");
+        let other = root.join("other");
+        std::fs::create_dir(&other).unwrap();
+        assert!(same_folder(&root, &root.join("other/..")));
+        assert!(!same_folder(&root, &other));
+        assert!(!same_folder(&root.join("missing"), &root.join("missing")));
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::manifest::{Binary, BuiltWith};
