@@ -284,8 +284,9 @@ pub fn arm_attributes(tags: &[u8]) -> Vec<u8> {
 }
 
 /// File attributes as a real toolchain writes them, with `Tag_CPU_arch` = `cpu_arch` behind
-/// every kind of tag that must be skipped: CPU name (string), conformance (tag 67, string),
-/// compatibility (tag 32: integer and string), and an even tag above 32 (integer).
+/// every kind of tag that must be skipped: CPU names (tags 5 and 4, strings), conformance (tag
+/// 67, string), an unknown odd tag above 32 (string), compatibility (tag 32: integer and
+/// string), an even tag above 32 and an odd one below (integers).
 pub fn toolchain_tags(cpu_arch: u8) -> Vec<u8> {
     let mut tags = vec![5];
     tags.extend_from_slice(b"7-A\0");
@@ -296,6 +297,7 @@ pub fn toolchain_tags(cpu_arch: u8) -> Vec<u8> {
     tags.extend_from_slice(&[32, 1]);
     tags.extend_from_slice(b"gnu\0");
     tags.extend_from_slice(&[34, 1, 9, 2, 8, 1]); // an odd tag below 32 is an integer
+    tags.extend_from_slice(&[4, b'7', 0]); // a raw CPU name right before: one string byte
     tags.extend_from_slice(&[6, cpu_arch, 7, b'A']);
     tags
 }

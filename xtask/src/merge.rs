@@ -397,6 +397,16 @@ mod synthetic_tests {
         let root = fixtures::scratch("merge-same");
         let other = root.join("other");
         std::fs::create_dir(&other).unwrap();
+        let merge = flags::DistMerge {
+            parts: vec![other.clone(), root.join("other/.")],
+            out: Some(other.clone()),
+            dry_run: true,
+        };
+        let err = merge.run(&Shell::new().unwrap()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("--out {other} is also the part {other}; write the merged folder somewhere else")
+        );
         assert!(same_folder(&root, &root.join("other/..")));
         assert!(!same_folder(&root, &other));
         assert!(!same_folder(&root.join("missing"), &root.join("missing")));

@@ -210,6 +210,11 @@ mod tests {
     fn a_folder_as_dist_writes_it_has_no_problem() {
         let (dir, _) = fresh("verify-clean");
         assert_eq!(verify_dir(&dir).unwrap(), Vec::<String>::new());
+        let sh = Shell::new().unwrap();
+        flags::Verify { dir: Some(dir.clone()) }.run(&sh).unwrap();
+        std::fs::write(dir.join("extra.bin"), "x").unwrap();
+        let err = flags::Verify { dir: Some(dir.clone()) }.run(&sh).unwrap_err().to_string();
+        assert_eq!(err, format!("verify: 1 problem(s) in {dir}"));
     }
 
     #[test]
