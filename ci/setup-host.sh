@@ -196,6 +196,8 @@ main() {
   # The oci engine's tests read its layouts with skopeo and umoci, and protect a second
   # registry with an htpasswd file (bcrypt, from apache2-utils).
   apt_install skopeo umoci apache2-utils
+  # The run-check tests compile a static C program (`cc -static`) that is not a daemon.
+  apt_install gcc libc6-dev
   setup_engine
   setup_buildx
   setup_binfmt

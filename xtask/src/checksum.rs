@@ -57,9 +57,11 @@ pub fn sidecar_name(archive_name: &str) -> String {
     format!("{archive_name}.sha256")
 }
 
-/// The `<archive>.sha256` sidecar: the one line of SHA256SUMS for that file.
-pub fn render_sidecar(entry: &SumsEntry) -> String {
-    render_sums(std::slice::from_ref(entry))
+/// Writes `<archive>.sha256` into `dir`: the one line of SHA256SUMS for that file.
+pub fn write_sidecar(dir: &Utf8Path, archive_name: &str, sha256: &str) -> Result<()> {
+    let path = dir.join(sidecar_name(archive_name));
+    let entry = SumsEntry { sha256: sha256.to_string(), name: archive_name.to_string() };
+    std::fs::write(&path, render_sums(&[entry])).with_context(|| format!("cannot write {path}"))
 }
 
 /// Parses strictly: names must be plain file names (no directories), so a sums file can never

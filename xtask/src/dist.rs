@@ -12,7 +12,7 @@ use xshell::Shell;
 
 use crate::archive::{self, ArchiveEntry};
 use crate::backend::{self, Backend, BackendRequest, BuildSpec, StdStatus};
-use crate::checksum::{self, SumsEntry};
+use crate::checksum;
 use crate::cmd::Cmd;
 use crate::config::SmokeConfig;
 use crate::flags;
@@ -405,13 +405,11 @@ fn build_one(
     let mut entries = includes.to_vec();
     entries.push(ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true });
     let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch)?;
-    let sha256 = checksum::sha256_hex(&bytes);
-    let archive_path = out.join(&step.archive_name);
+    let built_with = BuiltWith { backend: step.backend.id().to_string(), rustc: step.rustc.clone() };
+    let artifact = Artifact::packed(release, step.arch, &bytes, &binary, built_with);
+    let archive_path = out.join(&artifact.name);
     std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
-    let sidecar = out.join(checksum::sidecar_name(&step.archive_name));
-    let line =
-        checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: step.archive_name.clone() });
-    std::fs::write(&sidecar, line).with_context(|| format!("cannot write {sidecar}"))?;
+    checksum::write_sidecar(out, &artifact.name, &artifact.sha256)?;
     let facts = sbom::Facts {
         release,
         target: step.arch.target,
@@ -420,8 +418,7 @@ fn build_one(
         package: &step.package,
     };
     sbom::write(sh, &facts, out)?;
-    let built_with = BuiltWith { backend: step.backend.id().to_string(), rustc: step.rustc.clone() };
-    Ok((Artifact::packed(release, step.arch, &bytes, &binary, built_with), ran_on))
+    Ok((artifact, ran_on))
 }
 
 struct SummaryRow {

@@ -4,7 +4,7 @@
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::archive::{self, ArchiveEntry};
-use crate::checksum::{self, SumsEntry};
+use crate::checksum;
 use crate::config::Config;
 use crate::manifest::{Artifact, BuiltWith, Manifest};
 use crate::matrix;
@@ -106,13 +106,10 @@ pub fn write_dist_of(dir: &Utf8Path, arches: &[&str]) -> Manifest {
         let entries =
             [ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true }];
         let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch).unwrap();
-        let sha256 = checksum::sha256_hex(&bytes);
-        std::fs::write(dir.join(&archive_name), &bytes).unwrap();
-        let sidecar =
-            checksum::render_sidecar(&SumsEntry { sha256: sha256.clone(), name: archive_name.clone() });
-        std::fs::write(dir.join(checksum::sidecar_name(&archive_name)), sidecar).unwrap();
         let built_with = BuiltWith { backend: "cargo".into(), rustc: "rustc 1.95.0".into() };
         let artifact = Artifact::packed(&release, arch, &bytes, &binary, built_with);
+        std::fs::write(dir.join(&archive_name), &bytes).unwrap();
+        checksum::write_sidecar(dir, &archive_name, &artifact.sha256).unwrap();
         std::fs::write(dir.join(&artifact.sbom), sbom_text(&release, &archive_name, arch.target)).unwrap();
         artifacts.push(artifact);
     }
@@ -128,11 +125,7 @@ pub fn reseal(dir: &Utf8Path, manifest: &mut Manifest) {
         let bytes = std::fs::read(dir.join(&artifact.name)).unwrap();
         artifact.sha256 = checksum::sha256_hex(&bytes);
         artifact.size = bytes.len() as u64;
-        let line = checksum::render_sidecar(&SumsEntry {
-            sha256: artifact.sha256.clone(),
-            name: artifact.name.clone(),
-        });
-        std::fs::write(dir.join(checksum::sidecar_name(&artifact.name)), line).unwrap();
+        checksum::write_sidecar(dir, &artifact.name, &artifact.sha256).unwrap();
     }
     std::fs::write(dir.join(crate::manifest::MANIFEST_FILE), manifest.to_json()).unwrap();
     release_files::write_sums(dir).unwrap();

@@ -64,9 +64,9 @@ impl RunCheck {
 
     /// The plan's lines for this check.
     pub fn describe(&self, binary: &Utf8Path, smoke: Option<&SmokeConfig>) -> Vec<String> {
-        let RunCheck::Run { cpu, .. } = self else {
-            let RunCheck::Unavailable(why) = self else { unreachable!() };
-            return vec![format!("skipped: {why}")];
+        let cpu = match self {
+            RunCheck::Run { cpu, .. } => cpu,
+            RunCheck::Unavailable(why) => return vec![format!("skipped: {why}")],
         };
         let mut lines = vec![format!("{}  (on {cpu})", self.version_command(binary).expect("runnable"))];
         if let Some(smoke) = smoke {
