@@ -3,13 +3,13 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::archive::{self, ArchiveEntry};
-use crate::checksum;
-use crate::config::Config;
-use crate::manifest::{Artifact, BuiltWith, Manifest};
-use crate::matrix;
-use crate::release_files::{self, ProjectFacts};
-use crate::workspace::Release;
+use crate::project::config::Config;
+use crate::project::matrix;
+use crate::project::workspace::Release;
+use crate::release::archive::{self, ArchiveEntry};
+use crate::release::checksum;
+use crate::release::files::{self, ProjectFacts};
+use crate::release::manifest::{Artifact, BuiltWith, Manifest};
 
 /// A fresh empty folder under the system's temp dir, unique to this test.
 pub fn scratch(name: &str) -> Utf8PathBuf {
@@ -114,7 +114,7 @@ pub fn write_dist_of(dir: &Utf8Path, arches: &[&str]) -> Manifest {
         artifacts.push(artifact);
     }
     let manifest = Manifest::new(&release, artifacts);
-    release_files::write_all(dir, &manifest, &config(), &facts()).unwrap();
+    files::write_all(dir, &manifest, &config(), &facts()).unwrap();
     manifest
 }
 
@@ -127,8 +127,8 @@ pub fn reseal(dir: &Utf8Path, manifest: &mut Manifest) {
         artifact.size = bytes.len() as u64;
         checksum::write_sidecar(dir, &artifact.name, &artifact.sha256).unwrap();
     }
-    std::fs::write(dir.join(crate::manifest::MANIFEST_FILE), manifest.to_json()).unwrap();
-    release_files::write_sums(dir).unwrap();
+    std::fs::write(dir.join(crate::release::manifest::MANIFEST_FILE), manifest.to_json()).unwrap();
+    files::write_sums(dir).unwrap();
 }
 
 /// Repacks `artifact`'s archive with `binary` at the same path.

@@ -3,8 +3,8 @@
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
-use crate::backend::BackendRequest;
-use crate::config::BaseKind;
+use crate::build::backend::BackendRequest;
+use crate::project::config::BaseKind;
 
 #[derive(Debug, Parser)]
 #[command(

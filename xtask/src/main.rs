@@ -1,34 +1,14 @@
 //! `cargo xtask`: the release tooling of this workspace. See `cargo xtask --help`.
 
-mod archive;
-mod backend;
-mod bench;
-mod bench_image;
-mod buildx;
-mod cargo_metadata;
-mod checksum;
-mod cmd;
-mod config;
-mod dist;
-mod elf;
+mod build;
+mod commands;
+mod engines;
 #[cfg(test)]
 mod fixtures;
 mod flags;
-mod image;
-mod interrupt;
-mod lint;
-mod manifest;
-mod matrix;
-mod merge;
-mod mutants;
-mod oci;
-mod release_files;
-mod run_check;
-mod sbom;
-mod staging;
-mod toolchain;
-mod verify;
-mod workspace;
+mod project;
+mod release;
+mod util;
 
 use std::process::ExitCode;
 
@@ -47,7 +27,7 @@ fn main() -> ExitCode {
 }
 
 fn run(flags: flags::Xtask) -> anyhow::Result<()> {
-    interrupt::install()?;
+    util::interrupt::install()?;
     let sh = Shell::new()?;
     match flags.command {
         flags::Command::Dist(flags::DistCli { command: Some(flags::DistCommand::Merge(cmd)), .. }) => {

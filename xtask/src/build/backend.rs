@@ -1,0 +1,239 @@
+//! How a target gets built: the choice of backend (a pure function of what the toolchain
+//! has) and the exact cargo command for it.
+
+use std::fmt;
+
+use camino::Utf8PathBuf;
+
+use crate::util::cmd::Cmd;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendRequest {
+    /// cargo + rust-lld when the target's std is installable, cargo zigbuild when C code is
+    /// compiled, nightly -Zbuild-std + zig when rustup has no std for the target.
+    Auto,
+    /// Plain cargo linked by rust-lld; needs the target's std from rustup.
+    Cargo,
+    /// `cargo zigbuild`: zig as C compiler and linker; needs the target's std from rustup.
+    Zigbuild,
+    /// Nightly `-Zbuild-std` with zig: std compiled from rust-src, for targets rustup lacks.
+    BuildStd,
+    /// `cross build` in cross's container images (needs cross and a container engine).
+    Cross,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Plain cargo, linked by rust-lld with the target's self-contained musl objects.
+    Cargo,
+    /// `cargo zigbuild`: zig as the C compiler and linker.
+    Zigbuild,
+    /// Nightly `-Zbuild-std` compiles std from source; zig supplies musl libc and crt objects.
+    BuildStd,
+    /// `cross build`, in cross's container images.
+    Cross,
+    /// Built elsewhere (`dist --prebuilt ARCH=PATH`); checked and packed, not built.
+    Prebuilt,
+}
+
+impl Backend {
+    pub fn id(self) -> &'static str {
+        match self {
+            Backend::Cargo => "cargo",
+            Backend::Zigbuild => "zigbuild",
+            Backend::BuildStd => "build-std",
+            Backend::Cross => "cross",
+            Backend::Prebuilt => "prebuilt",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Backend::Cargo => "cargo + rust-lld",
+            Backend::Zigbuild => "cargo zigbuild",
+            Backend::BuildStd => "nightly -Zbuild-std + zig",
+            Backend::Cross => "cross",
+            Backend::Prebuilt => "prebuilt binary",
+        }
+    }
+
+    pub fn needs_zig(self) -> bool {
+        matches!(self, Backend::Zigbuild | Backend::BuildStd)
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// Whether the default toolchain can link the target with its own std.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StdStatus {
+    Installed,
+    /// Not installed yet; `rustup target add` will be tried.
+    Installable,
+    /// rustup cannot provide it here (the reason is rustup's).
+    Unavailable(String),
+}
+
+pub fn choose(
+    request: BackendRequest,
+    std: &StdStatus,
+    needs_c: bool,
+    target: &str,
+) -> Result<Backend, String> {
+    let std_ok = !matches!(std, StdStatus::Unavailable(_));
+    match request {
+        BackendRequest::Auto if !std_ok => Ok(Backend::BuildStd),
+        BackendRequest::Auto if needs_c => Ok(Backend::Zigbuild),
+        BackendRequest::Auto => Ok(Backend::Cargo),
+        BackendRequest::Cargo | BackendRequest::Zigbuild if !std_ok => {
+            let StdStatus::Unavailable(reason) = std else { unreachable!() };
+            Err(format!(
+                "--backend {} needs rust-std for {target}, which rustup cannot install here ({reason}); \
+                 use --backend build-std (or auto)",
+                if request == BackendRequest::Cargo { "cargo" } else { "zigbuild" }
+            ))
+        }
+        BackendRequest::Cargo => Ok(Backend::Cargo),
+        BackendRequest::Zigbuild => Ok(Backend::Zigbuild),
+        BackendRequest::BuildStd => Ok(Backend::BuildStd),
+        BackendRequest::Cross => Ok(Backend::Cross),
+    }
+}
+
+/// Everything a build command depends on besides the backend.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    pub manifest_path: Utf8PathBuf,
+    pub package: String,
+    pub binary: String,
+    pub target: String,
+    pub nightly: String,
+    /// Local path → neutral path, so no machine path ends up in the binary.
+    pub remaps: Vec<(Utf8PathBuf, String)>,
+    /// Where zig and cargo-zigbuild live.
+    pub zig_path: Vec<Utf8PathBuf>,
+    /// Build facts for the binary: SOURCE_DATE_EPOCH, GIT_COMMIT.
+    pub env: Vec<(String, String)>,
+}
+
+/// The build command, or `None` for a prebuilt binary.
+pub fn build_command(backend: Backend, spec: &BuildSpec) -> Option<Cmd> {
+    let (program, subcommand) = match backend {
+        Backend::Cargo => ("cargo", "build"),
+        Backend::Zigbuild | Backend::BuildStd => ("cargo", "zigbuild"),
+        Backend::Cross => ("cross", "build"),
+        Backend::Prebuilt => return None,
+    };
+    let mut cmd = Cmd::new(program).args([
+        subcommand,
+        "--release",
+        "--locked",
+        "--manifest-path",
+        spec.manifest_path.as_str(),
+        "--package",
+        &spec.package,
+        "--bin",
+        &spec.binary,
+        "--target",
+        &spec.target,
+    ]);
+    let mut rustflags: Vec<String> =
+        spec.remaps.iter().map(|(from, to)| format!("--remap-path-prefix={from}={to}")).collect();
+    match backend {
+        Backend::Cargo => {
+            cmd = cmd.env(format!("CARGO_TARGET_{}_LINKER", env_key(&spec.target)), "rust-lld");
+        }
+        Backend::BuildStd => {
+            cmd = cmd.arg("-Zbuild-std=std,panic_abort").env("RUSTUP_TOOLCHAIN", &spec.nightly);
+            // zig brings crt1.o and libc; rustc has no self-contained objects for this target.
+            rustflags.extend(["-Clink-self-contained=no".to_string(), "-Alinker-messages".to_string()]);
+        }
+        Backend::Zigbuild | Backend::Cross | Backend::Prebuilt => {}
+    }
+    if backend.needs_zig() {
+        cmd = cmd.path_prepend(&spec.zig_path);
+    }
+    for (key, value) in &spec.env {
+        cmd = cmd.env(key, value);
+    }
+    Some(if rustflags.iter().any(|flag| flag.contains(' ')) {
+        cmd.env("CARGO_ENCODED_RUSTFLAGS", rustflags.join("\u{1f}"))
+    } else {
+        cmd.env("RUSTFLAGS", rustflags.join(" "))
+    })
+}
+
+/// `armv7-unknown-linux-musleabihf` → `ARMV7_UNKNOWN_LINUX_MUSLEABIHF`, as in cargo's env keys.
+fn env_key(target: &str) -> String {
+    target.to_ascii_uppercase().replace(['-', '.'], "_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(target: &str) -> BuildSpec {
+        BuildSpec {
+            manifest_path: "/w/Cargo.toml".into(),
+            package: "exonode".into(),
+            binary: "exonode".into(),
+            target: target.into(),
+            nightly: "nightly".into(),
+            remaps: vec![("/w".into(), "/src".into())],
+            zig_path: vec!["/cache/ziglang".into()],
+            env: vec![("SOURCE_DATE_EPOCH".into(), "1".into())],
+        }
+    }
+
+    #[test]
+    fn auto_picks_by_what_the_toolchain_has() {
+        let t = "armv7-unknown-linux-musleabihf";
+        let unavailable = StdStatus::Unavailable("404".into());
+        assert_eq!(choose(BackendRequest::Auto, &StdStatus::Installed, false, t), Ok(Backend::Cargo));
+        assert_eq!(choose(BackendRequest::Auto, &StdStatus::Installable, false, t), Ok(Backend::Cargo));
+        assert_eq!(choose(BackendRequest::Auto, &StdStatus::Installed, true, t), Ok(Backend::Zigbuild));
+        assert_eq!(choose(BackendRequest::Auto, &unavailable, true, t), Ok(Backend::BuildStd));
+        assert_eq!(choose(BackendRequest::Cross, &unavailable, false, t), Ok(Backend::Cross));
+        let err = choose(BackendRequest::Cargo, &unavailable, false, t).unwrap_err();
+        assert!(err.contains("--backend cargo needs rust-std for armv7") && err.contains("(404)"), "{err}");
+    }
+
+    #[test]
+    fn cargo_backend_links_with_rust_lld() {
+        let cmd = build_command(Backend::Cargo, &spec("aarch64-unknown-linux-musl")).unwrap();
+        assert_eq!(
+            cmd.to_string(),
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld SOURCE_DATE_EPOCH=1 \
+             RUSTFLAGS=--remap-path-prefix=/w=/src cargo build --release --locked --manifest-path /w/Cargo.toml \
+             --package exonode --bin exonode --target aarch64-unknown-linux-musl"
+        );
+    }
+
+    #[test]
+    fn build_std_uses_nightly_and_zig() {
+        let cmd = build_command(Backend::BuildStd, &spec("armv5te-unknown-linux-musleabi")).unwrap();
+        assert_eq!(cmd.args[0], "zigbuild");
+        assert!(cmd.args.contains(&"-Zbuild-std=std,panic_abort".to_string()));
+        assert!(cmd.env.contains(&("RUSTUP_TOOLCHAIN".into(), "nightly".into())));
+        assert_eq!(cmd.path_prepend, vec![Utf8PathBuf::from("/cache/ziglang")]);
+        let flags = &cmd.env.iter().find(|(k, _)| k == "RUSTFLAGS").unwrap().1;
+        assert_eq!(flags, "--remap-path-prefix=/w=/src -Clink-self-contained=no -Alinker-messages");
+    }
+
+    #[test]
+    fn paths_with_spaces_use_encoded_rustflags() {
+        let mut spec = spec("i686-unknown-linux-musl");
+        spec.remaps = vec![("/my work".into(), "/src".into())];
+        let cmd = build_command(Backend::Cross, &spec).unwrap();
+        assert_eq!(build_command(Backend::Prebuilt, &spec), None);
+        assert_eq!(cmd.program, "cross");
+        assert!(cmd
+            .env
+            .iter()
+            .any(|(k, v)| k == "CARGO_ENCODED_RUSTFLAGS" && v == "--remap-path-prefix=/my work=/src"));
+    }
+}

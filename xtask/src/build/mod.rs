@@ -1,0 +1,7 @@
+//! Making and checking a binary: backend choice and build commands, the toolchain, the ELF
+//! check and the run check on the arch's CPU class.
+
+pub mod backend;
+pub mod elf;
+pub mod run_check;
+pub mod toolchain;

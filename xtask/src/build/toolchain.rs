@@ -1,0 +1,262 @@
+//! The build tools on this machine, probed once: the default and nightly Rust toolchains,
+//! which targets' std they have, and the zig / cargo-zigbuild pair kept in the tool cache.
+//! Whatever a user's account can fetch by itself (rustup targets and components, zig and
+//! cargo-zigbuild from PyPI) is fetched here, saying so; the rest gets an error that names
+//! exactly what to install.
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use xshell::{cmd, Shell};
+
+use crate::project::config::ToolchainConfig;
+use crate::util::cmd::Cmd;
+
+pub struct Toolchain {
+    pub default: RustToolchain,
+    pub nightly: Option<RustToolchain>,
+    pub nightly_name: String,
+    pub rustup: bool,
+    pub cargo_home: Utf8PathBuf,
+    pub zig: ZigTools,
+    tools_dir: Utf8PathBuf,
+}
+
+pub struct RustToolchain {
+    pub rustc_version: String,
+    pub sysroot: Utf8PathBuf,
+}
+
+impl RustToolchain {
+    fn probe(sh: &Shell, toolchain: Option<&str>) -> Result<RustToolchain> {
+        let _env = toolchain.map(|name| sh.push_env("RUSTUP_TOOLCHAIN", name));
+        let rustc_version = cmd!(sh, "rustc -V").quiet().read()?;
+        let sysroot = cmd!(sh, "rustc --print sysroot").quiet().read()?;
+        Ok(RustToolchain { rustc_version, sysroot: sysroot.into() })
+    }
+
+    pub fn has_std_for(&self, target: &str) -> bool {
+        self.sysroot.join("lib/rustlib").join(target).join("lib").is_dir()
+    }
+
+    pub fn rust_src(&self) -> Utf8PathBuf {
+        self.sysroot.join("lib/rustlib/src/rust")
+    }
+
+    pub fn has_rust_src(&self) -> bool {
+        self.rust_src().join("library/std/Cargo.toml").is_file()
+    }
+}
+
+/// zig (the linker and musl libc for build-std targets) and cargo-zigbuild, pinned to the
+/// versions in release.toml and installed from PyPI into the tool cache, so every machine
+/// links with the same libc.
+pub struct ZigTools {
+    pub dir: Utf8PathBuf,
+    pub zig_version: String,
+    pub zigbuild_version: String,
+}
+
+impl ZigTools {
+    fn new(tools_dir: &Utf8Path, config: &ToolchainConfig) -> ZigTools {
+        ZigTools {
+            dir: tools_dir.join(format!("zig-{}-cargo-zigbuild-{}", config.zig, config.cargo_zigbuild)),
+            zig_version: config.zig.clone(),
+            zigbuild_version: config.cargo_zigbuild.clone(),
+        }
+    }
+
+    /// Directories to put in front of PATH so `zig` and `cargo-zigbuild` resolve to the cache.
+    pub fn path_dirs(&self) -> Vec<Utf8PathBuf> {
+        vec![self.dir.join("ziglang"), self.dir.join("bin")]
+    }
+
+    pub fn present(&self) -> bool {
+        self.dir.join("ziglang/zig").is_file() && self.dir.join("bin/cargo-zigbuild").is_file()
+    }
+
+    pub fn fetch_command(&self, into: &Utf8Path) -> Cmd {
+        pip_install_command(
+            into,
+            &[format!("ziglang=={}", self.zig_version), format!("cargo-zigbuild=={}", self.zigbuild_version)],
+        )
+    }
+
+    pub fn fetch(&self, sh: &Shell) -> Result<()> {
+        eprintln!(
+            "fetching zig {} and cargo-zigbuild {} from PyPI into {}",
+            self.zig_version, self.zigbuild_version, self.dir
+        );
+        if cmd!(sh, "python3 -m pip --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+            bail!(
+                "zig and cargo-zigbuild are needed but python3 with pip is not available to fetch them; \
+                 install them yourself (`pip install ziglang=={} cargo-zigbuild=={}`) or install python3-pip",
+                self.zig_version,
+                self.zigbuild_version
+            );
+        }
+        // Fetch aside and rename, so an interrupted fetch never looks installed.
+        let partial = Utf8PathBuf::from(format!("{}.partial", self.dir));
+        let _ = std::fs::remove_dir_all(&partial);
+        self.fetch_command(&partial).run(sh).context("fetching zig and cargo-zigbuild from PyPI failed")?;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::rename(&partial, &self.dir)
+            .with_context(|| format!("cannot move {partial} to {}", self.dir))?;
+        Ok(())
+    }
+}
+
+impl Toolchain {
+    pub fn probe(sh: &Shell, target_dir: &Utf8Path, config: &ToolchainConfig) -> Result<Toolchain> {
+        let default = RustToolchain::probe(sh, None).context("cannot run rustc; install Rust with rustup")?;
+        let rustup = cmd!(sh, "rustup --version").quiet().ignore_stderr().read().is_ok();
+        let nightly = if rustup {
+            let installed = cmd!(sh, "rustup toolchain list").quiet().read().unwrap_or_default();
+            let wanted = &config.nightly;
+            if installed.lines().any(|line| line.starts_with(wanted.as_str())) {
+                RustToolchain::probe(sh, Some(wanted)).ok()
+            } else {
+                None
+            }
+        } else {
+            None
+        };
+        Ok(Toolchain {
+            default,
+            nightly,
+            nightly_name: config.nightly.clone(),
+            rustup,
+            cargo_home: cargo_home()?,
+            zig: ZigTools::new(&target_dir.join("xtask-tools"), config),
+            tools_dir: target_dir.join("xtask-tools"),
+        })
+    }
+
+    /// `rustup target add`, reporting rustup's own reason on failure instead of failing.
+    pub fn add_target(&self, sh: &Shell, target: &str) -> Result<std::result::Result<(), String>> {
+        eprintln!("fetching rust-std for {target} (rustup target add {target})");
+        let (ok, output) = Cmd::new("rustup").args(["target", "add", target]).output(sh)?;
+        if ok {
+            return Ok(Ok(()));
+        }
+        let reason = output
+            .lines()
+            .find(|l| l.contains("unsuccessful status") || l.starts_with("error"))
+            .unwrap_or("rustup failed")
+            .trim()
+            .to_string();
+        Ok(Err(reason))
+    }
+
+    fn std_failure_file(&self, target: &str) -> Utf8PathBuf {
+        self.tools_dir.join("rustup-std-unavailable").join(target)
+    }
+
+    /// rustup's earlier refusal to install `target`'s std with this very rustc, if any: later
+    /// runs (and dry runs) then plan the same backend without asking rustup again.
+    pub fn remembered_std_failure(&self, target: &str) -> Option<String> {
+        let file = self.std_failure_file(target);
+        let text = std::fs::read_to_string(&file).ok()?;
+        let (rustc, reason) = text.split_once('\n')?;
+        (rustc == self.default.rustc_version)
+            .then(|| format!("{}; remembered in {file}, delete it to ask rustup again", reason.trim()))
+    }
+
+    pub fn remember_std_failure(&self, target: &str, reason: &str) -> Result<()> {
+        let file = self.std_failure_file(target);
+        std::fs::create_dir_all(file.parent().expect("has a parent"))?;
+        std::fs::write(&file, format!("{}\n{reason}\n", self.default.rustc_version))
+            .with_context(|| format!("cannot write {file}"))
+    }
+
+    /// What `-Zbuild-std` needs: a nightly toolchain with rust-src. Fetched with rustup when missing.
+    pub fn ensure_nightly(&mut self, sh: &Shell, dry_run: bool) -> Result<()> {
+        let name = self.nightly_name.clone();
+        let install_hint = format!("rustup toolchain install {name} --profile minimal --component rust-src");
+        if !self.rustup && self.nightly.is_none() {
+            bail!("the build-std backend needs a {name} toolchain with rust-src; install rustup and run `{install_hint}`");
+        }
+        if self.nightly.is_none() {
+            if dry_run {
+                eprintln!("would fetch the {name} toolchain: {install_hint}");
+                return Ok(());
+            }
+            eprintln!("fetching the {name} toolchain ({install_hint})");
+            Cmd::new("rustup")
+                .args(["toolchain", "install", &name, "--profile", "minimal", "--component", "rust-src"])
+                .run(sh)
+                .with_context(|| format!("the build-std backend needs {name}; run `{install_hint}`"))?;
+            self.nightly = Some(RustToolchain::probe(sh, Some(&name))?);
+        }
+        let nightly = self.nightly.as_ref().expect("nightly was just ensured");
+        if !nightly.has_rust_src() {
+            let hint = format!("rustup component add rust-src --toolchain {name}");
+            if dry_run {
+                eprintln!("would fetch rust-src: {hint}");
+                return Ok(());
+            }
+            eprintln!("fetching rust-src for {name} ({hint})");
+            Cmd::new("rustup")
+                .args(["component", "add", "rust-src", "--toolchain", &name])
+                .run(sh)
+                .with_context(|| {
+                    format!("the build-std backend needs the standard library's source; run `{hint}`")
+                })?;
+        }
+        Ok(())
+    }
+
+    pub fn ensure_zig(&self, sh: &Shell, dry_run: bool) -> Result<()> {
+        if self.zig.present() {
+            return Ok(());
+        }
+        if dry_run {
+            eprintln!("would fetch zig and cargo-zigbuild: {}", self.zig.fetch_command(&self.zig.dir));
+            return Ok(());
+        }
+        self.zig.fetch(sh)
+    }
+
+    pub fn ensure_cross(&self, sh: &Shell) -> Result<()> {
+        if cmd!(sh, "cross --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
+            bail!("--backend cross needs `cross` on PATH (and a container engine): cargo install cross --locked");
+        }
+        Ok(())
+    }
+}
+
+fn cargo_home() -> Result<Utf8PathBuf> {
+    if let Ok(home) = std::env::var("CARGO_HOME") {
+        return Ok(home.into());
+    }
+    let home = std::env::var("HOME").context("neither CARGO_HOME nor HOME is set")?;
+    Ok(Utf8PathBuf::from(home).join(".cargo"))
+}
+
+/// `pip install` of pinned packages into a private folder of the tool cache. Wheels only: a
+/// source build would try to download from outside PyPI.
+pub fn pip_install_command(into: &Utf8Path, requirements: &[String]) -> Cmd {
+    Cmd::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--root-user-action=ignore",
+            "--only-binary",
+            ":all:",
+            "--target",
+            into.as_str(),
+        ])
+        .args(requirements.iter().cloned())
+}
+
+/// Finds a program on PATH.
+pub fn which(program: &str) -> Option<Utf8PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+}

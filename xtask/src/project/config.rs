@@ -1,0 +1,665 @@
+//! `release.toml`: what to build and publish, as data. Unknown keys and bad values are
+//! rejected with the file, line and column, and the values that would be accepted.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::project::matrix::{self, Arch};
+
+pub const CONFIG_FILE: &str = "release.toml";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub dist: DistConfig,
+    pub image: ImageConfig,
+    pub toolchain: ToolchainConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistConfig {
+    pub package: String,
+    pub binary: String,
+    /// In matrix order.
+    pub arches: Vec<&'static Arch>,
+    pub include: Vec<Utf8PathBuf>,
+    /// May contain `{version}`.
+    pub download_url: String,
+    /// What the run check does after `--version`; `None`: `--version` only.
+    pub smoke: Option<SmokeConfig>,
+}
+
+/// A short life of the daemon on its CPU class: started with `args` (`{data_dir}` is a fresh
+/// empty folder, `{addr}` a free loopback address), every path in `get` must answer 200, then
+/// SIGTERM must stop it with exit status 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmokeConfig {
+    pub args: Vec<String>,
+    pub get: Vec<String>,
+}
+
+/// The placeholders `dist.smoke.args` may use.
+pub const SMOKE_PLACEHOLDERS: [&str; 2] = ["{data_dir}", "{addr}"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaseKind {
+    /// Docker Hub's busybox for the arch: a shell for debugging, ~1 MB.
+    Busybox,
+    /// Nothing but the binary.
+    Scratch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageConfig {
+    pub repository: String,
+    /// May contain `{version}`.
+    pub tags: Vec<String>,
+    pub base: BaseKind,
+    pub user: u32,
+    /// The volume the daemon keeps its state in, owned by `user`.
+    pub volume: String,
+    pub port: u16,
+    /// Default arguments after the entrypoint (the binary).
+    pub command: Vec<String>,
+    /// Arguments that make the binary check its own health, for HEALTHCHECK.
+    pub healthcheck: Vec<String>,
+    base_images: BTreeMap<String, String>,
+}
+
+impl ImageConfig {
+    pub fn base_image(&self, arch: &Arch) -> &str {
+        self.base_images.get(arch.name).map(String::as_str).unwrap_or(arch.base_image)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolchainConfig {
+    pub nightly: String,
+    pub zig: String,
+    pub cargo_zigbuild: String,
+}
+
+pub fn expand_version(template: &str, version: &str) -> String {
+    template.replace("{version}", version)
+}
+
+// The file as written. `Spanned` keeps positions for errors found after parsing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawConfig {
+    dist: RawDist,
+    #[serde(default)]
+    image: RawImage,
+    #[serde(default)]
+    toolchain: RawToolchain,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDist {
+    package: String,
+    binary: Option<String>,
+    arches: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    include: Vec<Utf8PathBuf>,
+    download_url: Option<Spanned<String>>,
+    smoke: Option<Spanned<RawSmoke>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSmoke {
+    args: Vec<Spanned<String>>,
+    #[serde(default)]
+    get: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawImage {
+    repository: Option<Spanned<String>>,
+    tags: Option<Spanned<Vec<Spanned<String>>>>,
+    base: Option<Spanned<String>>,
+    user: Option<Spanned<i64>>,
+    volume: Option<Spanned<String>>,
+    port: Option<Spanned<i64>>,
+    command: Option<Vec<String>>,
+    healthcheck: Option<Vec<String>>,
+    #[serde(default)]
+    base_images: BTreeMap<Spanned<String>, String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawToolchain {
+    nightly: Option<String>,
+    zig: Option<String>,
+    cargo_zigbuild: Option<String>,
+}
+
+impl Config {
+    pub fn load(path: &Utf8Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Utf8Path) -> Result<Config> {
+        let at = |span: Option<Range<usize>>| match span {
+            Some(span) => {
+                let (line, column) = line_column(text, span.start);
+                format!("{path}:{line}:{column}")
+            }
+            None => path.to_string(),
+        };
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", at(e.span()), e.message().trim_end()))?;
+        let fail = |span: Range<usize>, message: String| anyhow::anyhow!("{}: {message}", at(Some(span)));
+
+        let arches = match raw.dist.arches {
+            None => matrix::MATRIX.iter().collect(),
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(fail(
+                        list.span(),
+                        format!("dist.arches is empty; list at least one of: {}", matrix::names().join(", ")),
+                    ));
+                }
+                let mut arches: Vec<&'static Arch> = Vec::new();
+                for name in list.get_ref() {
+                    let arch = matrix::by_name(name.get_ref()).ok_or_else(|| {
+                        fail(
+                            name.span(),
+                            format!(
+                                "unknown arch {:?} in dist.arches; accepted values: {}",
+                                name.get_ref(),
+                                matrix::names().join(", ")
+                            ),
+                        )
+                    })?;
+                    if arches.contains(&arch) {
+                        return Err(fail(
+                            name.span(),
+                            format!("arch {:?} is listed twice in dist.arches", arch.name),
+                        ));
+                    }
+                    arches.push(arch);
+                }
+                arches.sort_by_key(|arch| matrix::rank(arch));
+                arches
+            }
+        };
+
+        let download_url = raw
+            .dist
+            .download_url
+            .map(|url| {
+                let ok = url.get_ref().starts_with("https://") || url.get_ref().starts_with("http://");
+                if ok {
+                    Ok(url.into_inner())
+                } else {
+                    Err(fail(
+                        url.span(),
+                        format!(
+                            "dist.download-url {:?} must start with https:// (or http://)",
+                            url.get_ref()
+                        ),
+                    ))
+                }
+            })
+            .transpose()?
+            .unwrap_or_default();
+
+        let smoke = match raw.dist.smoke {
+            None => None,
+            Some(smoke) => {
+                let span = smoke.span();
+                let smoke = smoke.into_inner();
+                if smoke.args.is_empty() {
+                    return Err(fail(
+                        span,
+                        "dist.smoke.args is empty; give the arguments that start the daemon, e.g. \
+                         [\"run\", \"--listen\", \"{addr}\"]"
+                            .into(),
+                    ));
+                }
+                if !smoke.args.iter().any(|a| a.get_ref().contains("{addr}")) && !smoke.get.is_empty() {
+                    return Err(fail(
+                        span,
+                        "dist.smoke.get needs an address to ask: put \"{addr}\" in dist.smoke.args".into(),
+                    ));
+                }
+                for arg in &smoke.args {
+                    if let Some(unknown) = unknown_placeholder(arg.get_ref()) {
+                        return Err(fail(
+                            arg.span(),
+                            format!(
+                                "dist.smoke.args: unknown placeholder {unknown}; accepted: {}",
+                                SMOKE_PLACEHOLDERS.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                for path in &smoke.get {
+                    if !path.get_ref().starts_with('/') || path.get_ref().contains(char::is_whitespace) {
+                        return Err(fail(
+                            path.span(),
+                            format!(
+                                "dist.smoke.get entry {:?} must be a URL path starting with / (e.g. \"/healthz\")",
+                                path.get_ref()
+                            ),
+                        ));
+                    }
+                }
+                Some(SmokeConfig {
+                    args: smoke.args.into_iter().map(Spanned::into_inner).collect(),
+                    get: smoke.get.into_iter().map(Spanned::into_inner).collect(),
+                })
+            }
+        };
+
+        let repository = match raw.image.repository {
+            Some(repo) => {
+                validate_repository(repo.get_ref()).map_err(|why| {
+                    fail(repo.span(), format!("image.repository {:?} {why}", repo.get_ref()))
+                })?;
+                repo.into_inner()
+            }
+            None => raw.dist.package.clone(),
+        };
+
+        let tags = match raw.image.tags {
+            None => vec!["{version}".to_string()],
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(fail(
+                        list.span(),
+                        "image.tags is empty; use for example [\"{version}\"]".into(),
+                    ));
+                }
+                let mut tags = Vec::new();
+                for tag in list.into_inner() {
+                    validate_tag(&expand_version(tag.get_ref(), "0.0.0")).map_err(|why| {
+                        fail(tag.span(), format!("image.tags entry {:?} {why}", tag.get_ref()))
+                    })?;
+                    tags.push(tag.into_inner());
+                }
+                tags
+            }
+        };
+
+        let base = match raw.image.base {
+            None => BaseKind::Busybox,
+            Some(base) => match base.get_ref().as_str() {
+                "busybox" => BaseKind::Busybox,
+                "scratch" => BaseKind::Scratch,
+                other => {
+                    return Err(fail(
+                        base.span(),
+                        format!("image.base {other:?} is not supported; accepted values: busybox, scratch"),
+                    ))
+                }
+            },
+        };
+
+        let user = match raw.image.user {
+            None => 10001,
+            Some(user) => match u32::try_from(*user.get_ref()) {
+                Ok(uid) if (1..=2_147_483_647).contains(&uid) => uid,
+                _ => {
+                    return Err(fail(
+                        user.span(),
+                        format!(
+                            "image.user {} must be a non-root uid between 1 and 2147483647 (e.g. 10001)",
+                            user.get_ref()
+                        ),
+                    ))
+                }
+            },
+        };
+
+        let volume = match raw.image.volume {
+            None => "/data".to_string(),
+            Some(volume) => {
+                let ok = volume.get_ref().starts_with('/')
+                    && volume.get_ref().len() > 1
+                    && !volume.get_ref().contains(['"', '\\', ' ', '\'']);
+                if !ok {
+                    return Err(fail(volume.span(), format!(
+                        "image.volume {:?} must be an absolute path without spaces or quotes (e.g. \"/data\")",
+                        volume.get_ref()
+                    )));
+                }
+                volume.into_inner()
+            }
+        };
+        let port = match raw.image.port {
+            None => 7070,
+            Some(port) => u16::try_from(*port.get_ref()).ok().filter(|p| *p > 0).ok_or_else(|| {
+                fail(port.span(), format!("image.port {} must be between 1 and 65535", port.get_ref()))
+            })?,
+        };
+
+        let mut base_images = BTreeMap::new();
+        for (name, image) in raw.image.base_images {
+            if matrix::by_name(name.get_ref()).is_none() {
+                return Err(fail(
+                    name.span(),
+                    format!(
+                        "unknown arch {:?} in image.base-images; accepted values: {}",
+                        name.get_ref(),
+                        matrix::names().join(", ")
+                    ),
+                ));
+            }
+            base_images.insert(name.into_inner(), image);
+        }
+
+        let toolchain = raw.toolchain;
+        Ok(Config {
+            dist: DistConfig {
+                binary: raw.dist.binary.unwrap_or_else(|| raw.dist.package.clone()),
+                package: raw.dist.package,
+                arches,
+                include: raw.dist.include,
+                download_url,
+                smoke,
+            },
+            image: ImageConfig {
+                repository,
+                tags,
+                base,
+                user,
+                volume,
+                port,
+                command: raw.image.command.unwrap_or_else(|| vec!["run".into()]),
+                healthcheck: raw.image.healthcheck.unwrap_or_else(|| vec!["healthcheck".into()]),
+                base_images,
+            },
+            toolchain: ToolchainConfig {
+                nightly: toolchain.nightly.unwrap_or_else(|| "nightly".into()),
+                zig: toolchain.zig.unwrap_or_else(|| "0.17.1".into()),
+                cargo_zigbuild: toolchain.cargo_zigbuild.unwrap_or_else(|| "0.24.0".into()),
+            },
+        })
+    }
+
+    /// Resolves `--arch NAME` / `--target TRIPLE` selections; none means every configured arch.
+    pub fn select_arches(&self, names: &[String], targets: &[String]) -> Result<Vec<&'static Arch>> {
+        if names.is_empty() && targets.is_empty() {
+            return Ok(self.dist.arches.clone());
+        }
+        let configured = || self.dist.arches.iter().map(|a| a.name).collect::<Vec<_>>().join(", ");
+        let mut selected = Vec::new();
+        for name in names {
+            let Some(arch) = matrix::by_name(name) else {
+                bail!("--arch {name:?} is not a known arch; accepted values: {}", matrix::names().join(", "))
+            };
+            selected.push(arch);
+        }
+        for target in targets {
+            let Some(arch) = matrix::by_target(target) else {
+                let known: Vec<_> = matrix::MATRIX.iter().map(|a| a.target).collect();
+                bail!("--target {target:?} is not in the arch matrix; accepted values: {}", known.join(", "))
+            };
+            selected.push(arch);
+        }
+        for arch in &selected {
+            if !self.dist.arches.contains(arch) {
+                bail!(
+                    "arch {} is not enabled in {CONFIG_FILE} (dist.arches = {}); add it there first",
+                    arch.name,
+                    configured()
+                );
+            }
+        }
+        selected.sort_by_key(|arch| matrix::rank(arch));
+        selected.dedup();
+        Ok(selected)
+    }
+}
+
+/// The first `{...}` in `arg` that is not a smoke placeholder.
+fn unknown_placeholder(arg: &str) -> Option<&str> {
+    let mut rest = arg;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').map_or(rest.len(), |end| start + end + 1);
+        let candidate = &rest[start..end];
+        if !SMOKE_PLACEHOLDERS.contains(&candidate) {
+            return Some(candidate);
+        }
+        rest = &rest[end..];
+    }
+    None
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// A Docker image repository: lower-case path components, optionally behind a registry host.
+pub fn validate_repository(repo: &str) -> std::result::Result<(), String> {
+    let (host, path) = match repo.split_once('/') {
+        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (Some(first), rest),
+        _ => (None, repo),
+    };
+    if let Some(host) = host {
+        if host.is_empty() || !host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:".contains(c)) {
+            return Err("has an invalid registry host".into());
+        }
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
+            && c.starts_with(|ch: char| ch.is_ascii_alphanumeric())
+            && c.ends_with(|ch: char| ch.is_ascii_alphanumeric())
+    };
+    if path.contains(':') || path.contains('@') {
+        return Err("must not include a tag or digest".into());
+    }
+    if path.is_empty() || !path.split('/').all(component_ok) {
+        return Err("is not a valid image repository: use lower-case letters, digits, '.', '_', '-' and '/' (e.g. ghcr.io/org/name)".into());
+    }
+    Ok(())
+}
+
+/// A Docker tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn validate_tag(tag: &str) -> std::result::Result<(), String> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err("is not a valid tag: use letters, digits, '_', '.', '-' (at most 128, not starting with '.' or '-')".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::parse(text, Utf8Path::new("release.toml"))
+    }
+
+    fn error(text: &str) -> String {
+        format!("{:#}", parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn the_shipped_config_is_valid_and_selects_all_six_arches() {
+        let text = include_str!("../../../release.toml");
+        let config = parse(text).unwrap();
+        assert_eq!(config.dist.package, "exonode");
+        assert_eq!(config.dist.arches.len(), 6);
+        assert_eq!(config.image.user, 10001);
+        assert_eq!(config.image.base, BaseKind::Busybox);
+        assert_eq!(config.image.base_image(matrix::by_name("arm32v5").unwrap()), "arm32v5/busybox");
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse("[dist]\npackage = \"tool\"\n").unwrap();
+        assert_eq!(config.dist.binary, "tool");
+        assert_eq!(config.image.repository, "tool");
+        assert_eq!(config.image.tags, vec!["{version}"]);
+        assert_eq!(config.dist.arches.len(), matrix::MATRIX.len());
+    }
+
+    #[test]
+    fn arches_come_out_in_matrix_order() {
+        let config = parse("[dist]\npackage = \"t\"\narches = [\"i386\", \"amd64\"]\n").unwrap();
+        let names: Vec<_> = config.dist.arches.iter().map(|a| a.name).collect();
+        assert_eq!(names, ["amd64", "i386"]);
+    }
+
+    #[test]
+    fn unknown_arch_names_position_and_accepted_values() {
+        let err = error("[dist]\npackage = \"t\"\narches = [\"amd64\", \"arm7\"]\n");
+        assert!(err.starts_with("release.toml:3:20: unknown arch \"arm7\""), "{err}");
+        assert!(err.contains("accepted values: amd64, arm64v8, arm32v7, arm32v6, arm32v5, i386"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_position() {
+        let err = error("[dist]\npackage = \"t\"\nbinaries = \"x\"\n");
+        assert!(err.starts_with("release.toml:3:1:"), "{err}");
+        assert!(err.contains("unknown field `binaries`") && err.contains("`binary`"), "{err}");
+        let err = error("[dist]\npackage = \"t\"\n[imagee]\n");
+        assert!(err.contains("release.toml:3:") && err.contains("imagee"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_fix() {
+        let cases = [
+            (
+                "[image]\nbase = \"alpine\"\n",
+                "release.toml:6:8: image.base \"alpine\" is not supported; accepted values: busybox, scratch",
+            ),
+            ("[image]\nuser = 0\n", "release.toml:6:8: image.user 0 must be a non-root uid"),
+            ("[image]\nrepository = \"Ghcr.io/Org/Name:1\"\n", "release.toml:6:14: image.repository"),
+            (
+                "[image]\ntags = [\"-bad\"]\n",
+                "release.toml:6:9: image.tags entry \"-bad\" is not a valid tag",
+            ),
+            (
+                "[image.base-images]\narm32v9 = \"x\"\n",
+                "release.toml:6:1: unknown arch \"arm32v9\" in image.base-images",
+            ),
+        ];
+        for (tail, expected) in cases {
+            let err = error(&format!(
+                "[dist]\npackage = \"t\"\ndownload-url = \"https://x/{{version}}\"\n\n{tail}"
+            ));
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
+        let err = error("[dist]\npackage = \"t\"\ndownload-url = \"ftp://x\"\n");
+        assert!(
+            err.starts_with("release.toml:3:16: dist.download-url \"ftp://x\" must start with https://"),
+            "{err}"
+        );
+        let err = error("[dist]\npackage = \"t\"\narches = []\n");
+        assert!(err.contains("dist.arches is empty"), "{err}");
+        let err = error("[dist]\npackage = \"t\"\narches = [\"i386\", \"i386\"]\n");
+        assert!(err.contains("listed twice"), "{err}");
+    }
+
+    #[test]
+    fn smoke_scenario_is_checked_for_placeholders_and_paths() {
+        let base = "[dist]\npackage = \"t\"\n[dist.smoke]\n";
+        let config =
+            parse(&format!("{base}args = [\"run\", \"--listen\", \"{{addr}}\"]\nget = [\"/healthz\"]\n"))
+                .unwrap();
+        let smoke = config.dist.smoke.unwrap();
+        assert_eq!((smoke.args.len(), smoke.get), (3, vec!["/healthz".to_string()]));
+        assert_eq!(parse("[dist]\npackage = \"t\"\n").unwrap().dist.smoke, None);
+        for (tail, expected) in [
+            ("args = [\"run\", \"{port}\"]\n", "release.toml:4:16: dist.smoke.args: unknown placeholder {port}; accepted: {data_dir}, {addr}"),
+            ("args = [\"{addr}\"]\nget = [\"healthz\"]\n", "release.toml:5:8: dist.smoke.get entry \"healthz\" must be a URL path"),
+            ("args = []\n", "release.toml:3:1: dist.smoke.args is empty"),
+            ("args = [\"run\"]\nget = [\"/healthz\"]\n", "release.toml:3:1: dist.smoke.get needs an address"),
+            ("args = [\"x\"]\nstop = 1\n", "release.toml:5:1: unknown field `stop`"),
+        ] {
+            let err = error(&format!("{base}{tail}"));
+            assert!(err.starts_with(expected), "expected {expected:?}, got {err:?}");
+        }
+        assert_eq!(unknown_placeholder("{addr}-{data_dir}"), None);
+        assert_eq!(unknown_placeholder("x{oops"), Some("{oops"));
+    }
+
+    #[test]
+    fn volumes_ports_and_repositories_at_their_edges() {
+        let image = |tail: &str| parse(&format!("[dist]\npackage = \"t\"\n[image]\n{tail}\n"));
+        for volume in ["\"/\"", "\"data\"", "\"/my data\"", "\"/it's\"", "'/a\"b'", "'/a\\b'"] {
+            let err = format!("{:#}", image(&format!("volume = {volume}")).unwrap_err());
+            assert!(err.contains("must be an absolute path without spaces or quotes"), "{volume}: {err}");
+        }
+        assert_eq!(image("volume = \"/v\"").unwrap().image.volume, "/v");
+        for port in ["0", "65536", "-1"] {
+            let err = format!("{:#}", image(&format!("port = {port}")).unwrap_err());
+            assert!(err.contains(&format!("image.port {port} must be between 1 and 65535")), "{err}");
+        }
+        assert_eq!(image("port = 1").unwrap().image.port, 1);
+        assert_eq!(image("port = 65535").unwrap().image.port, 65535);
+        assert_eq!(image("user = 2147483647").unwrap().image.user, 2_147_483_647);
+        assert!(image("user = 2147483648").is_err());
+        // `_` is fine in a path component but not in a host: the first component is a host
+        // only when it looks like one.
+        assert!(validate_repository("my_org/app").is_ok());
+        assert!(validate_repository("org2/app-2.x").is_ok());
+        for repo in ["ghcr.io/x/y:1.0", "x/y@sha256:abc", "x/y:1"] {
+            assert_eq!(
+                validate_repository(repo),
+                Err("must not include a tag or digest".to_string()),
+                "{repo}"
+            );
+        }
+        assert_eq!(validate_repository("my_host.io/app"), Err("has an invalid registry host".to_string()));
+        assert!(validate_repository("localhost/app").is_ok());
+        assert!(validate_repository("ghcr.io/").is_err());
+        assert!(validate_repository("org/-app").is_err());
+        assert!(validate_repository("org/app-").is_err());
+        assert!(validate_repository("org//app").is_err());
+        assert!(validate_tag(&"a".repeat(128)).is_ok());
+        assert!(validate_tag(&"a".repeat(129)).is_err());
+        assert!(validate_tag("_x").is_ok());
+        assert!(validate_tag("").is_err());
+        assert!(validate_tag("a/b").is_err());
+    }
+
+    #[test]
+    fn syntax_errors_carry_position() {
+        let err = error("[dist]\npackage = \n");
+        assert!(err.starts_with("release.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn selection_by_arch_or_target() {
+        let config = parse("[dist]\npackage = \"t\"\narches = [\"amd64\", \"arm32v7\"]\n").unwrap();
+        let picked = config.select_arches(&[], &["armv7-unknown-linux-musleabihf".into()]).unwrap();
+        assert_eq!(picked[0].name, "arm32v7");
+        let err = config.select_arches(&["i386".into()], &[]).unwrap_err().to_string();
+        assert!(err.contains("not enabled in release.toml"), "{err}");
+        let err = config.select_arches(&["x86".into()], &[]).unwrap_err().to_string();
+        assert!(err.contains("--arch \"x86\"") && err.contains("amd64"), "{err}");
+    }
+
+    #[test]
+    fn repository_and_tag_rules() {
+        assert!(validate_repository("localhost:5000/x/exonode").is_ok());
+        assert!(validate_repository("ghcr.io/exotool/exonode").is_ok());
+        assert!(validate_repository("exonode").is_ok());
+        assert!(validate_repository("Exonode").is_err());
+        assert!(validate_repository("ghcr.io/x/y:tag").is_err());
+        assert!(validate_tag("0.1.0-arm32v7").is_ok());
+        assert!(validate_tag(".hidden").is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! The files `dist` writes next to the archives, all derived from the manifest alone (so a
+//! merged dist folder gets the very same bytes): `Dockerfile.release`, `install.sh`, the
+//! manifest itself and `SHA256SUMS` over everything.
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
+
+use crate::project::config::{expand_version, Config};
+use crate::project::matrix;
+use crate::project::workspace::rfc3339;
+use crate::release::checksum::{self, SumsEntry, SUMS_FILE};
+use crate::release::manifest::{Manifest, MANIFEST_FILE};
+
+pub const DOCKERFILE_RELEASE: &str = "Dockerfile.release";
+pub const INSTALL_SH: &str = "install.sh";
+
+/// The templates, as paths from the workspace root (`cargo xtask lint` renders them from disk).
+pub const DOCKERFILE_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.release.in";
+pub const INSTALL_TEMPLATE_PATH: &str = "xtask/templates/install.sh.in";
+const DOCKERFILE_TEMPLATE: &str = include_str!("../../templates/Dockerfile.release.in");
+const INSTALL_TEMPLATE: &str = include_str!("../../templates/install.sh.in");
+
+/// Project facts the generated files mention that are not in the manifest.
+#[derive(Debug, Clone)]
+pub struct ProjectFacts {
+    pub source: String,
+    pub licenses: String,
+    pub description: String,
+}
+
+/// Writes manifest, Dockerfile.release, install.sh and then SHA256SUMS over every file in `dir`.
+pub fn write_all(dir: &Utf8Path, manifest: &Manifest, config: &Config, facts: &ProjectFacts) -> Result<()> {
+    let files = [
+        (MANIFEST_FILE, manifest.to_json()),
+        (DOCKERFILE_RELEASE, dockerfile_release(manifest, config, facts)?),
+        (INSTALL_SH, install_sh(manifest, config)?),
+    ];
+    for (name, contents) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, contents).with_context(|| format!("cannot write {path}"))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join(INSTALL_SH), std::fs::Permissions::from_mode(0o755))?;
+    }
+    write_sums(dir)
+}
+
+/// SHA256SUMS lists every other file in `dir`.
+pub fn write_sums(dir: &Utf8Path) -> Result<()> {
+    let mut entries = Vec::new();
+    for entry in dir.read_dir_utf8().with_context(|| format!("cannot list {dir}"))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string();
+        if name == SUMS_FILE {
+            continue;
+        }
+        if !entry.file_type()?.is_file() {
+            bail!("{dir} holds {name}, which is not a regular file; a dist folder holds only files");
+        }
+        let (sha256, _) = checksum::sha256_file(entry.path())?;
+        entries.push(SumsEntry { sha256, name });
+    }
+    let path = dir.join(SUMS_FILE);
+    std::fs::write(&path, checksum::render_sums(&entries)).with_context(|| format!("cannot write {path}"))
+}
+
+fn download_url(manifest: &Manifest, config: &Config) -> String {
+    expand_version(&config.dist.download_url, &manifest.version)
+}
+
+fn render(template: &str, values: &[(&str, String)]) -> Result<String> {
+    let mut out = template.to_string();
+    for (key, value) in values {
+        out = out.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    if let Some(at) = out.find("{{") {
+        let rest: String = out[at..].chars().take(30).collect();
+        bail!("template placeholder left unfilled: {rest}");
+    }
+    Ok(out)
+}
+
+/// Text for inside a double-quoted Dockerfile value: no quote ends it, no `$` expands.
+fn dockerfile_quoted(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$")
+}
+
+fn json_array(words: &[String]) -> String {
+    serde_json::to_string(words).expect("strings serialize")
+}
+
+pub fn dockerfile_release(manifest: &Manifest, config: &Config, facts: &ProjectFacts) -> Result<String> {
+    dockerfile_release_from(DOCKERFILE_TEMPLATE, manifest, config, facts)
+}
+
+pub fn dockerfile_release_from(
+    template: &str,
+    manifest: &Manifest,
+    config: &Config,
+    facts: &ProjectFacts,
+) -> Result<String> {
+    let mut cases = String::new();
+    let mut platforms = Vec::new();
+    for artifact in &manifest.artifacts {
+        let arch = matrix::by_name(&artifact.arch).with_context(|| {
+            format!("manifest names arch {:?}, which is not in the matrix", artifact.arch)
+        })?;
+        // Match buildx's TARGETARCH[/TARGETVARIANT], with or without the default variant.
+        let full = arch.platform.to_string();
+        let mut patterns = vec![arch.platform.normalized(), full];
+        patterns.dedup();
+        let patterns: Vec<&str> = patterns.iter().map(|p| p.trim_start_matches("linux/")).collect();
+        cases.push_str(&format!(
+            "      {}) file={}; sha256={} ;; \\\n",
+            patterns.join("|"),
+            artifact.name,
+            artifact.sha256
+        ));
+        platforms.push(arch.platform.normalized());
+    }
+    let binary = &manifest.name;
+    let image = &config.image;
+    let healthcheck: Vec<String> = std::iter::once(format!("/usr/local/bin/{binary}"))
+        .chain(image.healthcheck.iter().cloned())
+        .collect();
+    render(
+        template,
+        &[
+            ("name", manifest.name.clone()),
+            ("version", manifest.version.clone()),
+            ("commit", manifest.commit.clone()),
+            ("created", rfc3339(manifest.source_date_epoch)),
+            ("base_url", download_url(manifest, config)),
+            ("cases", cases.trim_end_matches('\n').to_string()),
+            ("platforms", platforms.join(", ")),
+            ("binary", binary.clone()),
+            ("uid", image.user.to_string()),
+            ("volume", image.volume.clone()),
+            ("port", image.port.to_string()),
+            ("healthcheck", json_array(&healthcheck)),
+            ("command", json_array(&image.command)),
+            ("source", facts.source.clone()),
+            ("licenses", facts.licenses.clone()),
+            ("description", dockerfile_quoted(&facts.description)),
+        ],
+    )
+}
+
+pub fn install_sh(manifest: &Manifest, config: &Config) -> Result<String> {
+    install_sh_from(INSTALL_TEMPLATE, manifest, config)
+}
+
+pub fn install_sh_from(template: &str, manifest: &Manifest, config: &Config) -> Result<String> {
+    let mut cases = String::new();
+    let mut uname_cases = String::new();
+    let mut names = Vec::new();
+    for artifact in &manifest.artifacts {
+        let arch = matrix::by_name(&artifact.arch).with_context(|| {
+            format!("manifest names arch {:?}, which is not in the matrix", artifact.arch)
+        })?;
+        cases.push_str(&format!(
+            "    {}) echo \"{} {} {}\" ;;\n",
+            arch.name, artifact.name, artifact.sha256, artifact.binary.sha256
+        ));
+        names.push(arch.name);
+    }
+    // Detection knows every arch of the matrix, so a machine we do not release for gets
+    // "no build for arm32v6" rather than "unknown CPU".
+    for arch in matrix::MATRIX {
+        uname_cases.push_str(&format!("    {}) arch={} ;;\n", arch.uname_machines.join("|"), arch.name));
+    }
+    render(
+        template,
+        &[
+            ("name", manifest.name.clone()),
+            ("version", manifest.version.clone()),
+            ("commit", manifest.commit.clone()),
+            ("base_url", download_url(manifest, config)),
+            ("cases", cases.trim_end_matches('\n').to_string()),
+            ("uname_cases", uname_cases.trim_end_matches('\n').to_string()),
+            ("arch_names", names.join(", ")),
+        ],
+    )
+}

@@ -1,0 +1,220 @@
+//! `dist-manifest.json`: what a dist folder holds, for people, CI and the image builders.
+//! Field order is fixed by these types, artifacts follow the arch matrix, so the same
+//! release always serializes to the same bytes.
+
+use anyhow::{Context, Result};
+use camino::Utf8Path;
+use serde::{Deserialize, Serialize};
+
+use crate::project::matrix::Arch;
+use crate::project::workspace::Release;
+
+pub const MANIFEST_FILE: &str = "dist-manifest.json";
+pub const SCHEMA: &str = "exotool-dist-manifest/1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub schema: String,
+    pub name: String,
+    pub version: String,
+    pub commit: String,
+    pub source_date_epoch: u64,
+    /// `source_date_epoch` as RFC 3339, for people.
+    pub source_date: String,
+    pub artifacts: Vec<Artifact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// The archive's file name.
+    pub name: String,
+    pub target: String,
+    pub arch: String,
+    pub platform: String,
+    pub size: u64,
+    pub sha256: String,
+    pub binary: Binary,
+    /// The CycloneDX SBOM beside the archive: `<archive>.cdx.json`.
+    pub sbom: String,
+    /// How it was built: backend and compiler, so anyone can rebuild it the same way.
+    pub built_with: BuiltWith,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Binary {
+    /// Path inside the archive.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuiltWith {
+    pub backend: String,
+    pub rustc: String,
+}
+
+impl Artifact {
+    /// The entry of an archive as packed: names from the release and arch, sizes and digests
+    /// measured from the archive's and the binary's bytes.
+    pub fn packed(
+        release: &Release,
+        arch: &Arch,
+        archive: &[u8],
+        binary: &[u8],
+        built_with: BuiltWith,
+    ) -> Artifact {
+        let name = release.archive_name(arch.target);
+        Artifact {
+            target: arch.target.to_string(),
+            arch: arch.name.to_string(),
+            platform: arch.platform.to_string(),
+            size: archive.len() as u64,
+            sha256: crate::release::checksum::sha256_hex(archive),
+            binary: Binary {
+                path: format!("{}/{}", release.archive_stem(arch.target), release.name),
+                size: binary.len() as u64,
+                sha256: crate::release::checksum::sha256_hex(binary),
+            },
+            sbom: crate::release::sbom::file_name(&name),
+            built_with,
+            name,
+        }
+    }
+
+    /// The entry `dist` will write for `arch`, before there is anything to measure: names and
+    /// platform are known, sizes are 0 and digests are `digest` (for plans and previews).
+    pub fn planned(release: &Release, arch: &Arch, digest: &str) -> Artifact {
+        let name = release.archive_name(arch.target);
+        Artifact {
+            target: arch.target.to_string(),
+            arch: arch.name.to_string(),
+            platform: arch.platform.to_string(),
+            size: 0,
+            sha256: digest.to_string(),
+            binary: Binary {
+                path: format!("{}/{}", release.archive_stem(arch.target), release.name),
+                size: 0,
+                sha256: digest.to_string(),
+            },
+            sbom: crate::release::sbom::file_name(&name),
+            built_with: BuiltWith { backend: String::new(), rustc: String::new() },
+            name,
+        }
+    }
+}
+
+impl Manifest {
+    pub fn new(release: &Release, artifacts: Vec<Artifact>) -> Manifest {
+        Manifest {
+            schema: SCHEMA.to_string(),
+            name: release.name.clone(),
+            version: release.version.clone(),
+            commit: release.commit.clone(),
+            source_date_epoch: release.source_date_epoch,
+            source_date: release.created(),
+            artifacts,
+        }
+    }
+
+    pub fn release(&self) -> Release {
+        Release {
+            name: self.name.clone(),
+            version: self.version.clone(),
+            commit: self.commit.clone(),
+            source_date_epoch: self.source_date_epoch,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut json = serde_json::to_string_pretty(self).expect("manifest serializes");
+        json.push('\n');
+        json
+    }
+
+    pub fn read(path: &Utf8Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).with_context(|| format!("{path} is not a valid dist manifest"))?;
+        anyhow::ensure!(
+            manifest.schema == SCHEMA,
+            "{path}: schema {:?} is not supported (expected {SCHEMA:?}); rebuild it with this xtask",
+            manifest.schema
+        );
+        Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn sample() -> Manifest {
+        let release = Release {
+            name: "exonode".into(),
+            version: "0.1.0".into(),
+            commit: "abc".into(),
+            source_date_epoch: 86400,
+        };
+        Manifest::new(
+            &release,
+            vec![Artifact {
+                name: "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz".into(),
+                target: "x86_64-unknown-linux-musl".into(),
+                arch: "amd64".into(),
+                platform: "linux/amd64".into(),
+                size: 10,
+                sha256: "a".repeat(64),
+                binary: Binary {
+                    path: "exonode-0.1.0-x86_64-unknown-linux-musl/exonode".into(),
+                    size: 20,
+                    sha256: "b".repeat(64),
+                },
+                sbom: "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json".into(),
+                built_with: BuiltWith { backend: "cargo".into(), rustc: "rustc 1.95.0".into() },
+            }],
+        )
+    }
+
+    #[test]
+    fn json_shape_is_stable() {
+        let json = sample().to_json();
+        let expected = r#"{
+  "schema": "exotool-dist-manifest/1",
+  "name": "exonode",
+  "version": "0.1.0",
+  "commit": "abc",
+  "source_date_epoch": 86400,
+  "source_date": "1970-01-02T00:00:00Z",
+  "artifacts": [
+    {
+      "name": "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz",
+      "target": "x86_64-unknown-linux-musl",
+      "arch": "amd64",
+      "platform": "linux/amd64",
+      "size": 10,
+      "sha256": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+      "binary": {
+        "path": "exonode-0.1.0-x86_64-unknown-linux-musl/exonode",
+        "size": 20,
+        "sha256": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" + "bbbbbbbbbbbbbbbb"
+      },
+      "sbom": "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json",
+      "built_with": {
+        "backend": "cargo",
+        "rustc": "rustc 1.95.0"
+      }
+    }
+  ]
+}
+"#
+        .replace("\" + \"", "");
+        assert_eq!(json, expected);
+        let back: Manifest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, sample());
+    }
+}

@@ -1,0 +1,8 @@
+//! The files of a dist folder: reproducible archives, checksums, the manifest, SBOMs and the
+//! generated Dockerfile.release and install.sh.
+
+pub mod archive;
+pub mod checksum;
+pub mod files;
+pub mod manifest;
+pub mod sbom;

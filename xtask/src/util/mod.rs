@@ -1,0 +1,6 @@
+//! Process, signal and file-system plumbing shared by every command.
+
+pub mod cmd;
+pub mod interrupt;
+pub mod report;
+pub mod staging;
