@@ -71,6 +71,11 @@ pub struct Dist {
     /// reproducible packing as a binary built here; the manifest records backend "prebuilt".
     #[arg(long, value_name = "ARCH=PATH")]
     pub prebuilt: Vec<String>,
+    /// Arches worked on at once (build, checks, packing). Default: the number of CPUs.
+    /// Each arch builds in a target dir of its own, so cargo's lock does not serialise them;
+    /// the output is byte-identical whatever the number.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
     /// Print the plan and every command, and run nothing.
     #[arg(long)]
     pub dry_run: bool,

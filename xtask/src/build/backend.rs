@@ -111,6 +111,8 @@ pub struct BuildSpec {
     pub package: String,
     pub binary: String,
     pub target: String,
+    /// Cargo's target dir for this build.
+    pub target_dir: Utf8PathBuf,
     pub nightly: String,
     /// Local path → neutral path, so no machine path ends up in the binary.
     pub remaps: Vec<(Utf8PathBuf, String)>,
@@ -140,6 +142,8 @@ pub fn build_command(backend: Backend, spec: &BuildSpec) -> Option<Cmd> {
         &spec.binary,
         "--target",
         &spec.target,
+        "--target-dir",
+        spec.target_dir.as_str(),
     ]);
     let mut rustflags: Vec<String> =
         spec.remaps.iter().map(|(from, to)| format!("--remap-path-prefix={from}={to}")).collect();
@@ -182,6 +186,7 @@ mod tests {
             package: "exonode".into(),
             binary: "exonode".into(),
             target: target.into(),
+            target_dir: "/w/target/dist-build/x".into(),
             nightly: "nightly".into(),
             remaps: vec![("/w".into(), "/src".into())],
             zig_path: vec!["/cache/ziglang".into()],
@@ -209,7 +214,7 @@ mod tests {
             cmd.to_string(),
             "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld SOURCE_DATE_EPOCH=1 \
              RUSTFLAGS=--remap-path-prefix=/w=/src cargo build --release --locked --manifest-path /w/Cargo.toml \
-             --package exonode --bin exonode --target aarch64-unknown-linux-musl"
+             --package exonode --bin exonode --target aarch64-unknown-linux-musl --target-dir /w/target/dist-build/x"
         );
     }
 

@@ -4,4 +4,5 @@
 pub mod backend;
 pub mod elf;
 pub mod run_check;
+pub mod tool_steps;
 pub mod toolchain;

@@ -16,6 +16,7 @@ use crate::project::config::SmokeConfig;
 use crate::project::matrix::{Arch, RunOn};
 use crate::util::cmd::Cmd;
 use crate::util::interrupt::{self, TrackedChild};
+use crate::util::progress::RowLog;
 
 /// How long a daemon under emulation may take to answer its first request.
 const STARTUP_LIMIT: Duration = Duration::from_secs(60);
@@ -82,11 +83,17 @@ impl RunCheck {
     }
 
     /// Runs the check; returns the CPU it ran on, or "not run" (with a warning) when it cannot.
-    pub fn run(&self, sh: &Shell, binary: &Utf8Path, smoke: Option<&SmokeConfig>) -> Result<String> {
+    pub fn run(
+        &self,
+        sh: &Shell,
+        binary: &Utf8Path,
+        smoke: Option<&SmokeConfig>,
+        log: RowLog,
+    ) -> Result<String> {
         let cpu = match self {
             RunCheck::Run { cpu, .. } => cpu,
             RunCheck::Unavailable(why) => {
-                eprintln!("      warning: not run: {why}");
+                log.note(&format!("warning: not run: {why}"));
                 return Ok("not run".into());
             }
         };
@@ -95,12 +102,12 @@ impl RunCheck {
         if !ok {
             bail!("the binary does not run on its CPU class ({cpu}): `{cmd}` failed:\n{}", output.trim());
         }
-        eprintln!("      runs on {cpu}: {}", output.lines().next().unwrap_or("").trim());
+        log.say(&format!("runs on {cpu}: {}", output.lines().next().unwrap_or("").trim()));
         if let Some(smoke) = smoke {
             let summary = self
                 .smoke(sh, binary, smoke)
                 .with_context(|| format!("the smoke run (dist.smoke) failed on its CPU class ({cpu})"))?;
-            eprintln!("      smoke on {cpu}: {summary}");
+            log.say(&format!("smoke on {cpu}: {summary}"));
         }
         Ok(cpu.clone())
     }

@@ -17,6 +17,9 @@ pub struct Toolchain {
     pub nightly_name: String,
     pub rustup: bool,
     pub cargo_home: Utf8PathBuf,
+    /// Where rustup keeps toolchains, and the host triple in their folder names.
+    pub rustup_home: Utf8PathBuf,
+    pub host: String,
     pub zig: ZigTools,
     tools_dir: Utf8PathBuf,
 }
@@ -126,15 +129,17 @@ impl Toolchain {
             nightly_name: config.nightly.clone(),
             rustup,
             cargo_home: cargo_home()?,
+            rustup_home: rustup_home()?,
+            host: host_triple(sh)?,
             zig: ZigTools::new(&target_dir.join("xtask-tools"), config),
             tools_dir: target_dir.join("xtask-tools"),
         })
     }
 
-    /// `rustup target add`, reporting rustup's own reason on failure instead of failing.
-    pub fn add_target(&self, sh: &Shell, target: &str) -> Result<std::result::Result<(), String>> {
-        eprintln!("fetching rust-std for {target} (rustup target add {target})");
-        let (ok, output) = Cmd::new("rustup").args(["target", "add", target]).output(sh)?;
+    /// `rustup target add` (the plan's command), reporting rustup's own reason on failure
+    /// instead of failing.
+    pub fn add_target(&self, sh: &Shell, add: &Cmd) -> Result<std::result::Result<(), String>> {
+        let (ok, output) = add.output(sh)?;
         if ok {
             return Ok(Ok(()));
         }
@@ -168,60 +173,32 @@ impl Toolchain {
             .with_context(|| format!("cannot write {file}"))
     }
 
-    /// What `-Zbuild-std` needs: a nightly toolchain with rust-src. Fetched with rustup when missing.
-    pub fn ensure_nightly(&mut self, sh: &Shell, dry_run: bool) -> Result<()> {
-        let name = self.nightly_name.clone();
-        let install_hint = format!("rustup toolchain install {name} --profile minimal --component rust-src");
-        if !self.rustup && self.nightly.is_none() {
-            bail!("the build-std backend needs a {name} toolchain with rust-src; install rustup and run `{install_hint}`");
-        }
-        if self.nightly.is_none() {
-            if dry_run {
-                eprintln!("would fetch the {name} toolchain: {install_hint}");
-                return Ok(());
-            }
-            eprintln!("fetching the {name} toolchain ({install_hint})");
-            Cmd::new("rustup")
-                .args(["toolchain", "install", &name, "--profile", "minimal", "--component", "rust-src"])
-                .run(sh)
-                .with_context(|| format!("the build-std backend needs {name}; run `{install_hint}`"))?;
-            self.nightly = Some(RustToolchain::probe(sh, Some(&name))?);
-        }
-        let nightly = self.nightly.as_ref().expect("nightly was just ensured");
-        if !nightly.has_rust_src() {
-            let hint = format!("rustup component add rust-src --toolchain {name}");
-            if dry_run {
-                eprintln!("would fetch rust-src: {hint}");
-                return Ok(());
-            }
-            eprintln!("fetching rust-src for {name} ({hint})");
-            Cmd::new("rustup")
-                .args(["component", "add", "rust-src", "--toolchain", &name])
-                .run(sh)
-                .with_context(|| {
-                    format!("the build-std backend needs the standard library's source; run `{hint}`")
-                })?;
-        }
+    /// Runs the plan's `rustup toolchain install` and probes what it installed.
+    pub fn install_nightly(&mut self, sh: &Shell, install: &Cmd) -> Result<()> {
+        install
+            .run(sh)
+            .with_context(|| format!("the build-std backend needs {}; run `{install}`", self.nightly_name))?;
+        self.nightly = Some(RustToolchain::probe(sh, Some(&self.nightly_name))?);
         Ok(())
     }
+}
 
-    pub fn ensure_zig(&self, sh: &Shell, dry_run: bool) -> Result<()> {
-        if self.zig.present() {
-            return Ok(());
-        }
-        if dry_run {
-            eprintln!("would fetch zig and cargo-zigbuild: {}", self.zig.fetch_command(&self.zig.dir));
-            return Ok(());
-        }
-        self.zig.fetch(sh)
+fn rustup_home() -> Result<Utf8PathBuf> {
+    if let Ok(home) = std::env::var("RUSTUP_HOME") {
+        return Ok(home.into());
     }
+    let home = std::env::var("HOME").context("neither RUSTUP_HOME nor HOME is set")?;
+    Ok(Utf8PathBuf::from(home).join(".rustup"))
+}
 
-    pub fn ensure_cross(&self, sh: &Shell) -> Result<()> {
-        if cmd!(sh, "cross --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
-            bail!("--backend cross needs `cross` on PATH (and a container engine): cargo install cross --locked");
-        }
-        Ok(())
-    }
+fn host_triple(sh: &Shell) -> Result<String> {
+    let verbose =
+        cmd!(sh, "rustc -vV").quiet().read().context("cannot run rustc; install Rust with rustup")?;
+    verbose
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(str::to_string)
+        .context("`rustc -vV` names no host")
 }
 
 fn cargo_home() -> Result<Utf8PathBuf> {

@@ -4,17 +4,20 @@
 //! and only then executed; `--dry-run` stops after printing.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
-use crate::build::backend::{self, Backend, BackendRequest, BuildSpec, StdStatus};
+use crate::build::backend::{self, Backend, BackendRequest, BuildSpec};
 use crate::build::elf::{self, machine_name};
 use crate::build::run_check::RunCheck;
+use crate::build::tool_steps::{self, Choice, ToolPlan};
 use crate::build::toolchain::Toolchain;
 use crate::flags;
+use crate::project::cargo_metadata::Metadata;
 use crate::project::config::SmokeConfig;
 use crate::project::matrix::{self, Arch};
 use crate::project::workspace::{Release, Workspace};
@@ -24,6 +27,9 @@ use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
 use crate::release::sbom;
 use crate::util::cmd::Cmd;
+use crate::util::interrupt;
+use crate::util::pool;
+use crate::util::progress::{Progress, RowLog};
 use crate::util::report::{human_size, seconds, short};
 use crate::util::staging::Staging;
 
@@ -35,21 +41,84 @@ pub struct DistPlan {
     pub arches: Vec<ArchPlan>,
     /// The run check's scenario after `--version` (release.toml `dist.smoke`).
     pub smoke: Option<SmokeConfig>,
+    /// Arches worked on at once.
+    pub jobs: usize,
 }
 
 #[derive(Debug)]
 pub struct ArchPlan {
     pub arch: &'static Arch,
-    pub backend: Backend,
-    /// None for a prebuilt binary.
-    pub build: Option<Cmd>,
-    /// Where cargo leaves the binary, or the prebuilt one.
-    pub binary: Utf8PathBuf,
+    pub build: ArchBuild,
+    /// What is built instead if `rustup target add` (a toolchain step) fails.
+    pub if_rustup_refuses: Option<ArchBuild>,
     pub run_check: RunCheck,
     pub archive_name: String,
-    pub rustc: String,
     /// The Cargo package the binary comes from, for the SBOM.
     pub package: String,
+    /// The `cargo metadata` whose dependency graph the SBOM lists.
+    pub sbom: Cmd,
+}
+
+/// How one arch's binary comes to be.
+#[derive(Debug)]
+pub struct ArchBuild {
+    pub backend: Backend,
+    /// None for a prebuilt binary.
+    pub command: Option<Cmd>,
+    /// Where cargo leaves the binary, or the prebuilt one.
+    pub binary: Utf8PathBuf,
+    pub rustc: String,
+}
+
+impl ArchBuild {
+    fn new(
+        ws: &Workspace,
+        toolchain: &Toolchain,
+        release: &Release,
+        request: &DistRequest,
+        arch: &'static Arch,
+        backend: Backend,
+    ) -> ArchBuild {
+        let target_dir = build_dir(&ws.target_dir, arch);
+        // Later prefixes win in rustc, so the target dir (inside the root) comes after it.
+        let mut remaps = vec![
+            (ws.root.clone(), "/src".to_string()),
+            (target_dir.clone(), "/target".to_string()),
+            (toolchain.cargo_home.clone(), "/cargo".to_string()),
+        ];
+        let nightly_sysroot = match &toolchain.nightly {
+            Some(nightly) => nightly.sysroot.clone(),
+            None => tool_steps::predicted_sysroot(toolchain, &toolchain.nightly_name),
+        };
+        if backend == Backend::BuildStd {
+            remaps.push((nightly_sysroot.join("lib/rustlib/src/rust"), "/rust".to_string()));
+        }
+        let spec = BuildSpec {
+            manifest_path: ws.root.join("Cargo.toml"),
+            package: ws.config.dist.package.clone(),
+            binary: ws.config.dist.binary.clone(),
+            target: arch.target.to_string(),
+            target_dir: target_dir.clone(),
+            nightly: toolchain.nightly_name.clone(),
+            remaps,
+            zig_path: toolchain.zig.path_dirs(),
+            env: vec![
+                ("SOURCE_DATE_EPOCH".into(), release.source_date_epoch.to_string()),
+                ("GIT_COMMIT".into(), release.commit.clone()),
+            ],
+        };
+        let rustc = match (backend, &toolchain.nightly) {
+            (Backend::BuildStd, Some(nightly)) => nightly.rustc_version.clone(),
+            (Backend::BuildStd, None) => toolchain.nightly_name.clone(),
+            (Backend::Prebuilt, _) => "unknown (prebuilt)".to_string(),
+            _ => toolchain.default.rustc_version.clone(),
+        };
+        let binary = match request.prebuilt.iter().find(|(a, _)| *a == arch) {
+            Some((_, path)) => path.clone(),
+            None => target_dir.join(arch.target).join("release").join(&ws.config.dist.binary),
+        };
+        ArchBuild { backend, command: backend::build_command(backend, &spec), binary, rustc }
+    }
 }
 
 impl flags::Dist {
@@ -57,36 +126,81 @@ impl flags::Dist {
         let ws = Workspace::load(sh)?;
         let release = ws.release(sh)?;
         let arches = ws.config.select_arches(&self.arch, &self.target)?;
-        let out_dir =
-            crate::project::workspace::absolute(self.out.unwrap_or_else(|| ws.target_dir.join("dist")))?;
-        let dirty = ws.uncommitted_changes(sh);
-        if !dirty.is_empty() {
-            eprintln!(
-                "warning: {} tracked file(s) have uncommitted changes; the manifest's commit {} does not describe them",
-                dirty.len(),
-                short(&release.commit)
-            );
-        }
-
-        let prebuilt = parse_prebuilt(&self.prebuilt, &arches)?;
-        let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
-        let backends = resolve_backends(
-            sh,
-            &toolchain,
-            &arches,
-            &prebuilt,
-            self.backend,
-            ws.package.needs_c_toolchain,
-            self.dry_run,
-        )?;
-        prepare_tools(sh, &mut toolchain, &backends, self.dry_run)?;
-        let plan = DistPlan::new(&ws, &toolchain, release, out_dir, &backends, &prebuilt);
-        print!("{}", plan.render());
-        if self.dry_run {
-            return Ok(());
-        }
-        plan.execute(sh, &ws)
+        let request = DistRequest {
+            prebuilt: parse_prebuilt(&self.prebuilt, &arches)?,
+            arches,
+            out_dir: crate::project::workspace::absolute(
+                self.out.unwrap_or_else(|| ws.target_dir.join("dist")),
+            )?,
+            backend: self.backend,
+            jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
+            dry_run: self.dry_run,
+        };
+        run(sh, &ws, release, &request)
     }
+}
+
+/// What a dist run is asked to do, resolved from flags (or by `image`, which needs a dist).
+pub struct DistRequest {
+    pub arches: Vec<&'static Arch>,
+    pub prebuilt: Vec<(&'static Arch, Utf8PathBuf)>,
+    pub out_dir: Utf8PathBuf,
+    pub backend: BackendRequest,
+    pub jobs: usize,
+    pub dry_run: bool,
+}
+
+impl DistRequest {
+    /// Build `arches` into `out_dir` the default way.
+    pub fn new(arches: &[&'static Arch], out_dir: &Utf8Path, dry_run: bool) -> DistRequest {
+        DistRequest {
+            arches: arches.to_vec(),
+            prebuilt: Vec::new(),
+            out_dir: out_dir.to_path_buf(),
+            backend: BackendRequest::Auto,
+            jobs: default_jobs(),
+            dry_run,
+        }
+    }
+}
+
+/// Plans, prints the plan, and (unless a dry run) executes it.
+pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) -> Result<()> {
+    let dirty = ws.uncommitted_changes(sh);
+    if !dirty.is_empty() {
+        eprintln!(
+            "warning: {} tracked file(s) have uncommitted changes; the manifest's commit {} does not describe them",
+            dirty.len(),
+            short(&release.commit)
+        );
+    }
+    let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
+    let prebuilt: Vec<&'static Arch> = request.prebuilt.iter().map(|(arch, _)| *arch).collect();
+    let tools =
+        ToolPlan::new(&toolchain, &request.arches, &prebuilt, request.backend, ws.package.needs_c_toolchain)?;
+    let plan = DistPlan::new(ws, &toolchain, release.clone(), request, &tools.choices);
+    print!("{}{}", tools.render(), plan.render());
+    if request.dry_run {
+        return Ok(());
+    }
+    let settled: Vec<(&'static Arch, Choice)> = tools
+        .execute(sh, &mut toolchain)?
+        .into_iter()
+        .map(|(arch, backend)| (arch, Choice::Settled(backend)))
+        .collect();
+    // The same plan, with the toolchain's outcomes (and what it installed) filled in.
+    DistPlan::new(ws, &toolchain, release, request, &settled).execute(ws)
+}
+
+/// Cargo's target dir for one arch. Builds sharing one would wait for each other on cargo's
+/// lock of the host artifact folder; remapped to /target, the folder leaves no trace in the binary.
+pub fn build_dir(target_dir: &Utf8Path, arch: &Arch) -> Utf8PathBuf {
+    target_dir.join("dist-build").join(arch.name)
+}
+
+/// One arch per CPU: a build's own parallelism fades in its single-threaded link (fat LTO).
+fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// `--prebuilt ARCH=PATH` values: binaries built elsewhere, checked and packed like our own.
@@ -124,133 +238,36 @@ pub fn parse_prebuilt(
     Ok(prebuilt)
 }
 
-/// Picks each arch's backend, installing a missing target std with rustup first when that
-/// is the way to get it. Side effects happen here, before planning, and never in a dry run.
-fn resolve_backends(
-    sh: &Shell,
-    toolchain: &Toolchain,
-    arches: &[&'static Arch],
-    prebuilt: &[(&'static Arch, Utf8PathBuf)],
-    request: BackendRequest,
-    needs_c: bool,
-    dry_run: bool,
-) -> Result<Vec<(&'static Arch, Backend)>> {
-    let mut resolved = Vec::new();
-    for &arch in arches {
-        if prebuilt.iter().any(|(a, _)| *a == arch) {
-            resolved.push((arch, Backend::Prebuilt));
-            continue;
-        }
-        let wants_std =
-            matches!(request, BackendRequest::Auto | BackendRequest::Cargo | BackendRequest::Zigbuild);
-        let std = if toolchain.default.has_std_for(arch.target) {
-            StdStatus::Installed
-        } else if !wants_std {
-            StdStatus::Installable
-        } else if !toolchain.rustup {
-            StdStatus::Unavailable("rustup is not installed".into())
-        } else if let Some(reason) = toolchain.remembered_std_failure(arch.target) {
-            StdStatus::Unavailable(reason)
-        } else if dry_run {
-            eprintln!(
-                "would fetch rust-std: rustup target add {} (nightly -Zbuild-std if rustup has none)",
-                arch.target
-            );
-            StdStatus::Installable
-        } else {
-            match toolchain.add_target(sh, arch.target)? {
-                Ok(()) => StdStatus::Installed,
-                Err(reason) => {
-                    eprintln!("{}: rustup cannot install rust-std for {} ({reason})", arch.name, arch.target);
-                    toolchain.remember_std_failure(arch.target, &reason)?;
-                    StdStatus::Unavailable(reason)
-                }
-            }
-        };
-        let backend = backend::choose(request, &std, needs_c, arch.target)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", arch.name))?;
-        resolved.push((arch, backend));
-    }
-    Ok(resolved)
-}
-
-fn prepare_tools(
-    sh: &Shell,
-    toolchain: &mut Toolchain,
-    backends: &[(&Arch, Backend)],
-    dry_run: bool,
-) -> Result<()> {
-    let uses = |wanted: fn(Backend) -> bool| backends.iter().any(|(_, b)| wanted(*b));
-    if uses(|b| b == Backend::BuildStd) {
-        toolchain.ensure_nightly(sh, dry_run)?;
-    }
-    if uses(Backend::needs_zig) {
-        toolchain.ensure_zig(sh, dry_run)?;
-    }
-    if uses(|b| b == Backend::Cross) {
-        toolchain.ensure_cross(sh)?;
-    }
-    Ok(())
-}
-
 impl DistPlan {
     pub fn new(
         ws: &Workspace,
         toolchain: &Toolchain,
         release: Release,
-        out_dir: Utf8PathBuf,
-        backends: &[(&'static Arch, Backend)],
-        prebuilt: &[(&'static Arch, Utf8PathBuf)],
+        request: &DistRequest,
+        choices: &[(&'static Arch, Choice)],
     ) -> DistPlan {
-        // Later prefixes win in rustc, so the target dir (inside the root) comes after it.
-        let remaps = vec![
-            (ws.root.clone(), "/src".to_string()),
-            (ws.target_dir.clone(), "/target".to_string()),
-            (toolchain.cargo_home.clone(), "/cargo".to_string()),
-        ];
-        let arches = backends
+        let arches = choices
             .iter()
-            .map(|&(arch, backend)| {
-                let mut remaps = remaps.clone();
-                if let (Backend::BuildStd, Some(nightly)) = (backend, &toolchain.nightly) {
-                    remaps.push((nightly.rust_src(), "/rust".to_string()));
-                }
-                let spec = BuildSpec {
-                    manifest_path: ws.root.join("Cargo.toml"),
-                    package: ws.config.dist.package.clone(),
-                    binary: ws.config.dist.binary.clone(),
-                    target: arch.target.to_string(),
-                    nightly: toolchain.nightly_name.clone(),
-                    remaps,
-                    zig_path: toolchain.zig.path_dirs(),
-                    env: vec![
-                        ("SOURCE_DATE_EPOCH".into(), release.source_date_epoch.to_string()),
-                        ("GIT_COMMIT".into(), release.commit.clone()),
-                    ],
-                };
-                let rustc = match (backend, &toolchain.nightly) {
-                    (Backend::BuildStd, Some(nightly)) => nightly.rustc_version.clone(),
-                    (Backend::BuildStd, None) => toolchain.nightly_name.clone(),
-                    (Backend::Prebuilt, _) => "unknown (prebuilt)".to_string(),
-                    _ => toolchain.default.rustc_version.clone(),
-                };
-                let binary = match prebuilt.iter().find(|(a, _)| *a == arch) {
-                    Some((_, path)) => path.clone(),
-                    None => ws.target_dir.join(arch.target).join("release").join(&ws.config.dist.binary),
-                };
+            .map(|(arch, choice)| {
+                let how = |backend| ArchBuild::new(ws, toolchain, &release, request, arch, backend);
                 ArchPlan {
                     arch,
-                    backend,
-                    build: backend::build_command(backend, &spec),
-                    binary,
+                    build: how(choice.backend()),
+                    if_rustup_refuses: choice.fallback().map(how),
                     run_check: RunCheck::for_arch(arch),
                     archive_name: release.archive_name(arch.target),
-                    rustc,
                     package: ws.config.dist.package.clone(),
+                    sbom: Metadata::command(&ws.root.join("Cargo.toml"), Some(arch.target)),
                 }
             })
             .collect();
-        DistPlan { release, out_dir, arches, smoke: ws.config.dist.smoke.clone() }
+        DistPlan {
+            release,
+            out_dir: request.out_dir.clone(),
+            arches,
+            smoke: ws.config.dist.smoke.clone(),
+            jobs: request.jobs,
+        }
     }
 
     pub fn render(&self) -> String {
@@ -265,16 +282,25 @@ impl DistPlan {
             r.created()
         );
         let _ = writeln!(out, "output: {} (assembled aside, renamed into place when complete)", self.out_dir);
+        let _ = writeln!(
+            out,
+            "jobs: {} arch(es) at once, each in its own cargo target dir; a failure stops the others",
+            self.jobs.min(self.arches.len())
+        );
         for step in &self.arches {
             let arch = step.arch;
-            let _ = writeln!(out, "  {:<8} {:<31} {}", arch.name, arch.target, step.backend);
-            match &step.build {
+            let _ = writeln!(out, "  {:<8} {:<31} {}", arch.name, arch.target, step.build.backend);
+            match &step.build.command {
                 Some(build) => {
                     let _ = writeln!(out, "    build: {build}");
                 }
                 None => {
-                    let _ = writeln!(out, "    build: none, packing {}", step.binary);
+                    let _ = writeln!(out, "    build: none, packing {}", step.build.binary);
                 }
+            }
+            if let Some(instead) = &step.if_rustup_refuses {
+                let command = instead.command.as_ref().map_or("none".to_string(), |c| c.to_string());
+                let _ = writeln!(out, "    or, if rustup refuses rust-std ({}): {command}", instead.backend);
             }
             let _ = writeln!(
                 out,
@@ -286,10 +312,11 @@ impl DistPlan {
                     None => String::new(),
                 }
             );
-            for line in step.run_check.describe(&step.binary, self.smoke.as_ref()) {
+            for line in step.run_check.describe(&step.build.binary, self.smoke.as_ref()) {
                 let _ = writeln!(out, "    run:   {line}");
             }
             let _ = writeln!(out, "    pack:  {} (+ .sha256)", step.archive_name);
+            let _ = writeln!(out, "    sbom:  {} from {}", sbom::file_name(&step.archive_name), step.sbom);
         }
         let _ = writeln!(
             out,
@@ -301,46 +328,66 @@ impl DistPlan {
         out
     }
 
-    fn execute(&self, sh: &Shell, ws: &Workspace) -> Result<()> {
+    fn execute(&self, ws: &Workspace) -> Result<()> {
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         let includes = read_includes(ws)?;
-        let total = self.arches.len();
-        let mut artifacts = Vec::new();
-        let mut rows = Vec::new();
-        for (index, step) in self.arches.iter().enumerate() {
-            let started = Instant::now();
-            let doing = if step.build.is_some() { "building" } else { "checking" };
-            eprintln!(
-                "[{}/{total}] {}: {doing} {} with {}",
-                index + 1,
-                step.arch.name,
-                step.arch.target,
-                step.backend
-            );
-            let (artifact, ran_on) = build_one(sh, step, self, &includes, &staging.dir)
-                .with_context(|| format!("{} ({}) failed", step.arch.name, step.arch.target))?;
-            let elapsed = started.elapsed();
-            eprintln!(
-                "[{}/{total}] {}: {} ({}), sha256 {} in {}",
-                index + 1,
-                step.arch.name,
-                artifact.name,
-                human_size(artifact.size),
-                &artifact.sha256[..12],
-                seconds(elapsed)
-            );
-            rows.push(SummaryRow {
+        let progress = Progress::new(self.arches.iter().map(|step| step.arch.name));
+        let first_failure = AtomicBool::new(false);
+        let built = pool::run_ordered(
+            self.jobs,
+            &self.arches,
+            |index, step| {
+                let log = progress.row(index);
+                let started = Instant::now();
+                let doing = if step.build.command.is_some() { "building" } else { "checking" };
+                log.say(&format!("{doing} {} with {}", step.arch.target, step.build.backend));
+                // xshell's Shell is not shared between threads; each worker has its own.
+                let built = Shell::new()
+                    .map_err(anyhow::Error::from)
+                    .and_then(|sh| build_one(&sh, step, self, &includes, &staging.dir, log))
+                    .with_context(|| format!("{} ({}) failed", step.arch.name, step.arch.target));
+                match &built {
+                    Ok((artifact, _)) => progress.finish(
+                        index,
+                        &format!(
+                            "{} ({}), sha256 {} in {}",
+                            artifact.name,
+                            human_size(artifact.size),
+                            &artifact.sha256[..12],
+                            seconds(started.elapsed())
+                        ),
+                    ),
+                    // Only the first failure is news: the others were stopped because of it.
+                    Err(_) if !first_failure.swap(true, Ordering::SeqCst) => {
+                        progress.finish(index, "failed");
+                        if let Some(transcript) = progress.transcript(index) {
+                            progress.note(index, &format!("failed; its output:\n{transcript}"));
+                        }
+                    }
+                    Err(_) => progress.finish(index, "stopped"),
+                }
+                built.map(|(artifact, ran_on)| (artifact, ran_on, started.elapsed()))
+            },
+            interrupt::stop_children,
+        );
+        progress.clear();
+        let built = built?;
+        let rows: Vec<SummaryRow> = self
+            .arches
+            .iter()
+            .zip(&built)
+            .map(|(step, (artifact, ran_on, elapsed))| SummaryRow {
                 arch: step.arch.name,
                 target: step.arch.target,
-                backend: step.backend,
+                backend: step.build.backend,
                 size: artifact.size,
                 binary_size: artifact.binary.size,
                 sha256: artifact.sha256.clone(),
-                elapsed,
-                ran_on,
-            });
-            artifacts.push(artifact);
-        }
+                elapsed: *elapsed,
+                ran_on: ran_on.clone(),
+            })
+            .collect();
+        let artifacts = built.into_iter().map(|(artifact, _, _)| artifact).collect();
         let manifest = Manifest::new(&self.release, artifacts);
         files::write_all(&staging.dir, &manifest, &ws.config, &ws.project_facts())?;
         let dest = staging.commit()?;
@@ -381,22 +428,24 @@ fn build_one(
     plan: &DistPlan,
     includes: &[ArchiveEntry],
     out: &Utf8Path,
+    log: RowLog,
 ) -> Result<(Artifact, String)> {
     let release = &plan.release;
-    if let Some(build) = &step.build {
-        build.run(sh).context("the build failed (its output is above)")?;
+    let build = &step.build;
+    if let Some(command) = &build.command {
+        command.run_lines(sh, |line| log.say(line)).context("the build failed (its output is above)")?;
     }
-    let binary = std::fs::read(&step.binary)
-        .with_context(|| format!("the build left no binary at {}", step.binary))?;
-    let facts = elf::inspect(&binary).with_context(|| format!("cannot read {} as ELF", step.binary))?;
-    elf::check(step.arch, &facts).with_context(|| format!("refusing {}", step.binary))?;
-    let ran_on = step.run_check.run(sh, &step.binary, plan.smoke.as_ref())?;
+    let binary = std::fs::read(&build.binary)
+        .with_context(|| format!("the build left no binary at {}", build.binary))?;
+    let facts = elf::inspect(&binary).with_context(|| format!("cannot read {} as ELF", build.binary))?;
+    elf::check(step.arch, &facts).with_context(|| format!("refusing {}", build.binary))?;
+    let ran_on = step.run_check.run(sh, &build.binary, plan.smoke.as_ref(), log)?;
 
     let stem = release.archive_stem(step.arch.target);
     let mut entries = includes.to_vec();
     entries.push(ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true });
     let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch)?;
-    let built_with = BuiltWith { backend: step.backend.id().to_string(), rustc: step.rustc.clone() };
+    let built_with = BuiltWith { backend: build.backend.id().to_string(), rustc: build.rustc.clone() };
     let artifact = Artifact::packed(release, step.arch, &bytes, &binary, built_with);
     let archive_path = out.join(&artifact.name);
     std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
@@ -404,11 +453,12 @@ fn build_one(
     let facts = sbom::Facts {
         release,
         target: step.arch.target,
-        rustc: &step.rustc,
+        rustc: &build.rustc,
         archive_name: &step.archive_name,
         package: &step.package,
     };
-    sbom::write(sh, &facts, out)?;
+    let metadata = Metadata::run(sh, &step.sbom)?;
+    sbom::write(&metadata, &facts, out)?;
     Ok((artifact, ran_on))
 }
 

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use xshell::Shell;
 
+use crate::commands::dist::{self, DistRequest};
 use crate::commands::verify;
 use crate::engines::{buildx, oci, ImageRequest};
 use crate::flags::{self, Engine};
@@ -109,15 +110,7 @@ fn ready_dist(
             eprintln!("warning: {reason}; using it as given");
         } else {
             eprintln!("{reason}: running dist first");
-            let dist = flags::Dist {
-                arch: arches.iter().map(|a| a.name.to_string()).collect(),
-                target: vec![],
-                out: Some(dir.clone()),
-                backend: crate::build::backend::BackendRequest::Auto,
-                prebuilt: vec![],
-                dry_run,
-            };
-            dist.run(sh)?;
+            dist::run(sh, ws, release.clone(), &DistRequest::new(arches, &dir, dry_run))?;
             if dry_run {
                 // Nothing was built; plan against the manifest the dist would write.
                 let planned = arches.iter().map(|arch| Artifact::planned(release, arch, "(not built yet)"));

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, VecDeque};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
-use xshell::{cmd, Shell};
+use xshell::Shell;
+
+use crate::util::cmd::Cmd;
 
 #[derive(Deserialize)]
 pub struct Metadata {
@@ -83,16 +85,25 @@ impl Package {
 
 impl Metadata {
     /// Runs `cargo metadata --locked`, for one target platform's graph when `platform` is given.
+    /// `cargo metadata`, limited to what gets built for `platform` when given.
+    pub fn command(manifest_path: &Utf8Path, platform: Option<&str>) -> Cmd {
+        let cmd = Cmd::new("cargo").args(["metadata", "--format-version", "1", "--locked"]);
+        let cmd = match platform {
+            Some(platform) => cmd.args(["--filter-platform", platform]),
+            None => cmd,
+        };
+        cmd.args(["--manifest-path", manifest_path.as_str()])
+    }
+
     pub fn read(sh: &Shell, manifest_path: &Utf8Path, platform: Option<&str>) -> Result<Metadata> {
-        let filter: Vec<String> =
-            platform.map(|p| vec!["--filter-platform".into(), p.into()]).unwrap_or_default();
-        let json = cmd!(
-            sh,
-            "cargo metadata --format-version 1 --locked {filter...} --manifest-path {manifest_path}"
-        )
-        .quiet()
-        .read()
-        .context("`cargo metadata` failed; is Cargo.lock up to date? (run `cargo update -w`)")?;
+        Metadata::run(sh, &Metadata::command(manifest_path, platform))
+    }
+
+    /// Runs a `cargo metadata` command (from `Metadata::command`) and parses its output.
+    pub fn run(sh: &Shell, command: &Cmd) -> Result<Metadata> {
+        let json = command
+            .read(sh)
+            .context("`cargo metadata` failed; is Cargo.lock up to date? (run `cargo update -w`)")?;
         serde_json::from_str(&json).context("cannot parse `cargo metadata` output")
     }
 

@@ -15,7 +15,6 @@ use std::collections::BTreeSet;
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
-use xshell::Shell;
 
 use crate::project::cargo_metadata::{Metadata, Package};
 use crate::project::config::CONFIG_FILE;
@@ -30,15 +29,14 @@ pub fn file_name(archive_name: &str) -> String {
 }
 
 /// Writes `<archive>.cdx.json` into `out` for `facts.target` and returns its file name.
-pub fn write(sh: &Shell, facts: &Facts, out: &Utf8Path) -> Result<String> {
+pub fn write(metadata: &Metadata, facts: &Facts, out: &Utf8Path) -> Result<String> {
     let root = project_root();
-    let metadata = Metadata::read(sh, &root.join("Cargo.toml"), Some(facts.target))?;
     let lock_path = root.join("Cargo.lock");
     let lock_text =
         std::fs::read_to_string(&lock_path).with_context(|| format!("cannot read {lock_path}"))?;
     let lock: Lockfile =
         toml::from_str(&lock_text).with_context(|| format!("{lock_path} is not a valid Cargo.lock"))?;
-    let bytes = document(&metadata, &lock, facts)?;
+    let bytes = document(metadata, &lock, facts)?;
     let name = file_name(facts.archive_name);
     let path = out.join(&name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {path}"))?;

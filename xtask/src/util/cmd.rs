@@ -82,6 +82,47 @@ impl Cmd {
         Ok(())
     }
 
+    /// Runs with stdout and stderr, merged, handed line by line to `on_line` (for progress
+    /// display); fails on a non-zero exit.
+    pub fn run_lines(&self, sh: &Shell, mut on_line: impl FnMut(&str)) -> Result<()> {
+        let mut command = self.command(sh);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.spawn(&mut command)?;
+        let (sender, lines) = std::sync::mpsc::channel();
+        let stdout = child.take_stdout().map(|out| forward_lines(out, sender.clone()));
+        let stderr = child.take_stderr().map(|err| forward_lines(err, sender));
+        // Ends when both pipes are closed: the command and everything it started are done.
+        for line in lines {
+            on_line(&line);
+        }
+        for reader in stdout.into_iter().chain(stderr) {
+            let _ = reader.join();
+        }
+        let status = child.wait().with_context(|| format!("lost track of `{self}`"))?;
+        if !status.success() {
+            bail!("command failed ({status}): {self}");
+        }
+        Ok(())
+    }
+
+    /// Runs and returns stdout; fails on a non-zero exit, with stderr in the error.
+    pub fn read(&self, sh: &Shell) -> Result<String> {
+        let mut command = self.command(sh);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let output = self
+            .spawn(&mut command)?
+            .wait_with_output()
+            .with_context(|| format!("lost track of `{self}`"))?;
+        if !output.status.success() {
+            bail!(
+                "command failed ({}): {self}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        String::from_utf8(output.stdout).with_context(|| format!("`{self}` printed something not UTF-8"))
+    }
+
     /// Runs and returns (success, stdout + stderr) without failing on a non-zero exit.
     pub fn output(&self, sh: &Shell) -> Result<(bool, String)> {
         let mut command = self.command(sh);
@@ -102,6 +143,22 @@ impl Cmd {
         command.stdout(log.try_clone()?).stderr(log.try_clone()?);
         self.spawn(&mut command)
     }
+}
+
+/// Sends each line read from `pipe` to `sender`, on a thread of its own.
+fn forward_lines(
+    pipe: impl std::io::Read + Send + 'static,
+    sender: std::sync::mpsc::Sender<String>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { return };
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    })
 }
 
 impl fmt::Display for Cmd {

@@ -22,9 +22,11 @@ struct Live {
     /// Process group ids (= the pid of each child, which leads its own group).
     groups: Vec<i32>,
     folders: Vec<Utf8PathBuf>,
+    /// Set by `stop_children`: no child may start any more.
+    stopping: bool,
 }
 
-static LIVE: Mutex<Live> = Mutex::new(Live { groups: Vec::new(), folders: Vec::new() });
+static LIVE: Mutex<Live> = Mutex::new(Live { groups: Vec::new(), folders: Vec::new(), stopping: false });
 
 /// How long children get to exit after SIGTERM before they are killed.
 const GRACE: Duration = Duration::from_secs(5);
@@ -97,6 +99,14 @@ impl TrackedChild {
         self.child.as_mut().expect("not yet consumed").wait()
     }
 
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.as_mut().expect("not yet consumed").stdout.take()
+    }
+
+    pub fn take_stderr(&mut self) -> Option<std::process::ChildStderr> {
+        self.child.as_mut().expect("not yet consumed").stderr.take()
+    }
+
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
         self.child.as_mut().expect("not yet consumed").try_wait()
     }
@@ -126,10 +136,23 @@ impl Drop for TrackedChild {
     }
 }
 
+/// Stops every running child (SIGTERM to its group) and refuses new ones from now on: the
+/// first failing arch of a parallel run stops the others this way, without exiting.
+pub fn stop_children() {
+    let mut live = live();
+    live.stopping = true;
+    for &group in &live.groups {
+        send(group, libc::SIGTERM);
+    }
+}
+
 /// Starts `command` in a process group of its own, registered for shutdown.
 pub fn spawn(command: &mut Command) -> io::Result<TrackedChild> {
     use std::os::unix::process::CommandExt;
     let mut live = live();
+    if live.stopping {
+        return Err(io::Error::other("not started: the run is stopping after a failure"));
+    }
     let child = command.process_group(0).spawn()?;
     let group = i32::try_from(child.id()).expect("pids fit in i32");
     live.groups.push(group);

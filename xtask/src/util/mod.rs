@@ -2,5 +2,7 @@
 
 pub mod cmd;
 pub mod interrupt;
+pub mod pool;
+pub mod progress;
 pub mod report;
 pub mod staging;

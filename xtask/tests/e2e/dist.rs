@@ -567,9 +567,11 @@ fn a_failure_in_the_last_arch_leaves_no_output_and_no_staging() {
     let root_dir = scratch("failed-last-arch");
     let out = root_dir.join("dist");
     copy_dir(shared_dist(), &out);
-    // amd64 is built and packed for real, then i386 is refused.
+    // amd64 is built and packed for real, then i386 is refused (one at a time, in order).
     let stderr = xtask_fails(&[
         "dist",
+        "--jobs",
+        "1",
         "--arch",
         "amd64",
         "--arch",
@@ -582,6 +584,58 @@ fn a_failure_in_the_last_arch_leaves_no_output_and_no_staging() {
     assert!(stderr.contains("[1/2] amd64: exonode-"), "amd64 was packed first: {stderr}");
     assert!(stderr.contains("i386 (i686-unknown-linux-musl) failed: refusing /bin/sh"), "{stderr}");
     assert_eq!(listing(&root_dir), Vec::<String>::new(), "no output, no staging, no earlier output");
+}
+
+#[test]
+fn a_failing_arch_stops_the_arches_built_beside_it() {
+    let root_dir = scratch("failed-parallel");
+    let out = root_dir.join("dist");
+    // A cold target dir: amd64's build takes far longer than refusing i386 takes.
+    let target_dir = scratch("failed-parallel-target");
+    let output = xtask_env(
+        &[
+            "dist",
+            "--jobs",
+            "2",
+            "--arch",
+            "amd64",
+            "--arch",
+            "i386",
+            "--prebuilt",
+            "i386=/bin/sh",
+            "--out",
+            out.as_str(),
+        ],
+        &[("CARGO_TARGET_DIR", target_dir.as_str())],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("i386 (i686-unknown-linux-musl) failed: refusing /bin/sh"), "{stderr}");
+    assert!(stderr.contains("[1/2] amd64: building"), "amd64 was started beside i386: {stderr}");
+    assert!(!stderr.contains("[1/2] amd64: exonode-"), "amd64 was stopped, not packed: {stderr}");
+    assert_eq!(listing(&root_dir), Vec::<String>::new(), "no output, no staging");
+    assert_eq!(
+        processes_mentioning(target_dir.as_str()),
+        Vec::<String>::new(),
+        "the amd64 build was left running"
+    );
+    let _ = std::fs::remove_dir_all(&target_dir);
+}
+
+#[test]
+fn one_job_or_many_give_the_same_bytes() {
+    // The shared dist was built with the default (one arch per CPU); the builds are up to
+    // date, so this checks, runs and packs all six again one at a time.
+    let out = scratch("jobs-1").join("dist");
+    xtask_ok(&["dist", "--jobs", "1", "--out", out.as_str()]);
+    for file in ["SHA256SUMS", "dist-manifest.json", "Dockerfile.release", "install.sh"] {
+        assert_eq!(
+            std::fs::read(out.join(file)).unwrap(),
+            std::fs::read(shared_dist().join(file)).unwrap(),
+            "{file} differs between --jobs 1 and the default"
+        );
+    }
+    xtask_ok(&["verify", out.as_str()]);
 }
 
 fn listing(dir: &Utf8Path) -> Vec<String> {

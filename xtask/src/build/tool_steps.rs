@@ -1,0 +1,274 @@
+//! The toolchain part of a dist plan: which backend each arch gets and what must be fetched
+//! first (rust-std with rustup, the pinned nightly and rust-src, zig and cargo-zigbuild, a
+//! check for cross). Decided without side effects, so `--dry-run` prints exactly what a real
+//! run does; where an outcome is only known by running (rustup may have no std for a target),
+//! the plan says what follows either way.
+
+use std::fmt::Write as _;
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+use xshell::Shell;
+
+use crate::build::backend::{self, Backend, BackendRequest, StdStatus};
+use crate::build::toolchain::Toolchain;
+use crate::project::matrix::Arch;
+use crate::util::cmd::Cmd;
+
+/// How an arch's backend is settled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    Settled(Backend),
+    /// `rustup target add` runs first; `backend` if it succeeds, else `fallback` (or the error).
+    AfterRustup {
+        backend: Backend,
+        fallback: Result<Backend, String>,
+    },
+}
+
+impl Choice {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Choice::Settled(backend) | Choice::AfterRustup { backend, .. } => *backend,
+        }
+    }
+
+    pub fn fallback(&self) -> Option<Backend> {
+        match self {
+            Choice::AfterRustup { fallback: Ok(fallback), .. } => Some(*fallback),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepKind {
+    AddTarget { arch: &'static Arch },
+    Nightly,
+    RustSrc,
+    Zig,
+    Cross,
+}
+
+/// When a step runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum When {
+    Always,
+    /// Only if rustup refuses the std of one of these arches (their fallback needs it).
+    IfRustupRefuses(Vec<&'static str>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ToolStep {
+    pub kind: StepKind,
+    pub cmd: Cmd,
+    pub when: When,
+}
+
+#[derive(Debug)]
+pub struct ToolPlan {
+    pub choices: Vec<(&'static Arch, Choice)>,
+    pub steps: Vec<ToolStep>,
+}
+
+impl ToolPlan {
+    /// Pure: reads what `toolchain` found on this machine and decides everything.
+    pub fn new(
+        toolchain: &Toolchain,
+        arches: &[&'static Arch],
+        prebuilt: &[&'static Arch],
+        request: BackendRequest,
+        needs_c: bool,
+    ) -> Result<ToolPlan> {
+        let mut choices = Vec::new();
+        let mut steps = Vec::new();
+        for &arch in arches {
+            if prebuilt.contains(&arch) {
+                choices.push((arch, Choice::Settled(Backend::Prebuilt)));
+                continue;
+            }
+            let std = std_status(toolchain, arch, request);
+            let choose = |std: &StdStatus| {
+                backend::choose(request, std, needs_c, arch.target).map_err(|e| format!("{}: {e}", arch.name))
+            };
+            let choice = match std {
+                StdStatus::Installable if toolchain.rustup && wants_std(request) => {
+                    steps.push(ToolStep {
+                        kind: StepKind::AddTarget { arch },
+                        cmd: Cmd::new("rustup").args(["target", "add", arch.target]),
+                        when: When::Always,
+                    });
+                    let refused = StdStatus::Unavailable("rustup refused".into());
+                    Choice::AfterRustup {
+                        backend: choose(&StdStatus::Installable).map_err(anyhow::Error::msg)?,
+                        fallback: choose(&refused),
+                    }
+                }
+                std => Choice::Settled(choose(&std).map_err(anyhow::Error::msg)?),
+            };
+            choices.push((arch, choice));
+        }
+        steps.extend(tool_steps(toolchain, &choices));
+        Ok(ToolPlan { choices, steps })
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if self.steps.is_empty() {
+            return out;
+        }
+        let _ = writeln!(out, "toolchain:");
+        for step in &self.steps {
+            let _ = writeln!(out, "  {}: {}", step.kind.describe(), step.cmd);
+            if let When::IfRustupRefuses(arches) = &step.when {
+                let _ = writeln!(out, "    only if rustup has no rust-std for {}", arches.join(" or "));
+            }
+            if let StepKind::AddTarget { arch } = step.kind {
+                let choice = self.choice(arch);
+                let _ = writeln!(
+                    out,
+                    "    if rustup refuses it: {}",
+                    match choice {
+                        Choice::AfterRustup { fallback: Ok(fallback), .. } =>
+                            format!("{} builds with {fallback}", arch.name),
+                        Choice::AfterRustup { fallback: Err(why), .. } => format!("stop: {why}"),
+                        Choice::Settled(_) => unreachable!("an added target has a fallback"),
+                    }
+                );
+            }
+        }
+        out
+    }
+
+    fn choice(&self, arch: &Arch) -> &Choice {
+        &self.choices.iter().find(|(a, _)| a.name == arch.name).expect("every arch has a choice").1
+    }
+
+    /// Runs the steps in order; returns each arch's settled backend.
+    pub fn execute(&self, sh: &Shell, toolchain: &mut Toolchain) -> Result<Vec<(&'static Arch, Backend)>> {
+        let mut refused: Vec<&'static str> = Vec::new();
+        for step in &self.steps {
+            if let When::IfRustupRefuses(arches) = &step.when {
+                if !arches.iter().any(|a| refused.contains(a)) {
+                    continue;
+                }
+            }
+            eprintln!("{}: {}", step.kind.describe(), step.cmd);
+            match step.kind {
+                StepKind::AddTarget { arch } => {
+                    if let Err(reason) = toolchain.add_target(sh, &step.cmd)? {
+                        eprintln!("{}: rustup cannot install rust-std for {} ({reason})", arch.name, arch.target);
+                        toolchain.remember_std_failure(arch.target, &reason)?;
+                        if let Choice::AfterRustup { fallback: Err(why), .. } = self.choice(arch) {
+                            bail!("{why}");
+                        }
+                        refused.push(arch.name);
+                    }
+                }
+                StepKind::Nightly => toolchain.install_nightly(sh, &step.cmd)?,
+                StepKind::RustSrc => step.cmd.run(sh).with_context(|| {
+                    format!("the build-std backend needs the standard library's source; run `{}`", step.cmd)
+                })?,
+                StepKind::Zig => toolchain.zig.fetch(sh)?,
+                StepKind::Cross => step.cmd.output(sh).ok().filter(|(ok, _)| *ok).map(|_| ()).context(
+                    "--backend cross needs `cross` on PATH (and a container engine): cargo install cross --locked",
+                )?,
+            }
+        }
+        Ok(self
+            .choices
+            .iter()
+            .map(|(arch, choice)| match choice {
+                Choice::AfterRustup { fallback: Ok(fallback), .. } if refused.contains(&arch.name) => {
+                    (*arch, *fallback)
+                }
+                choice => (*arch, choice.backend()),
+            })
+            .collect())
+    }
+}
+
+impl StepKind {
+    fn describe(&self) -> String {
+        match self {
+            StepKind::AddTarget { arch } => format!("rust-std for {} ({})", arch.target, arch.name),
+            StepKind::Nightly => "nightly toolchain with rust-src (build-std)".into(),
+            StepKind::RustSrc => "rust-src for the nightly toolchain (build-std)".into(),
+            StepKind::Zig => "zig and cargo-zigbuild from PyPI".into(),
+            StepKind::Cross => "cross is on PATH".into(),
+        }
+    }
+}
+
+fn wants_std(request: BackendRequest) -> bool {
+    matches!(request, BackendRequest::Auto | BackendRequest::Cargo | BackendRequest::Zigbuild)
+}
+
+fn std_status(toolchain: &Toolchain, arch: &Arch, request: BackendRequest) -> StdStatus {
+    if toolchain.default.has_std_for(arch.target) {
+        StdStatus::Installed
+    } else if !wants_std(request) {
+        StdStatus::Installable
+    } else if !toolchain.rustup {
+        StdStatus::Unavailable("rustup is not installed".into())
+    } else if let Some(reason) = toolchain.remembered_std_failure(arch.target) {
+        StdStatus::Unavailable(reason)
+    } else {
+        StdStatus::Installable
+    }
+}
+
+/// The fetches the chosen backends need, each run always or only if a fallback needs it.
+fn tool_steps(toolchain: &Toolchain, choices: &[(&'static Arch, Choice)]) -> Vec<ToolStep> {
+    let needed = |wanted: fn(Backend) -> bool| -> Option<When> {
+        if choices.iter().any(|(_, c)| wanted(c.backend())) {
+            return Some(When::Always);
+        }
+        let arches: Vec<&'static str> =
+            choices.iter().filter(|(_, c)| c.fallback().is_some_and(wanted)).map(|(a, _)| a.name).collect();
+        (!arches.is_empty()).then_some(When::IfRustupRefuses(arches))
+    };
+    let mut steps = Vec::new();
+    let name = &toolchain.nightly_name;
+    if let Some(when) = needed(|b| b == Backend::BuildStd) {
+        match &toolchain.nightly {
+            None => steps.push(ToolStep {
+                kind: StepKind::Nightly,
+                cmd: Cmd::new("rustup").args([
+                    "toolchain",
+                    "install",
+                    name,
+                    "--profile",
+                    "minimal",
+                    "--component",
+                    "rust-src",
+                ]),
+                when,
+            }),
+            Some(nightly) if !nightly.has_rust_src() => steps.push(ToolStep {
+                kind: StepKind::RustSrc,
+                cmd: Cmd::new("rustup").args(["component", "add", "rust-src", "--toolchain", name]),
+                when,
+            }),
+            Some(_) => {}
+        }
+    }
+    if let Some(when) = needed(Backend::needs_zig) {
+        if !toolchain.zig.present() {
+            steps.push(ToolStep {
+                kind: StepKind::Zig,
+                cmd: toolchain.zig.fetch_command(&toolchain.zig.dir),
+                when,
+            });
+        }
+    }
+    if let Some(when) = needed(|b| b == Backend::Cross) {
+        steps.push(ToolStep { kind: StepKind::Cross, cmd: Cmd::new("cross").arg("--version"), when });
+    }
+    steps
+}
+
+/// Where a rustup toolchain that is not installed yet will live, for the plan's remaps.
+pub fn predicted_sysroot(toolchain: &Toolchain, name: &str) -> Utf8PathBuf {
+    toolchain.rustup_home.join("toolchains").join(format!("{name}-{}", toolchain.host))
+}

@@ -1,0 +1,123 @@
+//! Independent pieces of work on a few threads, results kept in input order (so what is
+//! written does not depend on which piece finished first), stopping at the first failure.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use anyhow::Result;
+
+/// Runs `work(index, item)` for every item with at most `jobs` running at once. After the
+/// first failure no new item starts and `stop_others` runs once, so running items can be cut
+/// short; their errors (caused by the stop) are dropped and the first failure is returned.
+pub fn run_ordered<I, T>(
+    jobs: usize,
+    items: &[I],
+    work: impl Fn(usize, &I) -> Result<T> + Sync,
+    stop_others: impl Fn() + Sync,
+) -> Result<Vec<T>>
+where
+    I: Sync,
+    T: Send,
+{
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first_error = Mutex::new(None);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new(items.iter().map(|_| None).collect());
+    let worker = || loop {
+        if failed.load(Ordering::SeqCst) {
+            return;
+        }
+        let index = next.fetch_add(1, Ordering::SeqCst);
+        let Some(item) = items.get(index) else { return };
+        match work(index, item) {
+            Ok(value) => results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(value),
+            Err(err) => {
+                if !failed.swap(true, Ordering::SeqCst) {
+                    *first_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+                    stop_others();
+                }
+                return;
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            scope.spawn(worker);
+        }
+    });
+    if let Some(err) = first_error.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(err);
+    }
+    Ok(results
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
+        .into_iter()
+        .map(|r| r.expect("every item ran"))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn results_come_in_input_order_whatever_finishes_first() {
+        let items = [30u64, 0, 20, 10];
+        let out = run_ordered(
+            4,
+            &items,
+            |i, ms| {
+                std::thread::sleep(Duration::from_millis(*ms));
+                Ok(i)
+            },
+            || {},
+        )
+        .unwrap();
+        assert_eq!(out, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn at_most_jobs_items_run_at_once() {
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        run_ordered(
+            2,
+            &[(); 6],
+            |_, _| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            },
+            || {},
+        )
+        .unwrap();
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn the_first_failure_stops_the_rest_and_is_returned() {
+        let started = AtomicUsize::new(0);
+        let stops = AtomicUsize::new(0);
+        let err = run_ordered(
+            1,
+            &[1, 2, 3, 4],
+            |_, n| {
+                started.fetch_add(1, Ordering::SeqCst);
+                if *n == 2 {
+                    anyhow::bail!("item {n} failed")
+                }
+                Ok(())
+            },
+            || {
+                stops.fetch_add(1, Ordering::SeqCst);
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "item 2 failed");
+        assert_eq!(started.load(Ordering::SeqCst), 2, "nothing starts after a failure");
+        assert_eq!(stops.load(Ordering::SeqCst), 1);
+    }
+}
