@@ -5,7 +5,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::project::config::Config;
 use crate::project::matrix;
-use crate::project::workspace::Release;
+use crate::project::workspace::{PackageInfo, Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
 use crate::release::files::{self, ProjectFacts};
@@ -56,6 +56,23 @@ pub fn config() -> Config {
     .unwrap()
 }
 
+/// This repository's workspace as if checked out at /work/exotool, with its real release.toml:
+/// plans rendered from it change when release.toml does, and only then.
+pub fn workspace() -> Workspace {
+    Workspace {
+        root: "/work/exotool".into(),
+        target_dir: "/work/exotool/target".into(),
+        config: Config::parse(include_str!("../../release.toml"), Utf8Path::new("release.toml")).unwrap(),
+        package: PackageInfo {
+            version: "1.2.3".into(),
+            license: "MIT".into(),
+            repository: "https://example.org/src".into(),
+            description: "A node".into(),
+            needs_c_toolchain: false,
+        },
+    }
+}
+
 pub fn facts() -> ProjectFacts {
     ProjectFacts {
         source: "https://example.org/src".into(),
@@ -85,6 +102,11 @@ pub fn binary_for(arch: &str) -> Vec<u8> {
     match arch {
         "amd64" => static_elf(true, matrix::EM_X86_64),
         "i386" => static_elf(false, matrix::EM_386),
+        "arm64v8" => static_elf(true, matrix::EM_AARCH64),
+        // Tag_CPU_arch: 10 = v7, 6 = v6, 4 = v5TE.
+        "arm32v7" => ElfSpec::arm(true, Some(arm_attributes(&[6, 10]))).build(),
+        "arm32v6" => ElfSpec::arm(true, Some(arm_attributes(&[6, 6]))).build(),
+        "arm32v5" => ElfSpec::arm(false, Some(arm_attributes(&[6, 4]))).build(),
         other => panic!("no fixture binary for {other}"),
     }
 }

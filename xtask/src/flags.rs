@@ -206,6 +206,10 @@ pub struct Mutants {
 pub enum BenchWhat {
     /// Hashing and packing throughput of dist against sha256sum and tar czf.
     Dist,
+    /// `cargo xtask dist` of every configured arch after a one-line change in the binary's
+    /// sources: `--jobs 1` against the default, a no-op rerun, each arch alone (the floor),
+    /// and with --cold a build in an empty target dir. Wall time and CPU use of each.
+    Rebuild,
     /// `cargo xtask image` wall time, oci engine against buildx, every arch in the dist folder,
     /// without and with a push to the loopback registry (localhost:5000). Try --rounds 3.
     Image,
@@ -223,4 +227,7 @@ pub struct Bench {
     /// Repetitions of each measurement.
     #[arg(long, default_value_t = 10)]
     pub rounds: u32,
+    /// With `rebuild`: also time a build of every arch in an empty target dir (minutes).
+    #[arg(long)]
+    pub cold: bool,
 }

@@ -245,7 +245,7 @@ fn tool_steps(toolchain: &Toolchain, choices: &[(&'static Arch, Choice)]) -> Vec
                 ]),
                 when,
             }),
-            Some(nightly) if !nightly.has_rust_src() => steps.push(ToolStep {
+            Some(nightly) if !nightly.has_rust_src => steps.push(ToolStep {
                 kind: StepKind::RustSrc,
                 cmd: Cmd::new("rustup").args(["component", "add", "rust-src", "--toolchain", name]),
                 when,
@@ -254,7 +254,7 @@ fn tool_steps(toolchain: &Toolchain, choices: &[(&'static Arch, Choice)]) -> Vec
         }
     }
     if let Some(when) = needed(Backend::needs_zig) {
-        if !toolchain.zig.present() {
+        if !toolchain.zig.present {
             steps.push(ToolStep {
                 kind: StepKind::Zig,
                 cmd: toolchain.zig.fetch_command(&toolchain.zig.dir),

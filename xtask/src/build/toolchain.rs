@@ -27,26 +27,31 @@ pub struct Toolchain {
 pub struct RustToolchain {
     pub rustc_version: String,
     pub sysroot: Utf8PathBuf,
+    /// Targets whose std is installed in the sysroot.
+    pub std_targets: Vec<String>,
+    pub has_rust_src: bool,
 }
 
 impl RustToolchain {
     fn probe(sh: &Shell, toolchain: Option<&str>) -> Result<RustToolchain> {
         let _env = toolchain.map(|name| sh.push_env("RUSTUP_TOOLCHAIN", name));
         let rustc_version = cmd!(sh, "rustc -V").quiet().read()?;
-        let sysroot = cmd!(sh, "rustc --print sysroot").quiet().read()?;
-        Ok(RustToolchain { rustc_version, sysroot: sysroot.into() })
+        let sysroot = Utf8PathBuf::from(cmd!(sh, "rustc --print sysroot").quiet().read()?);
+        let rustlib = sysroot.join("lib/rustlib");
+        let std_targets = match rustlib.read_dir_utf8() {
+            Ok(entries) => entries
+                .flatten()
+                .filter(|entry| entry.path().join("lib").is_dir())
+                .map(|entry| entry.file_name().to_string())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let has_rust_src = rustlib.join("src/rust/library/std/Cargo.toml").is_file();
+        Ok(RustToolchain { rustc_version, sysroot, std_targets, has_rust_src })
     }
 
     pub fn has_std_for(&self, target: &str) -> bool {
-        self.sysroot.join("lib/rustlib").join(target).join("lib").is_dir()
-    }
-
-    pub fn rust_src(&self) -> Utf8PathBuf {
-        self.sysroot.join("lib/rustlib/src/rust")
-    }
-
-    pub fn has_rust_src(&self) -> bool {
-        self.rust_src().join("library/std/Cargo.toml").is_file()
+        self.std_targets.iter().any(|t| t == target)
     }
 }
 
@@ -57,24 +62,25 @@ pub struct ZigTools {
     pub dir: Utf8PathBuf,
     pub zig_version: String,
     pub zigbuild_version: String,
+    /// Both were found in `dir` when the toolchain was probed.
+    pub present: bool,
 }
 
 impl ZigTools {
     fn new(tools_dir: &Utf8Path, config: &ToolchainConfig) -> ZigTools {
+        let dir = tools_dir.join(format!("zig-{}-cargo-zigbuild-{}", config.zig, config.cargo_zigbuild));
+        let present = dir.join("ziglang/zig").is_file() && dir.join("bin/cargo-zigbuild").is_file();
         ZigTools {
-            dir: tools_dir.join(format!("zig-{}-cargo-zigbuild-{}", config.zig, config.cargo_zigbuild)),
+            dir,
             zig_version: config.zig.clone(),
             zigbuild_version: config.cargo_zigbuild.clone(),
+            present,
         }
     }
 
     /// Directories to put in front of PATH so `zig` and `cargo-zigbuild` resolve to the cache.
     pub fn path_dirs(&self) -> Vec<Utf8PathBuf> {
         vec![self.dir.join("ziglang"), self.dir.join("bin")]
-    }
-
-    pub fn present(&self) -> bool {
-        self.dir.join("ziglang/zig").is_file() && self.dir.join("bin/cargo-zigbuild").is_file()
     }
 
     pub fn fetch_command(&self, into: &Utf8Path) -> Cmd {
@@ -180,6 +186,44 @@ impl Toolchain {
             .with_context(|| format!("the build-std backend needs {}; run `{install}`", self.nightly_name))?;
         self.nightly = Some(RustToolchain::probe(sh, Some(&self.nightly_name))?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+impl Toolchain {
+    /// A machine as the planner sees it, under /opt/rust: rustup with a stable toolchain that
+    /// has std for `std_for`, and a nightly with rust-src when `nightly` (zig likewise).
+    pub fn fixture(std_for: &[&str], nightly: bool, zig: bool) -> Toolchain {
+        let rust = |channel: &str, version: &str, targets: &[&str]| RustToolchain {
+            rustc_version: format!("rustc {version}"),
+            sysroot: format!("/opt/rust/rustup/toolchains/{channel}-x86_64-unknown-linux-gnu").into(),
+            std_targets: targets.iter().map(|t| t.to_string()).collect(),
+            has_rust_src: channel == "nightly",
+        };
+        let config = ToolchainConfig {
+            nightly: "nightly".into(),
+            zig: "0.17.1".into(),
+            cargo_zigbuild: "0.24.0".into(),
+        };
+        let tools_dir = Utf8PathBuf::from("/work/exotool/target/xtask-tools");
+        let mut zig_tools = ZigTools::new(&tools_dir, &config);
+        zig_tools.present = zig;
+        Toolchain {
+            default: rust("stable", "1.95.0 (59807616e 2026-04-14)", std_for),
+            nightly: nightly.then(|| rust("nightly", "1.97.0-nightly (0123456789 2026-05-19)", &[])),
+            nightly_name: "nightly".into(),
+            rustup: true,
+            cargo_home: "/opt/rust/cargo".into(),
+            rustup_home: "/opt/rust/rustup".into(),
+            host: "x86_64-unknown-linux-gnu".into(),
+            zig: zig_tools,
+            tools_dir,
+        }
+    }
+
+    /// Where remembered rustup refusals are kept.
+    pub fn set_tools_dir(&mut self, dir: &Utf8Path) {
+        self.tools_dir = dir.to_path_buf();
     }
 }
 

@@ -12,20 +12,33 @@ use crate::flags::{self, BenchWhat};
 use crate::project::workspace::Workspace;
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
-use crate::release::manifest::{Manifest, MANIFEST_FILE};
+use crate::release::dist_dir::DistDir;
+use crate::release::manifest::Manifest;
 
 impl flags::Bench {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let ws = Workspace::load(sh)?;
-        let dist_dir = self.dist_dir.clone().unwrap_or_else(|| ws.target_dir.join("dist"));
-        let manifest = Manifest::read(&dist_dir.join(MANIFEST_FILE)).with_context(|| {
-            format!("benchmarks need a dist folder: run `cargo xtask dist --out {dist_dir}` first")
-        })?;
         match self.what {
-            BenchWhat::Dist => bench_dist(sh, &ws, &dist_dir, &manifest, self.rounds),
-            BenchWhat::Image => crate::commands::bench_image::run(sh, &ws, &dist_dir, &manifest, self.rounds),
+            BenchWhat::Rebuild => crate::commands::bench_rebuild::run(sh, &ws, self.rounds, self.cold),
+            BenchWhat::Dist => {
+                let (dist_dir, manifest) = read_dist(&ws, self.dist_dir)?;
+                bench_dist(sh, &ws, &dist_dir, &manifest, self.rounds)
+            }
+            BenchWhat::Image => {
+                let (dist_dir, manifest) = read_dist(&ws, self.dist_dir)?;
+                crate::commands::bench_image::run(sh, &ws, &dist_dir, &manifest, self.rounds)
+            }
         }
     }
+}
+
+/// The dist folder whose files are measured, and its manifest.
+fn read_dist(ws: &Workspace, dist_dir: Option<Utf8PathBuf>) -> Result<(Utf8PathBuf, Manifest)> {
+    let dist_dir = DistDir::chosen(ws, dist_dir)?;
+    let manifest = dist_dir.read_manifest().with_context(|| {
+        format!("benchmarks need a dist folder: run `cargo xtask dist --out {dist_dir}` first")
+    })?;
+    Ok((dist_dir.path().to_path_buf(), manifest))
 }
 
 /// The files `dist` hashes and packs: each arch's binary plus the included docs.

@@ -23,6 +23,7 @@ use crate::project::matrix::{self, Arch};
 use crate::project::workspace::{Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
+use crate::release::dist_dir::DistDir;
 use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
 use crate::release::sbom;
@@ -129,9 +130,7 @@ impl flags::Dist {
         let request = DistRequest {
             prebuilt: parse_prebuilt(&self.prebuilt, &arches)?,
             arches,
-            out_dir: crate::project::workspace::absolute(
-                self.out.unwrap_or_else(|| ws.target_dir.join("dist")),
-            )?,
+            out: DistDir::chosen(&ws, self.out)?,
             backend: self.backend,
             jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
             dry_run: self.dry_run,
@@ -144,19 +143,19 @@ impl flags::Dist {
 pub struct DistRequest {
     pub arches: Vec<&'static Arch>,
     pub prebuilt: Vec<(&'static Arch, Utf8PathBuf)>,
-    pub out_dir: Utf8PathBuf,
+    pub out: DistDir,
     pub backend: BackendRequest,
     pub jobs: usize,
     pub dry_run: bool,
 }
 
 impl DistRequest {
-    /// Build `arches` into `out_dir` the default way.
-    pub fn new(arches: &[&'static Arch], out_dir: &Utf8Path, dry_run: bool) -> DistRequest {
+    /// Build `arches` into `out` the default way.
+    pub fn new(arches: &[&'static Arch], out: &DistDir, dry_run: bool) -> DistRequest {
         DistRequest {
             arches: arches.to_vec(),
             prebuilt: Vec::new(),
-            out_dir: out_dir.to_path_buf(),
+            out: out.clone(),
             backend: BackendRequest::Auto,
             jobs: default_jobs(),
             dry_run,
@@ -263,7 +262,7 @@ impl DistPlan {
             .collect();
         DistPlan {
             release,
-            out_dir: request.out_dir.clone(),
+            out_dir: request.out.path().to_path_buf(),
             arches,
             smoke: ws.config.dist.smoke.clone(),
             jobs: request.jobs,
@@ -493,4 +492,79 @@ fn summary_table(rows: &[SummaryRow]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crate::project::matrix::MATRIX;
+
+    /// The plan of all six arches on `toolchain`, as `--dry-run` prints it. The run-check
+    /// lines name this machine's qemu (or its absence), so they are left out here.
+    fn plan_text(toolchain: &Toolchain, backend: BackendRequest) -> String {
+        let ws = fixtures::workspace();
+        let request = DistRequest {
+            arches: MATRIX.iter().collect(),
+            prebuilt: Vec::new(),
+            out: DistDir::at("/work/exotool/target/dist"),
+            backend,
+            jobs: 2,
+            dry_run: true,
+        };
+        let tools = ToolPlan::new(toolchain, &request.arches, &[], backend, false).unwrap();
+        let plan = DistPlan::new(&ws, toolchain, fixtures::release(), &request, &tools.choices);
+        let text = format!("{}{}", tools.render(), plan.render());
+        text.lines().filter(|line| !line.starts_with("    run:")).map(|line| format!("{line}\n")).collect()
+    }
+
+    const RUSTUP_STD: [&str; 3] =
+        ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl", "i686-unknown-linux-musl"];
+
+    #[test]
+    fn plan_on_a_fresh_machine_says_what_follows_if_rustup_refuses_a_target() {
+        insta::assert_snapshot!(plan_text(&Toolchain::fixture(&[], false, false), BackendRequest::Auto));
+    }
+
+    #[test]
+    fn plan_for_backend_cargo_stops_where_rustup_has_no_std() {
+        let text = plan_text(&Toolchain::fixture(&RUSTUP_STD, false, false), BackendRequest::Cargo);
+        assert!(
+            text.contains("if rustup refuses it: stop: arm32v7: --backend cargo needs rust-std"),
+            "{text}"
+        );
+        assert!(!text.contains("nightly"), "no nightly is fetched for --backend cargo: {text}");
+    }
+
+    /// rustup has std for three targets and refused the arm32 ones before (remembered).
+    fn toolchain_with_refusals(nightly: bool, name: &str) -> Toolchain {
+        let mut toolchain = Toolchain::fixture(&RUSTUP_STD, nightly, true);
+        toolchain.set_tools_dir(&fixtures::scratch(name));
+        for target in [
+            "armv7-unknown-linux-musleabihf",
+            "arm-unknown-linux-musleabihf",
+            "armv5te-unknown-linux-musleabi",
+        ] {
+            toolchain.remember_std_failure(target, "no release of rust-std for this target").unwrap();
+        }
+        toolchain
+    }
+
+    #[test]
+    fn plan_with_every_tool_in_place_has_no_toolchain_steps() {
+        let text = plan_text(&toolchain_with_refusals(true, "every-tool"), BackendRequest::Auto);
+        assert!(!text.contains("toolchain:"), "{text}");
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn a_remembered_refusal_plans_build_std_without_asking_rustup() {
+        let text = plan_text(&toolchain_with_refusals(false, "remembered-refusal"), BackendRequest::Auto);
+        assert!(!text.contains("rustup target add"), "{text}");
+        assert!(
+            text.contains("nightly toolchain with rust-src (build-std): rustup toolchain install nightly"),
+            "{text}"
+        );
+        assert!(!text.contains("only if rustup"), "nightly is needed for sure: {text}");
+    }
 }

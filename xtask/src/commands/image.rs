@@ -2,18 +2,18 @@
 //! dist folder) into one `ImageRequest`, then hands it to an engine: `buildx` (docker
 //! buildx per arch + a manifest list) or `oci` (images assembled directly, no daemon).
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 use xshell::Shell;
 
 use crate::commands::dist::{self, DistRequest};
-use crate::commands::verify;
 use crate::engines::{buildx, oci, ImageRequest};
 use crate::flags::{self, Engine};
 use crate::project::config::{self, expand_version, BaseKind};
 use crate::project::matrix::Arch;
 use crate::project::workspace::{Release, Workspace};
-use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
+use crate::release::dist_dir::DistDir;
+use crate::release::manifest::{Artifact, Manifest};
 use crate::util::report::short;
 
 impl flags::Image {
@@ -50,7 +50,7 @@ impl flags::Image {
             tags,
             arches,
             base: self.base.unwrap_or(ws.config.image.base),
-            dist_dir,
+            dist: dist_dir,
             manifest,
             push: self.push,
             builder: self.builder,
@@ -73,9 +73,9 @@ fn ready_dist(
     dist_dir: Option<Utf8PathBuf>,
     arches: &[&'static Arch],
     dry_run: bool,
-) -> Result<(Utf8PathBuf, Manifest)> {
+) -> Result<(DistDir, Manifest)> {
     let explicit = dist_dir.is_some();
-    let dir = dist_dir.unwrap_or_else(|| ws.target_dir.join("dist"));
+    let dir = DistDir::chosen(ws, dist_dir)?;
     let missing = |manifest: &Manifest| -> Vec<&'static str> {
         arches
             .iter()
@@ -83,7 +83,7 @@ fn ready_dist(
             .map(|a| a.name)
             .collect()
     };
-    let current = Manifest::read(&dir.join(MANIFEST_FILE)).ok();
+    let current = dir.read_manifest().ok();
     let stale_reason = match &current {
         None => Some(format!("{dir} holds no dist output")),
         Some(m) if m.commit != release.commit || m.version != release.version => Some(format!(
@@ -118,10 +118,6 @@ fn ready_dist(
             }
         }
     }
-    let problems = verify::verify_dir(&dir)?;
-    if !problems.is_empty() {
-        bail!("{dir} does not verify, refusing to build images from it:\n  {}", problems.join("\n  "));
-    }
-    let manifest = Manifest::read(&dir.join(MANIFEST_FILE)).with_context(|| format!("reading {dir}"))?;
+    let manifest = dir.verified("to build images from it")?;
     Ok((dir, manifest))
 }

@@ -11,12 +11,12 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
-use crate::commands::verify;
 use crate::flags;
 use crate::project::config::Config;
 use crate::project::matrix;
 use crate::project::workspace::Workspace;
 use crate::release::checksum::SUMS_FILE;
+use crate::release::dist_dir::DistDir;
 use crate::release::files::{self, ProjectFacts, DOCKERFILE_RELEASE, INSTALL_SH};
 use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::util::report::short;
@@ -58,8 +58,7 @@ impl flags::DistMerge {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let ws = Workspace::load(sh)?;
         let facts = ws.project_facts();
-        let out_dir =
-            crate::project::workspace::absolute(self.out.unwrap_or_else(|| ws.target_dir.join("dist")))?;
+        let out_dir = DistDir::chosen(&ws, self.out)?.path().to_path_buf();
         for part in &self.parts {
             if same_folder(part, &out_dir) {
                 bail!("--out {out_dir} is also the part {part}; write the merged folder somewhere else");
@@ -98,7 +97,8 @@ pub fn read_part(dir: &Utf8Path) -> Result<Part> {
              `cargo xtask dist --arch NAME --out DIR`"
         );
     }
-    let problems = verify::verify_dir(dir).with_context(|| format!("part {label}: cannot check it"))?;
+    let part = DistDir::at(dir);
+    let problems = part.problems().with_context(|| format!("part {label}: cannot check it"))?;
     if !problems.is_empty() {
         bail!(
             "part {label} fails its own checksums, so it was changed or damaged after `dist` wrote it; \
@@ -106,7 +106,7 @@ pub fn read_part(dir: &Utf8Path) -> Result<Part> {
             problems.join("\n  ")
         );
     }
-    let manifest = Manifest::read(&dir.join(MANIFEST_FILE)).with_context(|| format!("part {label}"))?;
+    let manifest = part.read_manifest().with_context(|| format!("part {label}"))?;
 
     let mut files: BTreeMap<String, Vec<String>> =
         manifest.artifacts.iter().map(|a| (a.name.clone(), Vec::new())).collect();
@@ -293,7 +293,7 @@ impl MergePlan {
         }
         files::write_all(&staging.dir, &self.manifest, config, facts)?;
         // The parts were verified; this catches a part changed while it was being copied.
-        let problems = verify::verify_dir(&staging.dir)?;
+        let problems = DistDir::at(&staging.dir).problems()?;
         if !problems.is_empty() {
             bail!(
                 "the merged folder does not verify (was a part changed meanwhile?):\n  {}",

@@ -15,7 +15,6 @@ use crate::engines::ImageRequest;
 use crate::project::config::BaseKind;
 use crate::project::matrix::{normalize_platform, Arch};
 use crate::project::workspace::{rfc3339, Workspace};
-use crate::release::checksum;
 use crate::util::cmd::Cmd;
 use crate::util::report::{human_size, seconds};
 
@@ -89,10 +88,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest) -> BuildxPlan {
             // One folder per run and arch: concurrent runs must not share a context.
             let context =
                 ws.target_dir.join("image-context").join(format!("{}-{}", arch.name, std::process::id()));
-            let files = vec![
-                request.dist_dir.join(&artifact.name),
-                request.dist_dir.join(checksum::sidecar_name(&artifact.name)),
-            ];
+            let files = vec![request.dist.archive(artifact), request.dist.sidecar(artifact)];
             let image_from = match request.base {
                 BaseKind::Busybox => ws.config.image.base_image(arch).to_string(),
                 BaseKind::Scratch => "scratch".to_string(),
@@ -157,7 +153,7 @@ fn render(request: &ImageRequest, plan: &BuildxPlan) -> String {
         request.repository,
         request.tags.join(", "),
         request.arches.len(),
-        request.dist_dir
+        request.dist
     );
     for build in &plan.builds {
         let _ = writeln!(out, "  {:<8} {}", build.arch.name, build.arch.platform);

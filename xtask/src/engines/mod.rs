@@ -4,10 +4,9 @@
 pub mod buildx;
 pub mod oci;
 
-use camino::Utf8PathBuf;
-
 use crate::project::config::BaseKind;
 use crate::project::matrix::Arch;
+use crate::release::dist_dir::DistDir;
 use crate::release::manifest::{Artifact, Manifest};
 
 /// Everything an engine needs, resolved and checked.
@@ -18,7 +17,7 @@ pub struct ImageRequest {
     /// In matrix order.
     pub arches: Vec<&'static Arch>,
     pub base: BaseKind,
-    pub dist_dir: Utf8PathBuf,
+    pub dist: DistDir,
     /// The dist folder's manifest, already verified against its files.
     pub manifest: Manifest,
     pub push: bool,

@@ -42,6 +42,8 @@ pub struct Target {
     #[serde(default)]
     pub name: String,
     pub kind: Vec<String>,
+    #[serde(default)]
+    pub src_path: Utf8PathBuf,
 }
 
 #[derive(Deserialize)]

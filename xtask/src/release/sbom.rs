@@ -417,4 +417,23 @@ mod tests {
         let err = document(&metadata(), &lock, &facts).unwrap_err().to_string();
         assert!(err.contains("no checksum for itoa 1.0.0"), "{err}");
     }
+
+    #[test]
+    fn document_from_fixed_inputs() {
+        let release = Release {
+            name: "app".into(),
+            version: "1.0.0".into(),
+            commit: "c0ffee".repeat(7)[..40].to_string(),
+            source_date_epoch: 86400,
+        };
+        let facts = Facts {
+            release: &release,
+            target: "armv7-unknown-linux-musleabihf",
+            rustc: "rustc 1.95.0",
+            archive_name: "app-1.0.0-armv7-unknown-linux-musleabihf.tar.gz",
+            package: "app",
+        };
+        let bytes = document(&metadata(), &lock(), &facts).unwrap();
+        insta::assert_snapshot!(String::from_utf8(bytes).unwrap());
+    }
 }

@@ -103,8 +103,8 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -
             let artifact = request.artifact(arch).clone();
             ArchStep {
                 arch,
-                archive: request.dist_dir.join(&artifact.name),
-                sbom: request.dist_dir.join(&artifact.sbom),
+                archive: request.dist.archive(&artifact),
+                sbom: request.dist.sbom(&artifact),
                 tags: request.tags.iter().map(|tag| format!("{tag}-{}", arch.name)).collect(),
                 artifact,
             }
