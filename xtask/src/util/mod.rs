@@ -4,3 +4,4 @@ pub mod cmd;
 pub mod interrupt;
 pub mod report;
 pub mod staging;
+pub mod template;
