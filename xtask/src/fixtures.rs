@@ -5,10 +5,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::project::config::Config;
 use crate::project::matrix;
-use crate::project::workspace::{PackageInfo, Release, Workspace};
+use crate::project::workspace::{PackageInfo, ProjectFacts, Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
-use crate::release::files::{self, ProjectFacts};
+use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest};
 
 /// A fresh empty folder under the system's temp dir, unique to this test.
@@ -79,6 +79,11 @@ pub fn facts() -> ProjectFacts {
         licenses: "MIT".into(),
         description: "A node".into(),
     }
+}
+
+/// The image spec of `config()`'s release.toml for `release()`.
+pub fn image_spec(base: crate::project::config::BaseKind) -> crate::project::image_spec::ImageSpec {
+    crate::project::image_spec::ImageSpec::new(&config().image, &facts(), &release(), base)
 }
 
 /// An SBOM that says which archive it describes, the way `sbom::document` writes one.

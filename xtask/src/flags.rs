@@ -127,7 +127,8 @@ pub struct Verify {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
-    /// `docker buildx build` per arch from docker/Dockerfile, then a manifest list.
+    /// `docker buildx build` per arch from a Dockerfile rendered from release.toml (docker/Dockerfile
+    /// for this repository), then a manifest list.
     Buildx,
     /// Assemble OCI images directly from the dist archives: no daemon, no emulation,
     /// reproducible digests, an SBOM attached to each image. Always FROM scratch (the binary,

@@ -10,6 +10,7 @@ use crate::commands::dist::{self, DistRequest};
 use crate::engines::{buildx, oci, ImageRequest};
 use crate::flags::{self, Engine};
 use crate::project::config::{self, expand_version, BaseKind};
+use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::Arch;
 use crate::project::workspace::{Release, Workspace};
 use crate::release::dist_dir::DistDir;
@@ -45,11 +46,16 @@ impl flags::Image {
         }
 
         let (dist_dir, manifest) = ready_dist(sh, &ws, &release, self.dist_dir, &arches, self.dry_run)?;
+        let base = self.base.unwrap_or(ws.config.image.base);
+        // The oci engine has no base to build on: its images are FROM scratch whatever is asked.
+        let built_on = if self.engine == Engine::Oci { BaseKind::Scratch } else { base };
+        let spec = ImageSpec::new(&ws.config.image, &ws.project_facts(), &manifest.release(), built_on);
         let request = ImageRequest {
             repository,
             tags,
             arches,
-            base: self.base.unwrap_or(ws.config.image.base),
+            base,
+            spec,
             dist: dist_dir,
             manifest,
             push: self.push,

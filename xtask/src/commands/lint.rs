@@ -13,8 +13,8 @@ use xshell::Shell;
 use crate::build::toolchain::{pip_install_command, which};
 use crate::flags;
 use crate::project::config::{Config, CONFIG_FILE};
-use crate::project::workspace::{Release, Workspace};
-use crate::release::files::{self, ProjectFacts, DOCKERFILE_RELEASE, INSTALL_SH};
+use crate::project::workspace::{ProjectFacts, Release, Workspace};
+use crate::release::files::{self, DOCKERFILE_RELEASE, INSTALL_SH};
 use crate::release::manifest::{Artifact, Manifest};
 use crate::util::cmd::Cmd;
 

@@ -1,7 +1,13 @@
-//! The buildx engine of `cargo xtask image`: one `docker buildx build` per arch from
-//! docker/Dockerfile (the Docker Hub hooks model: IMAGE_FROM=arm32v7/busybox, tag TAG-arm32v7),
-//! each with a context holding only that arch's archive and checksum; then, when pushing, one
-//! manifest list per tag, checked to hold exactly the expected platforms.
+//! The buildx engine of `cargo xtask image`: one `docker buildx build` per arch (the Docker Hub
+//! hooks model: IMAGE_FROM=arm32v7/busybox, tag TAG-arm32v7), each with a context holding only
+//! that arch's archive and checksum; then, when pushing, one manifest list per tag, checked to
+//! hold exactly the expected platforms.
+//!
+//! The Dockerfile is rendered from the image spec (templates/Dockerfile.in) into each context:
+//! exec-form instructions (ENTRYPOINT, CMD, HEALTHCHECK CMD) take no build args, so release.toml's
+//! values must be written into the file. What changes per release and arch stays a build arg,
+//! so the rendering for this repository's release.toml is the same for every release: that is
+//! the committed docker/Dockerfile, kept in sync by a test.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -12,11 +18,18 @@ use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
 use crate::engines::ImageRequest;
-use crate::project::config::BaseKind;
+use crate::project::image_spec::{printf_quoted, ImageSpec, Values, BIN_DIR};
 use crate::project::matrix::{normalize_platform, Arch};
-use crate::project::workspace::{rfc3339, Workspace};
+use crate::project::workspace::Workspace;
+use crate::release::manifest::Artifact;
 use crate::util::cmd::Cmd;
 use crate::util::report::{human_size, seconds};
+use crate::util::template;
+
+pub const DOCKERFILE_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.in";
+const DOCKERFILE_TEMPLATE: &str = include_str!("../../templates/Dockerfile.in");
+/// The rendered Dockerfile's name inside each build context.
+const CONTEXT_DOCKERFILE: &str = "Dockerfile";
 
 pub struct ArchBuild {
     pub arch: &'static Arch,
@@ -27,13 +40,15 @@ pub struct ArchBuild {
 }
 
 pub struct BuildxPlan {
+    /// Rendered from the image spec; written into every context as `Dockerfile`.
+    pub dockerfile: String,
     pub builds: Vec<ArchBuild>,
     /// `imagetools create` for the manifest lists, when pushing.
     pub list: Option<Cmd>,
 }
 
 pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
-    let plan = plan(ws, request);
+    let plan = plan(ws, request)?;
     print!("{}", render(request, &plan));
     if request.dry_run {
         return Ok(());
@@ -50,8 +65,8 @@ pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
             build.arch.platform
         );
         let started = Instant::now();
-        let row =
-            build_one(sh, request, build).with_context(|| format!("image for {} failed", build.arch.name))?;
+        let row = build_one(sh, request, &plan.dockerfile, build)
+            .with_context(|| format!("image for {} failed", build.arch.name))?;
         rows.push(SummaryRow { elapsed: started.elapsed(), ..row });
     }
     if let Some(list) = &plan.list {
@@ -77,9 +92,45 @@ pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
     Ok(())
 }
 
-pub fn plan(ws: &Workspace, request: &ImageRequest) -> BuildxPlan {
-    let dockerfile = ws.root.join("docker/Dockerfile");
-    let release = request.manifest.release();
+/// The Dockerfile for `spec`: release.toml's values written in, the release's and the arch's
+/// left to build args (see `build_args`).
+pub fn dockerfile(spec: &ImageSpec) -> Result<String> {
+    template::render(
+        DOCKERFILE_TEMPLATE,
+        &[
+            ("binary", spec.binary.clone()),
+            ("binary_path", spec.binary_path()),
+            ("bin_dir", BIN_DIR.to_string()),
+            ("volume", spec.volume.clone()),
+            ("user", spec.user_and_group()),
+            ("passwd", printf_quoted(&spec.passwd())),
+            ("group", printf_quoted(&spec.group())),
+            ("config", spec.dockerfile_config(Values::BuildArgs)),
+        ],
+    )
+    .with_context(|| format!("cannot render {DOCKERFILE_TEMPLATE_PATH}"))
+}
+
+/// The values `dockerfile(spec)` leaves to build args, for one arch: its base image and
+/// archive, and the labels that change per release.
+pub fn build_args(spec: &ImageSpec, arch: &Arch, artifact: &Artifact) -> Vec<(&'static str, String)> {
+    let mut args = vec![
+        ("IMAGE_FROM", spec.from(arch).to_string()),
+        ("ARCH", arch.name.to_string()),
+        ("TARGET", arch.target.to_string()),
+        ("ARCHIVE", artifact.name.clone()),
+        ("SOURCE_DATE_EPOCH", spec.source_date_epoch.to_string()),
+    ];
+    for label in spec.labels(spec.from(arch)) {
+        if let Some(arg) = label.arg.filter(|arg| !args.iter().any(|(name, _)| name == arg)) {
+            args.push((arg, label.value));
+        }
+    }
+    args
+}
+
+pub fn plan(ws: &Workspace, request: &ImageRequest) -> Result<BuildxPlan> {
+    let dockerfile = dockerfile(&request.spec)?;
     let builds = request
         .arches
         .iter()
@@ -89,33 +140,14 @@ pub fn plan(ws: &Workspace, request: &ImageRequest) -> BuildxPlan {
             let context =
                 ws.target_dir.join("image-context").join(format!("{}-{}", arch.name, std::process::id()));
             let files = vec![request.dist.archive(artifact), request.dist.sidecar(artifact)];
-            let image_from = match request.base {
-                BaseKind::Busybox => ws.config.image.base_image(arch).to_string(),
-                BaseKind::Scratch => "scratch".to_string(),
-            };
-            let build_args = [
-                ("IMAGE_FROM", image_from),
-                ("ARCH", arch.name.to_string()),
-                ("TARGET", arch.target.to_string()),
-                ("ARCHIVE", artifact.name.clone()),
-                ("BINARY", release.name.clone()),
-                ("VERSION", release.version.clone()),
-                ("GIT_COMMIT", release.commit.clone()),
-                ("SOURCE_DATE_EPOCH", release.source_date_epoch.to_string()),
-                ("CREATED", rfc3339(release.source_date_epoch)),
-                ("SOURCE", ws.package.repository.clone()),
-                ("LICENSES", ws.package.license.clone()),
-                ("DESCRIPTION", ws.package.description.clone()),
-                ("UID", ws.config.image.user.to_string()),
-                ("VOLUME", ws.config.image.volume.clone()),
-                ("PORT", ws.config.image.port.to_string()),
-            ];
+            let build_args = build_args(&request.spec, arch, artifact);
             let refs = request.arch_refs(arch);
             let mut build = Cmd::new("docker").arg("buildx").arg("build");
             if let Some(builder) = &request.builder {
                 build = build.args(["--builder", builder]);
             }
-            build = build.args(["--platform", &arch.platform.to_string(), "--file", dockerfile.as_str()]);
+            let file = context.join(CONTEXT_DOCKERFILE);
+            build = build.args(["--platform", &arch.platform.to_string(), "--file", file.as_str()]);
             for (key, value) in build_args {
                 build = build.args(["--build-arg".to_string(), format!("{key}={value}")]);
             }
@@ -142,7 +174,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest) -> BuildxPlan {
             request.arches.iter().map(|arch| format!("{}:{first_tag}-{}", request.repository, arch.name)),
         )
     });
-    BuildxPlan { builds, list }
+    Ok(BuildxPlan { dockerfile, builds, list })
 }
 
 fn render(request: &ImageRequest, plan: &BuildxPlan) -> String {
@@ -155,9 +187,15 @@ fn render(request: &ImageRequest, plan: &BuildxPlan) -> String {
         request.arches.len(),
         request.dist
     );
+    let _ = writeln!(out, "  config:  {}", request.spec.summary());
+    let _ = writeln!(
+        out,
+        "  dockerfile: rendered from the image spec ({DOCKERFILE_TEMPLATE_PATH}) into each context"
+    );
     for build in &plan.builds {
         let _ = writeln!(out, "  {:<8} {}", build.arch.name, build.arch.platform);
-        let names: Vec<&str> = build.files.iter().filter_map(|f| f.file_name()).collect();
+        let mut names: Vec<&str> = build.files.iter().filter_map(|f| f.file_name()).collect();
+        names.push(CONTEXT_DOCKERFILE);
         let _ = writeln!(out, "    context: {} ({})", build.context, names.join(", "));
         let _ = writeln!(out, "    build:   {}", build.build);
     }
@@ -196,8 +234,8 @@ fn check_engine(sh: &Shell, builder: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Hard-links (or copies) the arch's files into a fresh context folder.
-fn prepare_context(build: &ArchBuild) -> Result<()> {
+/// Hard-links (or copies) the arch's files into a fresh context folder, with the Dockerfile.
+fn prepare_context(build: &ArchBuild, dockerfile: &str) -> Result<()> {
     let _ = std::fs::remove_dir_all(&build.context);
     std::fs::create_dir_all(&build.context).with_context(|| format!("cannot create {}", build.context))?;
     for file in &build.files {
@@ -206,7 +244,8 @@ fn prepare_context(build: &ArchBuild) -> Result<()> {
             std::fs::copy(file, &to).with_context(|| format!("cannot copy {file} to {to}"))?;
         }
     }
-    Ok(())
+    let path = build.context.join(CONTEXT_DOCKERFILE);
+    std::fs::write(&path, dockerfile).with_context(|| format!("cannot write {path}"))
 }
 
 struct SummaryRow {
@@ -219,8 +258,8 @@ struct SummaryRow {
     elapsed: Duration,
 }
 
-fn build_one(sh: &Shell, request: &ImageRequest, build: &ArchBuild) -> Result<SummaryRow> {
-    prepare_context(build)?;
+fn build_one(sh: &Shell, request: &ImageRequest, dockerfile: &str, build: &ArchBuild) -> Result<SummaryRow> {
+    prepare_context(build, dockerfile)?;
     let built = build.build.run(sh).context("docker buildx build failed (its output is above)");
     let metadata = std::fs::read_to_string(build.context.join("metadata.json"));
     let _ = std::fs::remove_dir_all(&build.context);
@@ -342,6 +381,95 @@ fn short_id(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures;
+    use crate::project::config::{BaseKind, Config, CONFIG_FILE};
+    use crate::project::workspace::{project_root, ProjectFacts, Release};
+
+    /// The committed rendering for this repository's release.toml, as a path from the root.
+    const DOCKERFILE_PATH: &str = "docker/Dockerfile";
+
+    /// docker/Dockerfile is generated (rust-analyzer's codegen pattern): when release.toml or
+    /// the template changed, it is rewritten here and the test fails until it is committed.
+    #[test]
+    fn docker_dockerfile_is_the_rendering_of_release_toml() {
+        let root = project_root();
+        let config = Config::load(&root.join(CONFIG_FILE)).unwrap();
+        let release = Release {
+            name: config.dist.binary.clone(),
+            version: "0.0.0".into(),
+            commit: "0".into(),
+            source_date_epoch: 0,
+        };
+        let spec = ImageSpec::new(&config.image, &fixtures::facts(), &release, config.image.base);
+        let rendered = dockerfile(&spec).unwrap();
+        let path = root.join(DOCKERFILE_PATH);
+        if std::fs::read_to_string(&path).ok().as_deref() != Some(rendered.as_str()) {
+            std::fs::write(&path, &rendered).unwrap();
+            panic!(
+                "{DOCKERFILE_PATH} was out of date with {CONFIG_FILE} and {DOCKERFILE_TEMPLATE_PATH}; \
+                 it has been regenerated: review and commit it"
+            );
+        }
+    }
+
+    #[test]
+    fn the_dockerfile_is_the_same_for_every_release_project_and_base() {
+        let config = fixtures::config();
+        let other_release = Release {
+            name: "exonode".into(),
+            version: "9.9.9".into(),
+            commit: "f00d".into(),
+            source_date_epoch: 7,
+        };
+        let other_facts = ProjectFacts {
+            source: "https://x.example".into(),
+            licenses: "Apache-2.0".into(),
+            description: "other".into(),
+        };
+        let a = dockerfile(&fixtures::image_spec(BaseKind::Busybox)).unwrap();
+        let b = dockerfile(&ImageSpec::new(&config.image, &other_facts, &other_release, BaseKind::Scratch))
+            .unwrap();
+        assert_eq!(a, b, "what changes per release, project or base must be a build arg");
+    }
+
+    /// `ARG NAME` lines and `${NAME}` uses of a Dockerfile.
+    fn declared_and_used(dockerfile: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+        let declared = dockerfile
+            .lines()
+            .filter_map(|l| l.strip_prefix("ARG "))
+            .map(|a| a.split('=').next().unwrap().to_string())
+            .collect();
+        let used = dockerfile
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(|l| l.split("${").skip(1))
+            .map(|rest| rest.split(['}', '%', ':']).next().unwrap().to_string())
+            .collect();
+        (declared, used)
+    }
+
+    #[test]
+    fn every_build_arg_is_declared_and_every_use_is_a_build_arg() {
+        let spec = fixtures::image_spec(BaseKind::Busybox);
+        let (declared, used) = declared_and_used(&dockerfile(&spec).unwrap());
+        let manifest = fixtures::write_dist(&fixtures::scratch("buildx-args"));
+        let arch = crate::project::matrix::by_name("amd64").unwrap();
+        let args = build_args(&spec, arch, &manifest.artifacts[0]);
+        let passed: BTreeSet<String> = args.iter().map(|(name, _)| name.to_string()).collect();
+        let undeclared: Vec<&String> = passed.difference(&declared).collect();
+        assert!(undeclared.is_empty(), "build args without an ARG: {undeclared:?}");
+        // VERIFY_FROM keeps its default; BUILDPLATFORM comes from buildx.
+        let unpassed: Vec<&String> = used
+            .iter()
+            .filter(|u| !passed.contains(*u) && !["VERIFY_FROM", "BUILDPLATFORM"].contains(&u.as_str()))
+            .collect();
+        assert!(unpassed.is_empty(), "used but never passed: {unpassed:?}");
+        let value = |name: &str| args.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+        assert_eq!(value("IMAGE_FROM"), Some("busybox"));
+        assert_eq!(value("ARCHIVE"), Some(manifest.artifacts[0].name.as_str()));
+        assert_eq!(value("GIT_COMMIT"), Some(spec.commit.as_str()));
+        assert_eq!(args.iter().filter(|(n, _)| *n == "IMAGE_FROM").count(), 1);
+    }
 
     #[test]
     fn index_platforms_skip_attestations_and_normalize() {

@@ -1,10 +1,12 @@
-//! The image engines of `cargo xtask image`: buildx (a Docker daemon builds docker/Dockerfile)
-//! and oci (images assembled directly from the dist archives). Both take an `ImageRequest`.
+//! The image engines of `cargo xtask image`: buildx (a Docker daemon builds a Dockerfile
+//! rendered from the image spec) and oci (images assembled directly from the dist archives).
+//! Both take an `ImageRequest`, whose `ImageSpec` is the one description of the image.
 
 pub mod buildx;
 pub mod oci;
 
 use crate::project::config::BaseKind;
+use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::Arch;
 use crate::release::dist_dir::DistDir;
 use crate::release::manifest::{Artifact, Manifest};
@@ -16,7 +18,10 @@ pub struct ImageRequest {
     pub tags: Vec<String>,
     /// In matrix order.
     pub arches: Vec<&'static Arch>,
+    /// The base asked for (`--base` or image.base); the spec holds the one the engine uses.
     pub base: BaseKind,
+    /// The image, derived once from release.toml, Cargo.toml and the manifest.
+    pub spec: ImageSpec,
     pub dist: DistDir,
     /// The dist folder's manifest, already verified against its files.
     pub manifest: Manifest,
@@ -42,5 +47,179 @@ impl ImageRequest {
     /// `REPO:TAG` for every tag: the manifest lists.
     pub fn list_refs(&self) -> Vec<String> {
         self.tags.iter().map(|tag| format!("{}:{tag}", self.repository)).collect()
+    }
+}
+
+/// The three views of one spec, compared: the buildx engine's Dockerfile with its build args,
+/// dist's Dockerfile.release, and the oci engine's image config must configure the same image.
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::fixtures;
+    use crate::project::config::Config;
+    use crate::project::image_spec::printf_quoted;
+    use crate::project::matrix::by_name;
+    use crate::release::files;
+
+    /// Not the fixtures' defaults: every `[image]` key the image config shows is changed.
+    const IMAGE: &str = "[image]\nuser = 4242\nvolume = \"/state\"\nport = 9090\n\
+        command = [\"run\", \"--log-format\", \"json\"]\n\
+        healthcheck = [\"healthcheck\", \"--addr\", \"127.0.0.1:9090\"]\n\
+        [image.labels]\n\"org.example.flavour\" = \"json \\\"logs\\\" $x\"\n";
+
+    fn config() -> Config {
+        let text = format!(
+            "[dist]\npackage = \"exonode\"\ndownload-url = \"https://example.org/{{version}}\"\n{IMAGE}"
+        );
+        Config::parse(&text, camino::Utf8Path::new("release.toml")).unwrap()
+    }
+
+    /// Words of a LABEL line: `key="value"` pairs split at unquoted spaces.
+    fn label_pairs(text: &str) -> Vec<String> {
+        let (mut words, mut word, mut quoted, mut escaped) = (Vec::new(), String::new(), false, false);
+        for c in text.chars() {
+            match c {
+                _ if escaped => {
+                    word.push('\\');
+                    word.push(c);
+                    escaped = false;
+                }
+                '\\' => escaped = true,
+                '"' => {
+                    quoted = !quoted;
+                    word.push(c);
+                }
+                ' ' if !quoted => words.extend((!word.is_empty()).then(|| std::mem::take(&mut word))),
+                _ => word.push(c),
+            }
+        }
+        words.extend((!word.is_empty()).then_some(word));
+        words
+    }
+
+    /// A double-quoted Dockerfile value, its build args substituted.
+    fn unquote(value: &str, args: &BTreeMap<&str, String>) -> String {
+        let inner = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        let mut out = String::new();
+        let mut rest = inner;
+        while let Some(c) = rest.chars().next() {
+            if let Some(escaped) = rest.strip_prefix('\\') {
+                let next = escaped.chars().next().unwrap();
+                out.push(next);
+                rest = &escaped[next.len_utf8()..];
+            } else if let Some(var) = rest.strip_prefix("${") {
+                let (name, after) = var.split_once('}').unwrap();
+                out.push_str(args.get(name).unwrap_or_else(|| panic!("no build arg {name}")));
+                rest = after;
+            } else {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+        out
+    }
+
+    fn seconds(flag: &str) -> u64 {
+        flag.trim_end_matches('s').parse::<u64>().unwrap() * 1_000_000_000
+    }
+
+    /// What Docker records in the image config for the final stage of `dockerfile`, given the
+    /// build args: just enough of a Dockerfile interpreter for the instructions the views use.
+    fn interpret(dockerfile: &str, args: &BTreeMap<&str, String>) -> Value {
+        let joined = dockerfile.replace("\\\n", "");
+        let last_stage = joined.rsplit_once("\nFROM ").unwrap().1;
+        let mut config = json!({"Env": [], "ExposedPorts": {}, "Volumes": {}, "Labels": {}});
+        for line in last_stage.lines().skip(1).filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+            let (instruction, rest) = line.split_once(' ').unwrap();
+            let rest = rest.trim();
+            let exec = |text: &str| serde_json::from_str::<Value>(text).unwrap();
+            match instruction {
+                "ARG" | "COPY" => {}
+                "USER" => config["User"] = json!(unquote(rest, args)),
+                "WORKDIR" => config["WorkingDir"] = json!(rest),
+                "STOPSIGNAL" => config["StopSignal"] = json!(rest),
+                "ENTRYPOINT" => config["Entrypoint"] = exec(rest),
+                "CMD" => config["Cmd"] = exec(rest),
+                "EXPOSE" => {
+                    let port = if rest.contains('/') { rest.to_string() } else { format!("{rest}/tcp") };
+                    config["ExposedPorts"][port] = json!({});
+                }
+                "VOLUME" => {
+                    for volume in exec(rest).as_array().unwrap() {
+                        config["Volumes"][volume.as_str().unwrap()] = json!({});
+                    }
+                }
+                "ENV" => {
+                    let (name, value) = rest.split_once('=').unwrap();
+                    config["Env"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(json!(format!("{name}={}", unquote(value, args))));
+                }
+                "LABEL" => {
+                    for pair in label_pairs(rest) {
+                        let (key, value) = pair.split_once('=').unwrap();
+                        config["Labels"][key] = json!(unquote(value, args));
+                    }
+                }
+                "HEALTHCHECK" => {
+                    let (flags, test) = rest.split_once("CMD ").unwrap();
+                    let flag = |name: &str| {
+                        flags.split_whitespace().find_map(|f| f.strip_prefix(&format!("--{name}="))).unwrap()
+                    };
+                    let mut command = vec![json!("CMD")];
+                    command.extend(exec(test).as_array().unwrap().iter().cloned());
+                    config["Healthcheck"] = json!({
+                        "Test": command,
+                        "Interval": seconds(flag("interval")),
+                        "Timeout": seconds(flag("timeout")),
+                        "StartPeriod": seconds(flag("start-period")),
+                        "Retries": flag("retries").parse::<u32>().unwrap(),
+                    });
+                }
+                other => panic!("the test's interpreter does not know {other}: {line}"),
+            }
+        }
+        config
+    }
+
+    #[test]
+    fn every_view_configures_the_same_image_with_a_non_default_command_and_healthcheck() {
+        let config = config();
+        let release = fixtures::release();
+        let arch = by_name("arm32v7").unwrap();
+        let manifest = Manifest::new(&release, vec![Artifact::planned(&release, arch, &"0".repeat(64))]);
+        let spec = ImageSpec::new(&config.image, &fixtures::facts(), &release, BaseKind::Scratch);
+
+        let oci = oci::build::image(&spec, arch, vec![oci::build::user_layer(&spec).unwrap()]);
+        let oci: Value = serde_json::from_slice(&oci.config.bytes).unwrap();
+        let oci = &oci["config"];
+        assert_eq!(oci["Cmd"], json!(["run", "--log-format", "json"]));
+        assert_eq!(
+            oci["Healthcheck"]["Test"],
+            json!(["CMD", "/usr/local/bin/exonode", "healthcheck", "--addr", "127.0.0.1:9090"])
+        );
+        assert_eq!(oci["User"], "4242:4242");
+        assert_eq!(oci["ExposedPorts"], json!({"9090/tcp": {}}));
+        assert_eq!(oci["Labels"]["org.example.flavour"], "json \"logs\" $x");
+
+        let buildx_file = buildx::dockerfile(&spec).unwrap();
+        let args: BTreeMap<&str, String> =
+            buildx::build_args(&spec, arch, &manifest.artifacts[0]).into_iter().collect();
+        assert_eq!(&interpret(&buildx_file, &args), oci, "buildx's Dockerfile and build args");
+
+        let release_file = files::dockerfile_release(&manifest, &config, &fixtures::facts()).unwrap();
+        assert_eq!(&interpret(&release_file, &BTreeMap::new()), oci, "Dockerfile.release");
+
+        // The files the Dockerfiles write are the oci engine's layer's.
+        for file in [&buildx_file, &release_file] {
+            assert!(file.contains(&format!("printf {} > /out/etc/passwd", printf_quoted(&spec.passwd()))));
+            assert!(file.contains(&format!("printf {} > /out/etc/group", printf_quoted(&spec.group()))));
+            assert!(file.contains("chown 4242:4242 \"/out/state\""));
+        }
     }
 }

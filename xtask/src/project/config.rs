@@ -16,7 +16,7 @@ pub const CONFIG_FILE: &str = "release.toml";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub dist: DistConfig,
-    pub image: ImageConfig,
+    pub image: ImageSection,
     pub toolchain: ToolchainConfig,
 }
 
@@ -53,8 +53,10 @@ pub enum BaseKind {
     Scratch,
 }
 
+/// release.toml's `[image]` section, as written (with defaults). The image itself is
+/// described by `project::image_spec::ImageSpec`, derived from this and the release.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageConfig {
+pub struct ImageSection {
     pub repository: String,
     /// May contain `{version}`.
     pub tags: Vec<String>,
@@ -67,10 +69,17 @@ pub struct ImageConfig {
     pub command: Vec<String>,
     /// Arguments that make the binary check its own health, for HEALTHCHECK.
     pub healthcheck: Vec<String>,
+    /// Extra labels, next to the `org.opencontainers.image.*` ones the tooling sets.
+    pub labels: BTreeMap<String, String>,
     base_images: BTreeMap<String, String>,
 }
 
-impl ImageConfig {
+/// The label keys the tooling sets itself (`org.opencontainers.image.` + these); `image.labels`
+/// may not set them, so there is one source for each.
+pub const DERIVED_LABELS: [&str; 8] =
+    ["title", "description", "version", "revision", "created", "source", "licenses", "base.name"];
+
+impl ImageSection {
     pub fn base_image(&self, arch: &Arch) -> &str {
         self.base_images.get(arch.name).map(String::as_str).unwrap_or(arch.base_image)
     }
@@ -129,6 +138,8 @@ struct RawImage {
     port: Option<Spanned<i64>>,
     command: Option<Vec<String>>,
     healthcheck: Option<Vec<String>>,
+    #[serde(default)]
+    labels: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     base_images: BTreeMap<Spanned<String>, String>,
 }
@@ -358,6 +369,22 @@ impl Config {
             base_images.insert(name.into_inner(), image);
         }
 
+        let mut labels = BTreeMap::new();
+        for (key, value) in raw.image.labels {
+            validate_label_key(key.get_ref())
+                .map_err(|why| fail(key.span(), format!("image.labels key {:?} {why}", key.get_ref())))?;
+            if value.get_ref().chars().any(char::is_control) {
+                return Err(fail(
+                    value.span(),
+                    format!(
+                        "image.labels.{:?} has a control character (e.g. a newline); a label value is one line",
+                        key.get_ref()
+                    ),
+                ));
+            }
+            labels.insert(key.into_inner(), value.into_inner());
+        }
+
         let toolchain = raw.toolchain;
         Ok(Config {
             dist: DistConfig {
@@ -368,7 +395,7 @@ impl Config {
                 download_url,
                 smoke,
             },
-            image: ImageConfig {
+            image: ImageSection {
                 repository,
                 tags,
                 base,
@@ -377,6 +404,7 @@ impl Config {
                 port,
                 command: raw.image.command.unwrap_or_else(|| vec!["run".into()]),
                 healthcheck: raw.image.healthcheck.unwrap_or_else(|| vec!["healthcheck".into()]),
+                labels,
                 base_images,
             },
             toolchain: ToolchainConfig {
@@ -465,6 +493,24 @@ pub fn validate_repository(repo: &str) -> std::result::Result<(), String> {
     }
     if path.is_empty() || !path.split('/').all(component_ok) {
         return Err("is not a valid image repository: use lower-case letters, digits, '.', '_', '-' and '/' (e.g. ghcr.io/org/name)".into());
+    }
+    Ok(())
+}
+
+/// A label key: letters, digits, '.', '-', '_' and '/', starting with a letter or digit (Docker
+/// takes more, but these need no quoting anywhere), and none the tooling sets itself.
+pub fn validate_label_key(key: &str) -> std::result::Result<(), String> {
+    let ok = key.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c));
+    if !ok {
+        return Err("is not a valid label key: use letters, digits, '.', '-', '_' and '/' (e.g. \"org.example.team\")".into());
+    }
+    if let Some(derived) =
+        key.strip_prefix("org.opencontainers.image.").filter(|k| DERIVED_LABELS.contains(k))
+    {
+        return Err(format!(
+            "is set by the tooling (org.opencontainers.image.{derived} comes from the release and Cargo.toml); remove it"
+        ));
     }
     Ok(())
 }
@@ -633,6 +679,26 @@ mod tests {
         assert!(validate_tag("_x").is_ok());
         assert!(validate_tag("").is_err());
         assert!(validate_tag("a/b").is_err());
+    }
+
+    #[test]
+    fn extra_labels_are_kept_and_derived_or_malformed_ones_refused() {
+        let image = |tail: &str| parse(&format!("[dist]\npackage = \"t\"\n[image.labels]\n{tail}\n"));
+        let config =
+            image("\"org.example.team\" = \"edge \\\"$x\\\"\"\n\"com.example/x_y-z\" = \"\"").unwrap();
+        assert_eq!(config.image.labels["org.example.team"], "edge \"$x\"");
+        assert_eq!(config.image.labels["com.example/x_y-z"], "");
+        assert!(parse("[dist]\npackage = \"t\"\n").unwrap().image.labels.is_empty());
+        let err = format!("{:#}", image("\"org.opencontainers.image.version\" = \"1\"").unwrap_err());
+        assert!(err.starts_with("release.toml:4:1: image.labels key \"org.opencontainers.image.version\" is set by the tooling"), "{err}");
+        // Keys the tooling does not set are anyone's.
+        assert!(image("\"org.opencontainers.image.url\" = \"https://x\"").is_ok());
+        for key in ["\"a b\"", "\"-a\"", "\"a=b\"", "\"\""] {
+            let err = format!("{:#}", image(&format!("{key} = \"v\"")).unwrap_err());
+            assert!(err.contains("is not a valid label key"), "{key}: {err}");
+        }
+        let err = format!("{:#}", image("a = \"one\\ntwo\"").unwrap_err());
+        assert!(err.starts_with("release.toml:4:5: image.labels.\"a\" has a control character"), "{err}");
     }
 
     #[test]

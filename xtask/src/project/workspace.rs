@@ -7,7 +7,6 @@ use xshell::{cmd, Shell};
 
 use crate::project::cargo_metadata::{Metadata, Target};
 use crate::project::config::{Config, CONFIG_FILE};
-use crate::release::files::ProjectFacts;
 
 pub struct Workspace {
     pub root: Utf8PathBuf,
@@ -27,6 +26,15 @@ pub struct PackageInfo {
     pub description: String,
     /// Some crate in the package's graph compiles C code, so cross builds need a C toolchain.
     pub needs_c_toolchain: bool,
+}
+
+/// What the image labels and generated files say about the project, from Cargo.toml: not in
+/// release.toml, not in the dist manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectFacts {
+    pub source: String,
+    pub licenses: String,
+    pub description: String,
 }
 
 /// What a release is built from. Every date in the outputs comes from `source_date_epoch`.

@@ -1,15 +1,18 @@
 //! The files `dist` writes next to the archives, all derived from the manifest alone (so a
 //! merged dist folder gets the very same bytes): `Dockerfile.release`, `install.sh`, the
-//! manifest itself and `SHA256SUMS` over everything.
+//! manifest itself and `SHA256SUMS` over everything. Dockerfile.release is a view of the image
+//! spec (`project::image_spec`), like the images `cargo xtask image` builds.
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 
-use crate::project::config::{expand_version, Config};
+use crate::project::config::{expand_version, BaseKind, Config};
+use crate::project::image_spec::{printf_quoted, ImageSpec, Values, BIN_DIR, SCRATCH};
 use crate::project::matrix;
-use crate::project::workspace::rfc3339;
+use crate::project::workspace::ProjectFacts;
 use crate::release::checksum::{self, SumsEntry, SUMS_FILE};
 use crate::release::manifest::{Manifest, MANIFEST_FILE};
+use crate::util::template::render;
 
 pub const DOCKERFILE_RELEASE: &str = "Dockerfile.release";
 pub const INSTALL_SH: &str = "install.sh";
@@ -19,14 +22,6 @@ pub const DOCKERFILE_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.release.i
 pub const INSTALL_TEMPLATE_PATH: &str = "xtask/templates/install.sh.in";
 const DOCKERFILE_TEMPLATE: &str = include_str!("../../templates/Dockerfile.release.in");
 const INSTALL_TEMPLATE: &str = include_str!("../../templates/install.sh.in");
-
-/// Project facts the generated files mention that are not in the manifest.
-#[derive(Debug, Clone)]
-pub struct ProjectFacts {
-    pub source: String,
-    pub licenses: String,
-    pub description: String,
-}
 
 /// Writes manifest, Dockerfile.release, install.sh and then SHA256SUMS over every file in `dir`.
 pub fn write_all(dir: &Utf8Path, manifest: &Manifest, config: &Config, facts: &ProjectFacts) -> Result<()> {
@@ -70,27 +65,6 @@ fn download_url(manifest: &Manifest, config: &Config) -> String {
     expand_version(&config.dist.download_url, &manifest.version)
 }
 
-fn render(template: &str, values: &[(&str, String)]) -> Result<String> {
-    let mut out = template.to_string();
-    for (key, value) in values {
-        out = out.replace(&format!("{{{{{key}}}}}"), value);
-    }
-    if let Some(at) = out.find("{{") {
-        let rest: String = out[at..].chars().take(30).collect();
-        bail!("template placeholder left unfilled: {rest}");
-    }
-    Ok(out)
-}
-
-/// Text for inside a double-quoted Dockerfile value: no quote ends it, no `$` expands.
-fn dockerfile_quoted(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"").replace('$', "\\$")
-}
-
-fn json_array(words: &[String]) -> String {
-    serde_json::to_string(words).expect("strings serialize")
-}
-
 pub fn dockerfile_release(manifest: &Manifest, config: &Config, facts: &ProjectFacts) -> Result<String> {
     dockerfile_release_from(DOCKERFILE_TEMPLATE, manifest, config, facts)
 }
@@ -120,30 +94,26 @@ pub fn dockerfile_release_from(
         ));
         platforms.push(arch.platform.normalized());
     }
-    let binary = &manifest.name;
-    let image = &config.image;
-    let healthcheck: Vec<String> = std::iter::once(format!("/usr/local/bin/{binary}"))
-        .chain(image.healthcheck.iter().cloned())
-        .collect();
+    // Dockerfile.release builds FROM scratch: no base to trust beyond the pinned archive.
+    let spec = ImageSpec::new(&config.image, facts, &manifest.release(), BaseKind::Scratch);
     render(
         template,
         &[
             ("name", manifest.name.clone()),
             ("version", manifest.version.clone()),
             ("commit", manifest.commit.clone()),
-            ("created", rfc3339(manifest.source_date_epoch)),
             ("base_url", download_url(manifest, config)),
             ("cases", cases.trim_end_matches('\n').to_string()),
             ("platforms", platforms.join(", ")),
-            ("binary", binary.clone()),
-            ("uid", image.user.to_string()),
-            ("volume", image.volume.clone()),
-            ("port", image.port.to_string()),
-            ("healthcheck", json_array(&healthcheck)),
-            ("command", json_array(&image.command)),
-            ("source", facts.source.clone()),
-            ("licenses", facts.licenses.clone()),
-            ("description", dockerfile_quoted(&facts.description)),
+            ("binary", spec.binary.clone()),
+            ("binary_path", spec.binary_path()),
+            ("bin_dir", BIN_DIR.to_string()),
+            ("volume", spec.volume.clone()),
+            ("user", spec.user_and_group()),
+            ("passwd", printf_quoted(&spec.passwd())),
+            ("group", printf_quoted(&spec.group())),
+            ("from", SCRATCH.to_string()),
+            ("config", spec.dockerfile_config(Values::Literal { from: SCRATCH })),
         ],
     )
 }

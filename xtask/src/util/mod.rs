@@ -6,3 +6,4 @@ pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod staging;
+pub mod template;

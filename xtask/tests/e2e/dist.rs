@@ -254,22 +254,12 @@ fn a_failed_build_leaves_no_output_that_looks_complete() {
 #[test]
 fn two_checkouts_at_different_paths_produce_identical_bytes() {
     // The sources as they are now (committed or not), as one commit object both clones share.
-    let snapshot = {
-        let stash = run_ok("git", &["-C", root().as_str(), "stash", "create"]);
-        if stash.trim().is_empty() {
-            run_ok("git", &["-C", root().as_str(), "rev-parse", "HEAD"])
-        } else {
-            stash
-        }
-    };
-    let snapshot = snapshot.trim();
+    let snapshot = snapshot();
     let base = scratch("reproducible");
     let mut outputs = Vec::new();
     for name in ["first checkout", "second/checkout-path"] {
         let checkout = base.join(name);
-        run_ok("git", &["clone", "--quiet", "--no-checkout", root().as_str(), checkout.as_str()]);
-        run_ok("git", &["-C", checkout.as_str(), "fetch", "--quiet", root().as_str(), snapshot]);
-        run_ok("git", &["-C", checkout.as_str(), "checkout", "--quiet", "--detach", snapshot]);
+        checkout_at(&checkout, &snapshot);
         let out = base.join(format!("out-{}", outputs.len()));
         let status = Command::new("cargo")
             .args(["xtask", "dist", "--arch", "amd64", "--arch", "arm32v5", "--out", out.as_str()])

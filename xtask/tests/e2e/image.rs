@@ -1,6 +1,7 @@
 //! `cargo xtask image` with the buildx engine, the generated Dockerfile.release and install.sh,
 //! against a real engine, a real registry and a real HTTP server on loopback.
 
+use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
@@ -187,6 +188,152 @@ fn user_mapping_works_for_the_host_owner_and_explains_a_mismatch() {
         "{stderr}"
     );
     assert!(stderr.contains("--user 0:0"), "the fix names the owner: {stderr}");
+}
+
+/// `cargo xtask ARGS` in another checkout, whose xtask is built into a target dir kept
+/// between runs (the xtask under test reads the release.toml of the tree it was built in).
+fn xtask_in(checkout: &Utf8Path, args: &[&str]) -> String {
+    let output = Command::new("cargo")
+        .arg("xtask")
+        .args(args)
+        .current_dir(checkout)
+        .env("CARGO_TARGET_DIR", root().join("target/e2e-shared/checkout-target"))
+        .env_remove("REGISTRY_USERNAME")
+        .env_remove("REGISTRY_PASSWORD")
+        .output()
+        .expect("cannot run cargo");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!("$ cargo xtask {} (in {checkout})\n{stdout}{stderr}", args.join(" "));
+    assert!(output.status.success(), "cargo xtask {} failed in {checkout}", args.join(" "));
+    stdout.into_owned()
+}
+
+/// The raw image config of a pushed image.
+fn pushed_config(reference: &str) -> serde_json::Value {
+    let raw = run_ok(
+        "skopeo",
+        &["inspect", "--config", "--raw", "--tls-verify=false", &format!("docker://{reference}")],
+    );
+    serde_json::from_str(&raw).unwrap_or_else(|e| panic!("{reference}: config is not JSON ({e}): {raw}"))
+}
+
+#[test]
+fn both_engines_build_one_image_config_from_release_toml_with_another_command_and_healthcheck() {
+    require_registry();
+    let dist = shared_dist();
+    let checkout = scratch("one-spec").join("checkout");
+    checkout_at(&checkout, &snapshot());
+    let path = checkout.join("release.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in [
+        ("command = [\"run\"]", "command = [\"run\", \"--log-format\", \"json\"]"),
+        (
+            "healthcheck = [\"healthcheck\"]",
+            "healthcheck = [\"healthcheck\", \"--addr\", \"127.0.0.1:7070\"]",
+        ),
+        ("[image.labels]\n", "[image.labels]\n\"org.example.flavour\" = \"json-logs\"\n"),
+    ] {
+        assert!(text.contains(from), "release.toml no longer has {from:?}: update this test");
+        text = text.replace(from, to);
+    }
+    std::fs::write(&path, text).unwrap();
+
+    // One arch with each engine, both FROM scratch, both pushed to the loopback registry.
+    let buildx = format!("{REGISTRY}/{}", unique("spec-buildx"));
+    let oci = format!("{REGISTRY}/{}", unique("spec-oci"));
+    let common = ["--arch", "amd64", "--tag", "t", "--dist-dir", dist.as_str(), "--push"];
+    let plan = xtask_in(
+        &checkout,
+        &[&["image", "--engine", "buildx", "--base", "scratch", "--image", &buildx][..], &common].concat(),
+    );
+    assert!(plan.contains(r#"Cmd ["run", "--log-format", "json"]"#), "{plan}");
+    xtask_in(&checkout, &[&["image", "--engine", "oci", "--image", &oci][..], &common].concat());
+    let (buildx, oci) = (format!("{buildx}:t-amd64"), format!("{oci}:t-amd64"));
+    let (b, o) = (pushed_config(&buildx), pushed_config(&oci));
+
+    // Field by field, everything but the layers and when and how they were made. BuildKit of
+    // Docker 20.10 stamps `created` with the build time (SOURCE_DATE_EPOCH came later), so the
+    // `created` label is what must agree.
+    let top = |config: &serde_json::Value| -> BTreeSet<String> {
+        config
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !["created", "history", "rootfs", "config"].contains(&k.as_str()))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(top(&b), top(&o), "top-level keys");
+    for key in top(&o) {
+        assert_eq!(b[&key], o[&key], "{key} differs: buildx {} vs oci {}", b[&key], o[&key]);
+    }
+    assert_eq!((o["os"].as_str(), o["architecture"].as_str()), (Some("linux"), Some("amd64")));
+    // A null is an unset field (Docker's push writes `"OnBuild": null`). BuildKit also sets
+    // ArgsEscaped, a Windows-only field the image-spec deprecates for Linux images; the oci
+    // engine leaves it out.
+    let keys = |config: &serde_json::Value| -> BTreeSet<String> {
+        let fields = config["config"].as_object().unwrap();
+        fields.iter().filter(|(k, v)| !v.is_null() && *k != "ArgsEscaped").map(|(k, _)| k.clone()).collect()
+    };
+    assert_eq!(keys(&b), keys(&o), "Config keys");
+    let expected = [
+        "Cmd",
+        "Entrypoint",
+        "Env",
+        "ExposedPorts",
+        "Healthcheck",
+        "Labels",
+        "StopSignal",
+        "User",
+        "Volumes",
+        "WorkingDir",
+    ];
+    assert_eq!(keys(&o), expected.iter().map(|k| k.to_string()).collect(), "Config keys");
+    for key in keys(&o) {
+        let (bv, ov) = (&b["config"][&key], &o["config"][&key]);
+        assert_eq!(bv, ov, "Config.{key} differs:\n  buildx {bv}\n  oci    {ov}");
+    }
+    let c = &o["config"];
+    assert_eq!(c["Cmd"], serde_json::json!(["run", "--log-format", "json"]));
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "/usr/local/bin/exonode", "healthcheck", "--addr", "127.0.0.1:7070"])
+    );
+    assert_eq!(c["Labels"]["org.example.flavour"], "json-logs");
+    assert_eq!(c["Labels"]["org.opencontainers.image.base.name"], "scratch");
+    assert_eq!(c["Labels"]["org.opencontainers.image.created"], manifest(dist)["source_date"]);
+
+    // And the daemon takes them: each image logs JSON and turns healthy with its own check.
+    for reference in [&buildx, &oci] {
+        let name = format!(
+            "e2e-spec-{}-{}",
+            std::process::id(),
+            if reference == &buildx { "buildx" } else { "oci" }
+        );
+        let _cleanup = Container(name.clone());
+        docker(&[
+            "run",
+            "-d",
+            "--pull",
+            "always",
+            "--name",
+            &name,
+            "--health-interval",
+            "1s",
+            "--health-start-period",
+            "1s",
+            reference,
+        ]);
+        wait_until("a healthy HEALTHCHECK", Duration::from_secs(30), || {
+            docker(&["inspect", "--format", "{{.State.Health.Status}}", &name]).trim() == "healthy"
+        });
+        let logs = run("docker", &["logs", &name]);
+        let first = String::from_utf8_lossy(&logs.stderr).lines().next().unwrap_or_default().to_string();
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&first).is_ok(),
+            "{reference} logs no JSON: {first:?}"
+        );
+    }
 }
 
 #[test]

@@ -82,6 +82,25 @@ pub fn shared_dist() -> &'static Utf8Path {
     })
 }
 
+/// The sources as they are now (tracked files, committed or not) as one commit object, which
+/// clones of this repository can fetch.
+pub fn snapshot() -> String {
+    let stash = run_ok("git", &["-C", root().as_str(), "stash", "create"]);
+    let commit = if stash.trim().is_empty() {
+        run_ok("git", &["-C", root().as_str(), "rev-parse", "HEAD"])
+    } else {
+        stash
+    };
+    commit.trim().to_string()
+}
+
+/// A clone of this repository at `snapshot` in `dir`: another checkout, at another path.
+pub fn checkout_at(dir: &Utf8Path, snapshot: &str) {
+    run_ok("git", &["clone", "--quiet", "--no-checkout", root().as_str(), dir.as_str()]);
+    run_ok("git", &["-C", dir.as_str(), "fetch", "--quiet", root().as_str(), snapshot]);
+    run_ok("git", &["-C", dir.as_str(), "checkout", "--quiet", "--detach", snapshot]);
+}
+
 pub fn manifest(dir: &Utf8Path) -> serde_json::Value {
     let text = std::fs::read_to_string(dir.join("dist-manifest.json")).unwrap();
     serde_json::from_str(&text).unwrap()

@@ -1,7 +1,8 @@
-//! Image assembly as pure functions: facts and bytes in, content-addressed blobs out. The
-//! image matches docker/Dockerfile's final stage on a scratch base: the binary, a minimal
-//! /etc/passwd and /etc/group naming the non-root user, the volume owned by that user, and
-//! the same config (user, entrypoint, cmd, volume, port, labels, stop signal, healthcheck).
+//! Image assembly as pure functions: the image spec and bytes in, content-addressed blobs out.
+//! The image is the spec on a scratch base, as buildx builds it with `--base scratch`: the
+//! binary, a minimal /etc/passwd and /etc/group naming the non-root user, the volume owned by
+//! that user, and the spec's config (user, entrypoint, cmd, env, volume, port, labels, stop
+//! signal, healthcheck).
 
 use std::collections::BTreeMap;
 
@@ -9,87 +10,35 @@ use anyhow::Result;
 
 use super::layer::{self, Entry, Layer};
 use super::spec::{
-    Blob, Descriptor, Empty, Healthcheck, History, ImageConfig, Index, Manifest, Platform, RootFs, RunConfig,
-    ANNOTATION_CREATED, MEDIA_CONFIG, MEDIA_CYCLONEDX, MEDIA_EMPTY, MEDIA_INDEX, MEDIA_MANIFEST,
+    Blob, Descriptor, Empty, Healthcheck, History, ImageManifest, Index, OciImageConfig, Platform, RootFs,
+    RunConfig, ANNOTATION_CREATED, MEDIA_CONFIG, MEDIA_CYCLONEDX, MEDIA_EMPTY, MEDIA_INDEX, MEDIA_MANIFEST,
 };
+use crate::project::image_spec::{ImageSpec, SCRATCH};
 use crate::project::matrix::Arch;
 
-/// What every arch's image shares, from release.toml, Cargo.toml and the dist manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageFacts {
-    pub binary: String,
-    pub version: String,
-    pub commit: String,
-    pub source_date_epoch: u64,
-    /// RFC 3339 of `source_date_epoch`.
-    pub created: String,
-    pub source: String,
-    pub licenses: String,
-    pub description: String,
-    pub user: u32,
-    pub volume: String,
-    pub port: u16,
-    pub command: Vec<String>,
-    pub healthcheck: Vec<String>,
-}
-
-/// The base every image of this engine has: none.
-pub const BASE_NAME: &str = "scratch";
-
-/// BuildKit's default PATH for images built FROM scratch, so both engines give the same Env.
-const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-const SECOND_NS: u64 = 1_000_000_000;
-
-impl ImageFacts {
-    pub fn binary_path(&self) -> String {
-        format!("/usr/local/bin/{}", self.binary)
-    }
-
-    /// The labels docker/Dockerfile sets, with the same keys and values.
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        [
-            ("title", self.binary.clone()),
-            ("description", self.description.clone()),
-            ("version", self.version.clone()),
-            ("revision", self.commit.clone()),
-            ("created", self.created.clone()),
-            ("source", self.source.clone()),
-            ("licenses", self.licenses.clone()),
-            ("base.name", BASE_NAME.to_string()),
-        ]
-        .into_iter()
-        .map(|(key, value)| (format!("org.opencontainers.image.{key}"), value))
-        .collect()
-    }
-
-    /// Annotations on the index, so `imagetools inspect` shows what it is without a pull.
-    pub fn index_annotations(&self) -> BTreeMap<String, String> {
-        let mut labels = self.labels();
-        labels.retain(|key, _| !key.ends_with(".base.name"));
-        labels
-    }
+/// Annotations on the index, so `imagetools inspect` shows what it is without a pull: the
+/// labels, except the per-image base.
+pub fn index_annotations(spec: &ImageSpec) -> BTreeMap<String, String> {
+    let mut labels = spec.label_map(SCRATCH);
+    labels.retain(|key, _| !key.ends_with(".base.name"));
+    labels
 }
 
 /// /etc/passwd, /etc/group and the volume: the same bytes for every arch, so registries and
 /// layouts store it once.
-pub fn user_layer(facts: &ImageFacts) -> Result<Layer> {
-    let (uid, name, volume) = (facts.user, &facts.binary, &facts.volume);
-    let passwd =
-        format!("root:x:0:0:root:/root:/bin/sh\n{name}:x:{uid}:{uid}:{name}:{volume}:/sbin/nologin\n");
-    let group = format!("root:x:0:\n{name}:x:{uid}:\n");
+pub fn user_layer(spec: &ImageSpec) -> Result<Layer> {
     layer::build(
         vec![
-            Entry::file("/etc/passwd", 0o644, passwd.into_bytes()),
-            Entry::file("/etc/group", 0o644, group.into_bytes()),
-            Entry::dir(volume, 0o755).owned_by(uid, name),
+            Entry::file("/etc/passwd", 0o644, spec.passwd().into_bytes()),
+            Entry::file("/etc/group", 0o644, spec.group().into_bytes()),
+            Entry::dir(&spec.volume, 0o755).owned_by(spec.user, &spec.binary),
         ],
-        facts.source_date_epoch,
+        spec.source_date_epoch,
     )
 }
 
-pub fn binary_layer(facts: &ImageFacts, binary: Vec<u8>) -> Result<Layer> {
-    layer::build(vec![Entry::file(&facts.binary_path(), 0o755, binary)], facts.source_date_epoch)
+pub fn binary_layer(spec: &ImageSpec, binary: Vec<u8>) -> Result<Layer> {
+    layer::build(vec![Entry::file(&spec.binary_path(), 0o755, binary)], spec.source_date_epoch)
 }
 
 /// One arch's image: its config and manifest, and the blobs they name.
@@ -117,42 +66,38 @@ impl ArchImage {
     }
 }
 
-pub fn image(facts: &ImageFacts, arch: &'static Arch, layers: Vec<Layer>) -> ArchImage {
+pub fn image(spec: &ImageSpec, arch: &'static Arch, layers: Vec<Layer>) -> ArchImage {
     let platform = Platform::from(arch.platform);
     let history = layers
         .iter()
         .map(|layer| History {
-            created: facts.created.clone(),
+            created: spec.created.clone(),
             created_by: format!("cargo xtask image --engine oci: {}", layer.paths.join(" ")),
             empty_layer: false,
         })
         .collect();
-    let config = ImageConfig {
-        created: facts.created.clone(),
+    let h = &spec.healthcheck;
+    let config = OciImageConfig {
+        created: spec.created.clone(),
         architecture: platform.architecture.clone(),
         variant: platform.variant.clone(),
         os: platform.os.clone(),
         config: RunConfig {
-            user: format!("{0}:{0}", facts.user),
-            exposed_ports: BTreeMap::from([(format!("{}/tcp", facts.port), Empty {})]),
-            env: vec![DEFAULT_PATH.to_string()],
-            entrypoint: vec![facts.binary_path()],
-            cmd: facts.command.clone(),
-            volumes: BTreeMap::from([(facts.volume.clone(), Empty {})]),
-            // What BuildKit records for the Dockerfile's final stage, which sets no WORKDIR.
-            working_dir: "/".into(),
-            labels: facts.labels(),
-            stop_signal: "SIGTERM".into(),
-            // docker/Dockerfile: --interval=30s --timeout=5s --start-period=5s --retries=3.
+            user: spec.user_and_group(),
+            exposed_ports: BTreeMap::from([(spec.exposed_port(), Empty {})]),
+            env: spec.env_list(),
+            entrypoint: spec.entrypoint(),
+            cmd: spec.cmd.clone(),
+            volumes: BTreeMap::from([(spec.volume.clone(), Empty {})]),
+            working_dir: spec.working_dir.to_string(),
+            labels: spec.label_map(spec.from(arch)),
+            stop_signal: spec.stop_signal.to_string(),
             healthcheck: Healthcheck {
-                test: ["CMD".to_string(), facts.binary_path()]
-                    .into_iter()
-                    .chain(facts.healthcheck.iter().cloned())
-                    .collect(),
-                interval: 30 * SECOND_NS,
-                timeout: 5 * SECOND_NS,
-                start_period: 5 * SECOND_NS,
-                retries: 3,
+                test: std::iter::once("CMD".to_string()).chain(spec.healthcheck_argv()).collect(),
+                interval: nanos(h.interval),
+                timeout: nanos(h.timeout),
+                start_period: nanos(h.start_period),
+                retries: h.retries,
             },
         },
         rootfs: RootFs {
@@ -162,21 +107,26 @@ pub fn image(facts: &ImageFacts, arch: &'static Arch, layers: Vec<Layer>) -> Arc
         history,
     };
     let config = Blob::json(MEDIA_CONFIG, &config);
-    let manifest = Manifest {
+    let manifest = ImageManifest {
         schema_version: 2,
         media_type: MEDIA_MANIFEST.into(),
         artifact_type: None,
         config: config.descriptor(),
         layers: layers.iter().map(|l| l.blob.descriptor()).collect(),
         subject: None,
-        annotations: BTreeMap::from([(ANNOTATION_CREATED.to_string(), facts.created.clone())]),
+        annotations: BTreeMap::from([(ANNOTATION_CREATED.to_string(), spec.created.clone())]),
     };
     ArchImage { arch, layers, config, manifest: Blob::json(MEDIA_MANIFEST, &manifest) }
 }
 
+/// Go's time.Duration, as Docker serializes it: nanoseconds.
+fn nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).expect("health check durations are seconds")
+}
+
 /// The multi-arch index over `images`, in matrix order.
-pub fn index(facts: &ImageFacts, images: &[ArchImage]) -> Blob {
-    let index = Index::new(images.iter().map(ArchImage::descriptor).collect(), facts.index_annotations());
+pub fn index(spec: &ImageSpec, images: &[ArchImage]) -> Blob {
+    let index = Index::new(images.iter().map(ArchImage::descriptor).collect(), index_annotations(spec));
     Blob::json(MEDIA_INDEX, &index)
 }
 
@@ -199,24 +149,19 @@ impl SbomArtifact {
     }
 }
 
-pub fn sbom_artifact(
-    facts: &ImageFacts,
-    subject: Descriptor,
-    sbom_name: &str,
-    sbom: Vec<u8>,
-) -> SbomArtifact {
+pub fn sbom_artifact(spec: &ImageSpec, subject: Descriptor, sbom_name: &str, sbom: Vec<u8>) -> SbomArtifact {
     let empty_config = Blob::new(MEDIA_EMPTY, b"{}".to_vec());
     let sbom = Blob::new(MEDIA_CYCLONEDX, sbom);
     let mut layer = sbom.descriptor();
     layer.annotations.insert("org.opencontainers.image.title".into(), sbom_name.into());
-    let manifest = Manifest {
+    let manifest = ImageManifest {
         schema_version: 2,
         media_type: MEDIA_MANIFEST.into(),
         artifact_type: Some(MEDIA_CYCLONEDX.into()),
         config: empty_config.descriptor(),
         layers: vec![layer],
         subject: Some(Descriptor { platform: None, annotations: BTreeMap::new(), ..subject }),
-        annotations: BTreeMap::from([(ANNOTATION_CREATED.to_string(), facts.created.clone())]),
+        annotations: BTreeMap::from([(ANNOTATION_CREATED.to_string(), spec.created.clone())]),
     };
     SbomArtifact { empty_config, sbom, manifest: Blob::json(MEDIA_MANIFEST, &manifest) }
 }
@@ -241,22 +186,8 @@ mod tests {
     use super::*;
     use crate::project::matrix::by_name;
 
-    pub fn facts() -> ImageFacts {
-        ImageFacts {
-            binary: "exonode".into(),
-            version: "0.1.0".into(),
-            commit: "c0ffee".into(),
-            source_date_epoch: 86400,
-            created: "1970-01-02T00:00:00Z".into(),
-            source: "https://example.com/x".into(),
-            licenses: "MIT".into(),
-            description: "A node".into(),
-            user: 10001,
-            volume: "/data".into(),
-            port: 7070,
-            command: vec!["run".into()],
-            healthcheck: vec!["healthcheck".into()],
-        }
+    fn facts() -> ImageSpec {
+        crate::fixtures::image_spec(crate::project::config::BaseKind::Scratch)
     }
 
     fn arm64() -> ArchImage {
@@ -334,7 +265,7 @@ mod tests {
     fn the_sbom_refers_to_its_image_and_the_referrers_index_merges() {
         let image = arm64();
         let artifact = sbom_artifact(&facts(), image.descriptor(), "x.cdx.json", b"{}".to_vec());
-        let manifest: Manifest = serde_json::from_slice(&artifact.manifest.bytes).unwrap();
+        let manifest: ImageManifest = serde_json::from_slice(&artifact.manifest.bytes).unwrap();
         assert_eq!(manifest.subject.unwrap().digest, image.manifest.digest);
         assert_eq!(manifest.artifact_type.as_deref(), Some(MEDIA_CYCLONEDX));
         assert_eq!(
@@ -353,5 +284,17 @@ mod tests {
                 .unwrap();
         assert_eq!(again, merged, "adding the same referrer twice changes nothing");
         assert_eq!(referrers_tag("sha256:abc"), "sha256-abc");
+    }
+
+    /// The OCI config and image manifest the engine writes for one arch, from fixed inputs.
+    #[test]
+    fn config_and_manifest_from_fixed_inputs() {
+        let image = arm64();
+        let pretty = |bytes: &[u8]| {
+            let value: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            serde_json::to_string_pretty(&value).unwrap()
+        };
+        insta::assert_snapshot!("oci-config-arm64v8", pretty(&image.config.bytes));
+        insta::assert_snapshot!("oci-manifest-arm64v8", pretty(&image.manifest.bytes));
     }
 }

@@ -16,7 +16,7 @@
 //!
 //! Plan first (`--dry-run` prints it and stops), then build blobs, then write and push.
 
-mod build;
+pub(super) mod build;
 mod layer;
 mod layout;
 mod registry;
@@ -30,20 +30,22 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
-use self::build::{ArchImage, ImageFacts, SbomArtifact};
+use self::build::{ArchImage, SbomArtifact};
 use self::registry::{Client, Credentials, Target};
 use self::spec::{Blob, Descriptor, Index};
 use crate::engines::ImageRequest;
 use crate::project::config::BaseKind;
+use crate::project::image_spec::{ImageSpec, SCRATCH};
 use crate::project::matrix::Arch;
-use crate::project::workspace::{rfc3339, Workspace};
+use crate::project::workspace::Workspace;
 use crate::release::checksum;
 use crate::release::manifest::{Artifact, MANIFEST_FILE};
 use crate::util::report::{human_size, seconds, short};
 
 /// Everything the engine will do, decided before any file is read.
 pub struct OciPlan {
-    pub facts: ImageFacts,
+    /// The request's spec, FROM scratch.
+    pub spec: ImageSpec,
     pub repository: String,
     pub tags: Vec<String>,
     pub arches: Vec<ArchStep>,
@@ -79,23 +81,6 @@ pub fn run(_sh: &Shell, ws: &Workspace, request: &ImageRequest, layout: Option<&
 }
 
 pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Result<OciPlan> {
-    let release = request.manifest.release();
-    let image = &ws.config.image;
-    let facts = ImageFacts {
-        binary: release.name.clone(),
-        version: release.version.clone(),
-        commit: release.commit.clone(),
-        source_date_epoch: release.source_date_epoch,
-        created: rfc3339(release.source_date_epoch),
-        source: ws.package.repository.clone(),
-        licenses: ws.package.license.clone(),
-        description: ws.package.description.clone(),
-        user: image.user,
-        volume: image.volume.clone(),
-        port: image.port,
-        command: image.command.clone(),
-        healthcheck: image.healthcheck.clone(),
-    };
     let arches = request
         .arches
         .iter()
@@ -127,8 +112,15 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -
         "image.base = busybox applies to --engine buildx; the oci engine always builds FROM scratch"
             .to_string()
     });
+    if let Some(arch) = request.arches.iter().find(|arch| request.spec.from(arch) != SCRATCH) {
+        bail!(
+            "the oci engine builds FROM scratch, but the image spec for {} is FROM {}",
+            arch.name,
+            request.spec.from(arch)
+        );
+    }
     Ok(OciPlan {
-        facts,
+        spec: request.spec.clone(),
         repository: request.repository.clone(),
         tags: request.tags.clone(),
         arches,
@@ -139,7 +131,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -
 }
 
 pub fn render(plan: &OciPlan) -> String {
-    let f = &plan.facts;
+    let f = &plan.spec;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -157,16 +149,7 @@ pub fn render(plan: &OciPlan) -> String {
         "  layer 1 (all arches): /etc/passwd, /etc/group ({} = uid/gid {}), {}/ owned by {}",
         f.binary, f.user, f.volume, f.user
     );
-    let _ = writeln!(
-        out,
-        "  config: User {0}:{0}, Entrypoint [{1}], Cmd {2:?}, Volume {3}, Port {4}/tcp, StopSignal SIGTERM, Healthcheck {1} {5}",
-        f.user,
-        f.binary_path(),
-        f.command,
-        f.volume,
-        f.port,
-        f.healthcheck.join(" ")
-    );
+    let _ = writeln!(out, "  config: {}", f.summary());
     for step in &plan.arches {
         let a = &step.artifact;
         let _ = writeln!(out, "  {:<8} {:<15} {}", step.arch.name, step.arch.platform.to_string(), a.name);
@@ -219,7 +202,7 @@ pub struct PushReport {
 }
 
 pub fn execute(plan: &OciPlan) -> Result<Outcome> {
-    let user_layer = build::user_layer(&plan.facts)?;
+    let user_layer = build::user_layer(&plan.spec)?;
     // Arches are independent: build them on every core.
     let built: Vec<Result<(ArchImage, SbomArtifact, Duration)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = plan
@@ -229,7 +212,7 @@ pub fn execute(plan: &OciPlan) -> Result<Outcome> {
                 let user_layer = user_layer.clone();
                 scope.spawn(move || {
                     let started = Instant::now();
-                    build_arch(&plan.facts, step, user_layer)
+                    build_arch(&plan.spec, step, user_layer)
                         .with_context(|| format!("image for {} failed", step.arch.name))
                         .map(|(image, sbom)| (image, sbom, started.elapsed()))
                 })
@@ -239,7 +222,7 @@ pub fn execute(plan: &OciPlan) -> Result<Outcome> {
     });
     let images = built.into_iter().collect::<Result<Vec<_>>>()?;
     let arch_images: Vec<ArchImage> = images.iter().map(|(image, _, _)| image.clone()).collect();
-    let index = build::index(&plan.facts, &arch_images);
+    let index = build::index(&plan.spec, &arch_images);
 
     let layout = match &plan.layout {
         Some(dir) => Some(write_layout(plan, dir, &images, &index)?),
@@ -255,7 +238,7 @@ pub fn execute(plan: &OciPlan) -> Result<Outcome> {
 /// Reads one arch's archive (checked against the manifest as it is read), and builds its
 /// image and SBOM artifact.
 fn build_arch(
-    facts: &ImageFacts,
+    spec: &ImageSpec,
     step: &ArchStep,
     user_layer: layer::Layer,
 ) -> Result<(ArchImage, SbomArtifact)> {
@@ -280,15 +263,15 @@ fn build_arch(
             artifact.binary.sha256
         );
     }
-    let binary_layer = build::binary_layer(facts, binary)?;
-    let image = build::image(facts, step.arch, vec![user_layer, binary_layer]);
+    let binary_layer = build::binary_layer(spec, binary)?;
+    let image = build::image(spec, step.arch, vec![user_layer, binary_layer]);
     let sbom = std::fs::read(&step.sbom).with_context(|| {
         format!(
             "cannot read {}, the SBOM named in {MANIFEST_FILE}; rebuild with `cargo xtask dist`",
             step.sbom
         )
     })?;
-    let artifact = build::sbom_artifact(facts, image.descriptor(), &artifact.sbom, sbom);
+    let artifact = build::sbom_artifact(spec, image.descriptor(), &artifact.sbom, sbom);
     Ok((image, artifact))
 }
 

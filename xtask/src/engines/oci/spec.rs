@@ -87,9 +87,10 @@ impl From<crate::project::matrix::Platform> for Platform {
     }
 }
 
+/// An OCI image manifest (not the dist folder's `release::manifest::Manifest`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Manifest {
+pub struct ImageManifest {
     pub schema_version: u32,
     pub media_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,9 +120,9 @@ impl Index {
     }
 }
 
-/// `application/vnd.oci.image.config.v1+json`.
+/// `application/vnd.oci.image.config.v1+json` (not release.toml's `[image]` section).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImageConfig {
+pub struct OciImageConfig {
     pub created: String,
     pub architecture: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
