@@ -186,8 +186,8 @@ pub struct Image {
 
 /// Mutation testing of the release-check modules with cargo-mutants (slow; not run by CI).
 ///
-/// Mutates elf.rs, checksum.rs, verify.rs, manifest.rs, merge.rs and config.rs (or the --file
-/// given) and runs the xtask's unit tests against each mutant: a mutant that survives is a
+/// Mutates build/elf.rs, release/{checksum,dist_dir,manifest}.rs, commands/merge.rs and
+/// project/config.rs (or the --file given) and runs the xtask's unit tests against each mutant: a mutant that survives is a
 /// wrong verdict no test would notice. Installs the pinned cargo-mutants when it is missing.
 /// Results: target/mutants.out/.
 #[derive(Debug, Args)]

@@ -17,12 +17,12 @@ use crate::util::cmd::Cmd;
 
 /// The modules whose verdicts decide whether a release ships.
 pub const CHECK_MODULES: [&str; 6] = [
-    "xtask/src/elf.rs",
-    "xtask/src/checksum.rs",
-    "xtask/src/verify.rs",
-    "xtask/src/manifest.rs",
-    "xtask/src/merge.rs",
-    "xtask/src/config.rs",
+    "xtask/src/build/elf.rs",
+    "xtask/src/release/checksum.rs",
+    "xtask/src/release/dist_dir.rs",
+    "xtask/src/release/manifest.rs",
+    "xtask/src/commands/merge.rs",
+    "xtask/src/project/config.rs",
 ];
 
 /// Pinned, so counts in docs/benchmarks.md compare like with like.
@@ -38,7 +38,7 @@ impl flags::Mutants {
         };
         for file in &files {
             if !root.join(file).is_file() {
-                bail!("--file {file}: no such file in the workspace (paths are relative to its root, e.g. xtask/src/elf.rs)");
+                bail!("--file {file}: no such file in the workspace (paths are relative to its root, e.g. xtask/src/build/elf.rs)");
             }
         }
         let install = which("cargo-mutants").is_none().then(install_command);
@@ -86,13 +86,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_check_module_exists() {
+        for file in CHECK_MODULES {
+            assert!(project_root().join(file).is_file(), "{file} moved; update CHECK_MODULES");
+        }
+    }
+
+    #[test]
     fn the_command_names_every_module_and_runs_unit_tests_only() {
         let files: Vec<String> = CHECK_MODULES.iter().map(|f| f.to_string()).collect();
         let cmd = mutants_command(&files, 2, &"/w/target".into());
         assert_eq!(
             cmd.to_string(),
-            "cargo mutants --package xtask --jobs 2 --output /w/target --file xtask/src/elf.rs --file xtask/src/checksum.rs \
-             --file xtask/src/verify.rs --file xtask/src/manifest.rs --file xtask/src/merge.rs --file xtask/src/config.rs \
+            "cargo mutants --package xtask --jobs 2 --output /w/target --file xtask/src/build/elf.rs --file xtask/src/release/checksum.rs \
+             --file xtask/src/release/dist_dir.rs --file xtask/src/release/manifest.rs --file xtask/src/commands/merge.rs --file xtask/src/project/config.rs \
              -- --bins"
         );
         assert_eq!(

@@ -18,7 +18,7 @@ use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
 use crate::engines::ImageRequest;
-use crate::project::image_spec::{printf_quoted, ImageSpec, Values, BIN_DIR};
+use crate::project::image_spec::{ImageSpec, Values};
 use crate::project::matrix::{normalize_platform, Arch};
 use crate::project::workspace::Workspace;
 use crate::release::manifest::Artifact;
@@ -95,20 +95,8 @@ pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
 /// The Dockerfile for `spec`: release.toml's values written in, the release's and the arch's
 /// left to build args (see `build_args`).
 pub fn dockerfile(spec: &ImageSpec) -> Result<String> {
-    template::render(
-        DOCKERFILE_TEMPLATE,
-        &[
-            ("binary", spec.binary.clone()),
-            ("binary_path", spec.binary_path()),
-            ("bin_dir", BIN_DIR.to_string()),
-            ("volume", spec.volume.clone()),
-            ("user", spec.user_and_group()),
-            ("passwd", printf_quoted(&spec.passwd())),
-            ("group", printf_quoted(&spec.group())),
-            ("config", spec.dockerfile_config(Values::BuildArgs)),
-        ],
-    )
-    .with_context(|| format!("cannot render {DOCKERFILE_TEMPLATE_PATH}"))
+    template::render(DOCKERFILE_TEMPLATE, &spec.template_values(Values::BuildArgs))
+        .with_context(|| format!("cannot render {DOCKERFILE_TEMPLATE_PATH}"))
 }
 
 /// The values `dockerfile(spec)` leaves to build args, for one arch: its base image and

@@ -199,6 +199,21 @@ impl ImageSpec {
     }
 
     /// /etc/passwd: root, and the binary's user whose home is the volume.
+    /// The values both Dockerfile templates fill in for the image's files (binary, user, volume)
+    /// and configuration (USER to LABEL, literal or as build args per `values`).
+    pub fn template_values(&self, values: Values) -> Vec<(&'static str, String)> {
+        vec![
+            ("binary", self.binary.clone()),
+            ("binary_path", self.binary_path()),
+            ("bin_dir", BIN_DIR.to_string()),
+            ("volume", self.volume.clone()),
+            ("user", self.user_and_group()),
+            ("passwd", printf_quoted(&self.passwd())),
+            ("group", printf_quoted(&self.group())),
+            ("config", self.dockerfile_config(values)),
+        ]
+    }
+
     pub fn passwd(&self) -> String {
         let (uid, name, volume) = (self.user, &self.binary, &self.volume);
         format!("root:x:0:0:root:/root:/bin/sh\n{name}:x:{uid}:{uid}:{name}:{volume}:/sbin/nologin\n")

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 
 use crate::project::config::{expand_version, BaseKind, Config};
-use crate::project::image_spec::{printf_quoted, ImageSpec, Values, BIN_DIR, SCRATCH};
+use crate::project::image_spec::{ImageSpec, Values, SCRATCH};
 use crate::project::matrix;
 use crate::project::workspace::ProjectFacts;
 use crate::release::checksum::{self, SumsEntry, SUMS_FILE};
@@ -105,16 +105,11 @@ pub fn dockerfile_release_from(
             ("base_url", download_url(manifest, config)),
             ("cases", cases.trim_end_matches('\n').to_string()),
             ("platforms", platforms.join(", ")),
-            ("binary", spec.binary.clone()),
-            ("binary_path", spec.binary_path()),
-            ("bin_dir", BIN_DIR.to_string()),
-            ("volume", spec.volume.clone()),
-            ("user", spec.user_and_group()),
-            ("passwd", printf_quoted(&spec.passwd())),
-            ("group", printf_quoted(&spec.group())),
             ("from", SCRATCH.to_string()),
-            ("config", spec.dockerfile_config(Values::Literal { from: SCRATCH })),
-        ],
+        ]
+        .into_iter()
+        .chain(spec.template_values(Values::Literal { from: SCRATCH }))
+        .collect::<Vec<_>>(),
     )
 }
 

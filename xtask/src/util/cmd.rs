@@ -107,12 +107,7 @@ impl Cmd {
 
     /// Runs and returns stdout; fails on a non-zero exit, with stderr in the error.
     pub fn read(&self, sh: &Shell) -> Result<String> {
-        let mut command = self.command(sh);
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let output = self
-            .spawn(&mut command)?
-            .wait_with_output()
-            .with_context(|| format!("lost track of `{self}`"))?;
+        let output = self.captured(sh)?;
         if !output.status.success() {
             bail!(
                 "command failed ({}): {self}\n{}",
@@ -125,15 +120,17 @@ impl Cmd {
 
     /// Runs and returns (success, stdout + stderr) without failing on a non-zero exit.
     pub fn output(&self, sh: &Shell) -> Result<(bool, String)> {
-        let mut command = self.command(sh);
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let output = self
-            .spawn(&mut command)?
-            .wait_with_output()
-            .with_context(|| format!("lost track of `{self}`"))?;
+        let output = self.captured(sh)?;
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
         Ok((output.status.success(), text))
+    }
+
+    /// Runs to the end with stdout and stderr captured.
+    fn captured(&self, sh: &Shell) -> Result<std::process::Output> {
+        let mut command = self.command(sh);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        self.spawn(&mut command)?.wait_with_output().with_context(|| format!("lost track of `{self}`"))
     }
 
     /// Starts the command with stdout and stderr going to `log`, for a process that runs
