@@ -98,18 +98,11 @@ pub fn dockerfile_release_from(
     let spec = ImageSpec::new(&config.image, facts, &manifest.release(), BaseKind::Scratch);
     render(
         template,
-        &[
-            ("name", manifest.name.clone()),
-            ("version", manifest.version.clone()),
-            ("commit", manifest.commit.clone()),
-            ("base_url", download_url(manifest, config)),
-            ("cases", cases.trim_end_matches('\n').to_string()),
-            ("platforms", platforms.join(", ")),
-            ("from", SCRATCH.to_string()),
-        ]
-        .into_iter()
-        .chain(spec.template_values(Values::Literal { from: SCRATCH }))
-        .collect::<Vec<_>>(),
+        &release_values(manifest, config, &cases)
+            .into_iter()
+            .chain([("platforms", platforms.join(", ")), ("from", SCRATCH.to_string())])
+            .chain(spec.template_values(Values::Literal { from: SCRATCH }))
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -138,14 +131,23 @@ pub fn install_sh_from(template: &str, manifest: &Manifest, config: &Config) -> 
     }
     render(
         template,
-        &[
-            ("name", manifest.name.clone()),
-            ("version", manifest.version.clone()),
-            ("commit", manifest.commit.clone()),
-            ("base_url", download_url(manifest, config)),
-            ("cases", cases.trim_end_matches('\n').to_string()),
-            ("uname_cases", uname_cases.trim_end_matches('\n').to_string()),
-            ("arch_names", names.join(", ")),
-        ],
+        &release_values(manifest, config, &cases)
+            .into_iter()
+            .chain([
+                ("uname_cases", uname_cases.trim_end_matches('\n').to_string()),
+                ("arch_names", names.join(", ")),
+            ])
+            .collect::<Vec<_>>(),
     )
+}
+
+/// What both templates say about the release, and their per-arch `case` lines.
+fn release_values(manifest: &Manifest, config: &Config, cases: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("name", manifest.name.clone()),
+        ("version", manifest.version.clone()),
+        ("commit", manifest.commit.clone()),
+        ("base_url", download_url(manifest, config)),
+        ("cases", cases.trim_end_matches('\n').to_string()),
+    ]
 }
