@@ -7,7 +7,6 @@
 use std::fmt::Write as _;
 
 use anyhow::{bail, Context, Result};
-use camino::Utf8PathBuf;
 use xshell::Shell;
 
 use crate::build::backend::{self, Backend, BackendRequest, StdStatus};
@@ -157,7 +156,10 @@ impl ToolPlan {
             match step.kind {
                 StepKind::AddTarget { arch } => {
                     if let Err(reason) = toolchain.add_target(sh, &step.cmd)? {
-                        eprintln!("{}: rustup cannot install rust-std for {} ({reason})", arch.name, arch.target);
+                        eprintln!(
+                            "{}: rustup cannot install rust-std for {} ({reason})",
+                            arch.name, arch.target
+                        );
                         toolchain.remember_std_failure(arch.target, &reason)?;
                         if let Choice::AfterRustup { fallback: Err(why), .. } = self.choice(arch) {
                             bail!("{why}");
@@ -170,9 +172,11 @@ impl ToolPlan {
                     format!("the build-std backend needs the standard library's source; run `{}`", step.cmd)
                 })?,
                 StepKind::Zig => toolchain.zig.fetch(sh)?,
-                StepKind::Cross => step.cmd.output(sh).ok().filter(|(ok, _)| *ok).map(|_| ()).context(
-                    "--backend cross needs `cross` on PATH (and a container engine): cargo install cross --locked",
-                )?,
+                StepKind::Cross => {
+                    if !matches!(step.cmd.output(sh), Ok((true, _))) {
+                        bail!("--backend cross needs `cross` on PATH (and a container engine): cargo install cross --locked");
+                    }
+                }
             }
         }
         Ok(self
@@ -266,9 +270,4 @@ fn tool_steps(toolchain: &Toolchain, choices: &[(&'static Arch, Choice)]) -> Vec
         steps.push(ToolStep { kind: StepKind::Cross, cmd: Cmd::new("cross").arg("--version"), when });
     }
     steps
-}
-
-/// Where a rustup toolchain that is not installed yet will live, for the plan's remaps.
-pub fn predicted_sysroot(toolchain: &Toolchain, name: &str) -> Utf8PathBuf {
-    toolchain.rustup_home.join("toolchains").join(format!("{name}-{}", toolchain.host))
 }

@@ -179,6 +179,15 @@ impl Toolchain {
             .with_context(|| format!("cannot write {file}"))
     }
 
+    /// The nightly's sysroot: probed, or where rustup will install it (for the plan's remaps
+    /// before the nightly exists).
+    pub fn nightly_sysroot(&self) -> Utf8PathBuf {
+        match &self.nightly {
+            Some(nightly) => nightly.sysroot.clone(),
+            None => self.rustup_home.join("toolchains").join(format!("{}-{}", self.nightly_name, self.host)),
+        }
+    }
+
     /// Runs the plan's `rustup toolchain install` and probes what it installed.
     pub fn install_nightly(&mut self, sh: &Shell, install: &Cmd) -> Result<()> {
         install

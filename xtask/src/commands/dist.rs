@@ -14,7 +14,7 @@ use xshell::Shell;
 use crate::build::backend::{self, Backend, BackendRequest, BuildSpec};
 use crate::build::elf::{self, machine_name};
 use crate::build::run_check::RunCheck;
-use crate::build::tool_steps::{self, Choice, ToolPlan};
+use crate::build::tool_steps::{Choice, ToolPlan};
 use crate::build::toolchain::Toolchain;
 use crate::flags;
 use crate::project::cargo_metadata::Metadata;
@@ -87,12 +87,8 @@ impl ArchBuild {
             (target_dir.clone(), "/target".to_string()),
             (toolchain.cargo_home.clone(), "/cargo".to_string()),
         ];
-        let nightly_sysroot = match &toolchain.nightly {
-            Some(nightly) => nightly.sysroot.clone(),
-            None => tool_steps::predicted_sysroot(toolchain, &toolchain.nightly_name),
-        };
         if backend == Backend::BuildStd {
-            remaps.push((nightly_sysroot.join("lib/rustlib/src/rust"), "/rust".to_string()));
+            remaps.push((toolchain.nightly_sysroot().join("lib/rustlib/src/rust"), "/rust".to_string()));
         }
         let spec = BuildSpec {
             manifest_path: ws.root.join("Cargo.toml"),

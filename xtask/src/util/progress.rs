@@ -51,9 +51,11 @@ impl Progress {
     /// A progress line for row `index`: drawn as its live line, or printed with its prefix.
     pub fn say(&self, index: usize, line: &str) {
         let row = &self.rows[index];
-        row.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line.to_string());
         match &row.bar {
-            Some(bar) => bar.set_message(line.trim().to_string()),
+            Some(bar) => {
+                row.keep(line);
+                bar.set_message(line.trim().to_string());
+            }
             None => eprintln!("{} {line}", row.prefix),
         }
     }
@@ -61,9 +63,9 @@ impl Progress {
     /// A line that stays: printed above the live lines on a terminal, or with its prefix.
     pub fn note(&self, index: usize, line: &str) {
         let row = &self.rows[index];
-        row.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line.to_string());
         match &self.live {
             Some(multi) => {
+                row.keep(line);
                 let _ = multi.println(format!("{} {line}", row.prefix));
             }
             None => eprintln!("{} {line}", row.prefix),
@@ -95,6 +97,13 @@ impl Progress {
     /// A handle that speaks for one row.
     pub fn row(&self, index: usize) -> RowLog<'_> {
         RowLog { progress: self, index }
+    }
+}
+
+impl Row {
+    /// Kept for the transcript; only a terminal needs it, elsewhere every line was printed.
+    fn keep(&self, line: &str) {
+        self.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line.to_string());
     }
 }
 
