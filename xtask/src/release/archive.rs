@@ -1,12 +1,10 @@
-//! Reproducible `.tar.gz` archives: entries sorted, owner root:root, fixed modes, mtime from
-//! SOURCE_DATE_EPOCH, gzip with no name and zero timestamp. Headers are written by hand because
-//! the tar crate's deterministic mode does not cover `append(Header)` and does not sort.
-
-use std::io::Write;
+//! Release archives (`.tar.gz`): entries sorted under one top folder, owner root:root, fixed
+//! modes, mtime from SOURCE_DATE_EPOCH, written by the one reproducible tar writer.
 
 use anyhow::{Context, Result};
 use camino::Utf8Path;
-use flate2::{Compression, GzBuilder};
+
+use crate::util::tar_writer::{self, Entry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveEntry {
@@ -19,39 +17,18 @@ pub struct ArchiveEntry {
 /// The gzip level is part of the output's identity: changing it changes every checksum.
 const GZIP_LEVEL: u32 = 9;
 
-/// Builds the archive bytes: a top-level folder `root` holding `entries`.
+/// Builds the archive bytes: a top-level folder `root` holding `entries`, sorted, owned by
+/// root with mode 0644 (0755 when executable).
 pub fn tar_gz(root: &str, entries: &[ArchiveEntry], mtime: u64) -> Result<Vec<u8>> {
     let mut sorted: Vec<&ArchiveEntry> = entries.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
-
-    let gz = GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), Compression::new(GZIP_LEVEL));
-    let mut tar = tar::Builder::new(gz);
-
-    let mut dir = header(tar::EntryType::Directory, 0o755, 0, mtime);
-    tar.append_data(&mut dir, format!("{root}/"), std::io::empty()).context("cannot write tar header")?;
-    for entry in sorted {
-        let mode = if entry.executable { 0o755 } else { 0o644 };
-        let mut file = header(tar::EntryType::Regular, mode, entry.contents.len() as u64, mtime);
-        tar.append_data(&mut file, format!("{root}/{}", entry.path), entry.contents.as_slice())
-            .with_context(|| format!("cannot add {} to the archive", entry.path))?;
-    }
-    let gz = tar.into_inner().context("cannot finish tar stream")?;
-    let mut bytes = gz.finish().context("cannot finish gzip stream")?;
-    bytes.flush()?;
-    Ok(bytes)
-}
-
-fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
-    let mut header = tar::Header::new_ustar();
-    header.set_entry_type(kind);
-    header.set_mode(mode);
-    header.set_size(size);
-    header.set_mtime(mtime);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_username("root").expect("short name");
-    header.set_groupname("root").expect("short name");
-    header
+    let tree: Vec<Entry> = std::iter::once(Entry::dir(root, 0o755))
+        .chain(sorted.into_iter().map(|entry| {
+            let mode = if entry.executable { 0o755 } else { 0o644 };
+            Entry::file(&format!("{root}/{}", entry.path), mode, entry.contents.clone())
+        }))
+        .collect();
+    tar_writer::gzip(&tar_writer::tar(&tree, mtime)?, GZIP_LEVEL)
 }
 
 /// Reads one file out of a `.tar.gz`, for verification.

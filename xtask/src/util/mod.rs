@@ -6,4 +6,5 @@ pub mod pool;
 pub mod progress;
 pub mod report;
 pub mod staging;
+pub mod tar_writer;
 pub mod template;

@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 
-use super::layer::{self, Entry, Layer};
+use super::layer::{self, Layer};
 use super::spec::{
     Blob, Descriptor, Empty, Healthcheck, History, ImageManifest, Index, OciImageConfig, Platform, RootFs,
     RunConfig, ANNOTATION_CREATED, MEDIA_CONFIG, MEDIA_CYCLONEDX, MEDIA_EMPTY, MEDIA_INDEX, MEDIA_MANIFEST,
 };
 use crate::project::image_spec::{ImageSpec, SCRATCH};
 use crate::project::matrix::Arch;
+use crate::util::tar_writer::Entry;
 
 /// Annotations on the index, so `imagetools inspect` shows what it is without a pull: the
 /// labels, except the per-image base.

@@ -1,51 +1,17 @@
-//! Reproducible image layers: a tar of fixed headers (sorted paths, given uid/gid/mode, one
-//! mtime), gzip with no name, mtime 0, OS byte 255 and a fixed level. Headers are written by
-//! hand, as in archive.rs, because the tar crate's deterministic mode skips `append(Header)`.
+//! Reproducible image layers: entries with their parent folders, sorted component by
+//! component, written by the one reproducible tar writer and gzipped at a fixed level.
 
 use std::collections::BTreeSet;
 
-use anyhow::{bail, Context, Result};
-use flate2::{Compression, GzBuilder};
+use anyhow::{bail, Result};
 
 use super::spec::{Blob, MEDIA_LAYER_GZIP};
 use crate::release::checksum;
+use crate::util::tar_writer::{self, Entry};
 
 /// The gzip level is part of every layer digest: changing it changes every published digest.
 /// 6, gzip's default: on these binaries 9 saves 0.2% of the bytes and takes 1.5 times as long.
 const GZIP_LEVEL: u32 = 6;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    Dir,
-    File(Vec<u8>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Absolute path in the image, e.g. `/usr/local/bin/exonode`.
-    pub path: String,
-    pub kind: Kind,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    /// User and group names recorded in the header (informational; uid/gid are what count).
-    pub owner: String,
-}
-
-impl Entry {
-    pub fn dir(path: &str, mode: u32) -> Entry {
-        Entry { path: path.into(), kind: Kind::Dir, mode, uid: 0, gid: 0, owner: "root".into() }
-    }
-
-    pub fn file(path: &str, mode: u32, contents: Vec<u8>) -> Entry {
-        Entry { path: path.into(), kind: Kind::File(contents), mode, uid: 0, gid: 0, owner: "root".into() }
-    }
-
-    pub fn owned_by(mut self, id: u32, name: &str) -> Entry {
-        (self.uid, self.gid, self.owner) = (id, id, name.into());
-        self
-    }
-}
 
 /// A compressed layer and the digest of its uncompressed tar (the config's `diff_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,39 +28,9 @@ pub fn build(entries: Vec<Entry>, mtime: u64) -> Result<Layer> {
     let mut entries = with_parents(entries)?;
     entries.sort_by(|a, b| components(&a.path).cmp(&components(&b.path)));
 
-    let mut tar = tar::Builder::new(Vec::new());
-    for entry in &entries {
-        let name = entry.path.trim_start_matches('/');
-        let mut header = tar::Header::new_ustar();
-        header.set_mtime(mtime);
-        header.set_mode(entry.mode);
-        header.set_uid(entry.uid.into());
-        header.set_gid(entry.gid.into());
-        header.set_username(&entry.owner).with_context(|| format!("owner name of {}", entry.path))?;
-        header.set_groupname(&entry.owner).with_context(|| format!("group name of {}", entry.path))?;
-        match &entry.kind {
-            Kind::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
-                header.set_size(0);
-                tar.append_data(&mut header, format!("{name}/"), std::io::empty())
-            }
-            Kind::File(contents) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_size(contents.len() as u64);
-                tar.append_data(&mut header, name, contents.as_slice())
-            }
-        }
-        .with_context(|| format!("cannot add {} to a layer", entry.path))?;
-    }
-    let tar = tar.into_inner().context("cannot finish a layer's tar stream")?;
+    let tar = tar_writer::tar(&entries, mtime)?;
     let diff_id = format!("sha256:{}", checksum::sha256_hex(&tar));
-
-    let mut gz = GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::with_capacity(tar.len() / 2), Compression::new(GZIP_LEVEL));
-    std::io::Write::write_all(&mut gz, &tar).context("cannot compress a layer")?;
-    let compressed = gz.finish().context("cannot finish a layer's gzip stream")?;
+    let compressed = tar_writer::gzip(&tar, GZIP_LEVEL)?;
     Ok(Layer {
         blob: Blob::new(MEDIA_LAYER_GZIP, compressed),
         diff_id,

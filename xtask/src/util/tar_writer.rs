@@ -1,0 +1,79 @@
+//! The one reproducible tar writer, for release archives and image layers: headers written by
+//! hand (the tar crate's deterministic mode does not cover `append(Header)` and does not sort)
+//! with the given owner, mode and one mtime, in the order given; and gzip with no name, mtime 0,
+//! OS byte 255 and a level the caller fixes, since the level is part of every checksum.
+
+use anyhow::{Context, Result};
+use flate2::{Compression, GzBuilder};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path inside the stream, e.g. `/usr/local/bin/exonode` (a leading `/` is dropped).
+    pub path: String,
+    pub kind: Kind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// User and group names recorded in the header (informational; uid/gid are what count).
+    pub owner: String,
+}
+
+impl Entry {
+    pub fn dir(path: &str, mode: u32) -> Entry {
+        Entry { path: path.into(), kind: Kind::Dir, mode, uid: 0, gid: 0, owner: "root".into() }
+    }
+
+    pub fn file(path: &str, mode: u32, contents: Vec<u8>) -> Entry {
+        Entry { path: path.into(), kind: Kind::File(contents), mode, uid: 0, gid: 0, owner: "root".into() }
+    }
+
+    pub fn owned_by(mut self, id: u32, name: &str) -> Entry {
+        (self.uid, self.gid, self.owner) = (id, id, name.into());
+        self
+    }
+}
+
+/// The tar stream of `entries`, in their order; paths are written without a leading `/`.
+pub fn tar(entries: &[Entry], mtime: u64) -> Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let name = entry.path.trim_start_matches('/');
+        let mut header = tar::Header::new_ustar();
+        header.set_mtime(mtime);
+        header.set_mode(entry.mode);
+        header.set_uid(entry.uid.into());
+        header.set_gid(entry.gid.into());
+        header.set_username(&entry.owner).with_context(|| format!("owner name of {}", entry.path))?;
+        header.set_groupname(&entry.owner).with_context(|| format!("group name of {}", entry.path))?;
+        match &entry.kind {
+            Kind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                tar.append_data(&mut header, format!("{}/", name.trim_end_matches('/')), std::io::empty())
+            }
+            Kind::File(contents) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(contents.len() as u64);
+                tar.append_data(&mut header, name, contents.as_slice())
+            }
+        }
+        .with_context(|| format!("cannot add {} to a tar stream", entry.path))?;
+    }
+    tar.into_inner().context("cannot finish a tar stream")
+}
+
+/// `bytes` gzipped reproducibly at `level`.
+pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
+    let mut gz = GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::with_capacity(bytes.len() / 2), Compression::new(level));
+    std::io::Write::write_all(&mut gz, bytes).context("cannot compress")?;
+    gz.finish().context("cannot finish a gzip stream")
+}
