@@ -133,7 +133,7 @@ pub fn write_dist_of(dir: &Utf8Path, arches: &[&str]) -> Manifest {
         let entries =
             [ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true }];
         let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch).unwrap();
-        let built_with = BuiltWith { backend: "cargo".into(), rustc: "rustc 1.95.0".into() };
+        let built_with = BuiltWith::fixture();
         let artifact = Artifact::packed(&release, arch, &bytes, &binary, built_with);
         std::fs::write(dir.join(&archive_name), &bytes).unwrap();
         checksum::write_sidecar(dir, &archive_name, &artifact.sha256).unwrap();

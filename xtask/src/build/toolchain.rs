@@ -14,6 +14,8 @@ use crate::util::staging::Staging;
 
 pub struct Toolchain {
     pub default: RustToolchain,
+    /// rust-toolchain.toml's channel, which `default` is checked against.
+    pub stable_name: Option<String>,
     pub nightly: Option<RustToolchain>,
     pub nightly_name: String,
     pub rustup: bool,
@@ -117,6 +119,9 @@ impl ZigTools {
 impl Toolchain {
     pub fn probe(sh: &Shell, target_dir: &Utf8Path, config: &ToolchainConfig) -> Result<Toolchain> {
         let default = RustToolchain::probe(sh, None).context("cannot run rustc; install Rust with rustup")?;
+        if let Some(pin) = &config.stable {
+            check_pinned(&default.rustc_version, pin)?;
+        }
         let rustup = cmd!(sh, "rustup --version").quiet().ignore_stderr().read().is_ok();
         let nightly = if rustup {
             let installed = cmd!(sh, "rustup toolchain list").quiet().read().unwrap_or_default();
@@ -131,6 +136,7 @@ impl Toolchain {
         };
         Ok(Toolchain {
             default,
+            stable_name: config.stable.clone(),
             nightly,
             nightly_name: config.nightly.clone(),
             rustup,
@@ -210,6 +216,7 @@ impl Toolchain {
             has_rust_src: channel == "nightly",
         };
         let config = ToolchainConfig {
+            stable: Some("1.95.0".into()),
             nightly: "nightly".into(),
             zig: "0.17.1".into(),
             cargo_zigbuild: "0.24.0".into(),
@@ -219,6 +226,7 @@ impl Toolchain {
         zig_tools.present = zig;
         Toolchain {
             default: rust("stable", "1.95.0 (59807616e 2026-04-14)", std_for),
+            stable_name: Some("1.95.0".into()),
             nightly: nightly.then(|| rust("nightly", "1.97.0-nightly (0123456789 2026-05-19)", &[])),
             nightly_name: "nightly".into(),
             rustup: true,
@@ -234,6 +242,22 @@ impl Toolchain {
     pub fn set_tools_dir(&mut self, dir: &Utf8Path) {
         self.tools_dir = dir.to_path_buf();
     }
+}
+
+/// The pin is what makes two machines give the same bytes: a rustc other than the pinned one
+/// (an override such as RUSTUP_TOOLCHAIN, or a Rust without rustup) is refused, not used.
+fn check_pinned(rustc_version: &str, pin: &str) -> Result<()> {
+    let numbered = pin.chars().next().is_some_and(|c| c.is_ascii_digit());
+    let version = rustc_version.split_whitespace().nth(1).unwrap_or_default();
+    let matches = version == pin || version.starts_with(&format!("{pin}."));
+    if numbered && !matches {
+        bail!(
+            "rust-toolchain.toml pins Rust {pin} but `rustc -V` here is {rustc_version:?}; \
+             unset RUSTUP_TOOLCHAIN (or any `rustup override`) so rustup runs the pinned toolchain, \
+             or install it with `rustup toolchain install {pin}`"
+        );
+    }
+    Ok(())
 }
 
 fn rustup_home() -> Result<Utf8PathBuf> {
@@ -260,6 +284,27 @@ fn cargo_home() -> Result<Utf8PathBuf> {
     }
     let home = std::env::var("HOME").context("neither CARGO_HOME nor HOME is set")?;
     Ok(Utf8PathBuf::from(home).join(".cargo"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_pinned;
+
+    #[test]
+    fn a_rustc_other_than_the_pin_is_refused() {
+        check_pinned("rustc 1.95.0 (59807616e 2026-04-14)", "1.95.0").unwrap();
+        check_pinned("rustc 1.95.2 (0 2026-05-01)", "1.95").unwrap();
+        check_pinned("rustc 1.97.0-nightly (e50aa6fba 2026-05-19)", "stable").unwrap();
+        let err =
+            check_pinned("rustc 1.97.0-nightly (e50aa6fba 2026-05-19)", "1.95.0").unwrap_err().to_string();
+        assert!(
+            err.contains("pins Rust 1.95.0")
+                && err.contains("1.97.0-nightly")
+                && err.contains("RUSTUP_TOOLCHAIN"),
+            "{err}"
+        );
+        assert!(check_pinned("rustc 1.951.0 (0 2030-01-01)", "1.95").is_err());
+    }
 }
 
 /// `pip install` of pinned packages into a private folder of the tool cache. Wheels only: a

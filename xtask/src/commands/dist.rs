@@ -44,6 +44,8 @@ pub struct DistPlan {
     pub smoke: Option<SmokeConfig>,
     /// Arches worked on at once.
     pub jobs: usize,
+    /// The pinned toolchains, as the plan states them.
+    pub pins: String,
 }
 
 #[derive(Debug)]
@@ -68,7 +70,8 @@ pub struct ArchBuild {
     pub command: Option<Cmd>,
     /// Where cargo leaves the binary, or the prebuilt one.
     pub binary: Utf8PathBuf,
-    pub rustc: String,
+    /// The compiler and pinned tools, for the manifest and SBOM.
+    pub built_with: BuiltWith,
 }
 
 impl ArchBuild {
@@ -104,17 +107,43 @@ impl ArchBuild {
                 ("GIT_COMMIT".into(), release.commit.clone()),
             ],
         };
-        let rustc = match (backend, &toolchain.nightly) {
-            (Backend::BuildStd, Some(nightly)) => nightly.rustc_version.clone(),
-            (Backend::BuildStd, None) => toolchain.nightly_name.clone(),
-            (Backend::Prebuilt, _) => "unknown (prebuilt)".to_string(),
-            _ => toolchain.default.rustc_version.clone(),
-        };
+        let built_with = built_with(toolchain, backend);
         let binary = match request.prebuilt.iter().find(|(a, _)| *a == arch) {
             Some((_, path)) => path.clone(),
             None => target_dir.join(arch.target).join("release").join(&ws.config.dist.binary),
         };
-        ArchBuild { backend, command: backend::build_command(backend, &spec), binary, rustc }
+        ArchBuild { backend, command: backend::build_command(backend, &spec), binary, built_with }
+    }
+}
+
+fn pins(toolchain: &Toolchain) -> String {
+    let stable = match &toolchain.stable_name {
+        Some(pin) => format!("Rust {pin} (rust-toolchain.toml)"),
+        None => format!("no rust-toolchain.toml, so {}", toolchain.default.rustc_version),
+    };
+    format!(
+        "{stable}, {} for build-std, zig {} and cargo-zigbuild {} (release.toml)",
+        toolchain.nightly_name, toolchain.zig.zig_version, toolchain.zig.zigbuild_version
+    )
+}
+
+/// What the manifest and SBOM record of how `backend` builds: the compiler and every pin.
+fn built_with(toolchain: &Toolchain, backend: Backend) -> BuiltWith {
+    let stable = toolchain.stable_name.clone().unwrap_or_else(|| "default".to_string());
+    let (rustc, pin) = match (backend, &toolchain.nightly) {
+        (Backend::BuildStd, Some(nightly)) => (nightly.rustc_version.clone(), toolchain.nightly_name.clone()),
+        (Backend::BuildStd, None) => (toolchain.nightly_name.clone(), toolchain.nightly_name.clone()),
+        (Backend::Prebuilt, _) => ("unknown (prebuilt)".to_string(), "unknown (prebuilt)".to_string()),
+        _ => (toolchain.default.rustc_version.clone(), stable),
+    };
+    let zig = &toolchain.zig;
+    BuiltWith {
+        backend: backend.id().to_string(),
+        rustc,
+        toolchain: pin,
+        zig: backend.needs_zig().then(|| zig.zig_version.clone()),
+        cargo_zigbuild: backend.needs_zig().then(|| zig.zigbuild_version.clone()),
+        image: None,
     }
 }
 
@@ -262,6 +291,7 @@ impl DistPlan {
             arches,
             smoke: ws.config.dist.smoke.clone(),
             jobs: request.jobs,
+            pins: pins(toolchain),
         }
     }
 
@@ -276,6 +306,7 @@ impl DistPlan {
             short(&r.commit),
             r.created()
         );
+        let _ = writeln!(out, "pinned: {}", self.pins);
         let _ = writeln!(out, "output: {} (assembled aside, renamed into place when complete)", self.out_dir);
         let _ = writeln!(
             out,
@@ -440,15 +471,14 @@ fn build_one(
     let mut entries = includes.to_vec();
     entries.push(ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true });
     let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch)?;
-    let built_with = BuiltWith { backend: build.backend.id().to_string(), rustc: build.rustc.clone() };
-    let artifact = Artifact::packed(release, step.arch, &bytes, &binary, built_with);
+    let artifact = Artifact::packed(release, step.arch, &bytes, &binary, build.built_with.clone());
     let archive_path = out.join(&artifact.name);
     std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
     checksum::write_sidecar(out, &artifact.name, &artifact.sha256)?;
     let facts = sbom::Facts {
         release,
         target: step.arch.target,
-        rustc: &build.rustc,
+        built_with: &build.built_with,
         archive_name: &step.archive_name,
         package: &step.package,
     };
@@ -529,7 +559,7 @@ mod tests {
             text.contains("if rustup refuses it: stop: arm32v7: --backend cargo needs rust-std"),
             "{text}"
         );
-        assert!(!text.contains("nightly"), "no nightly is fetched for --backend cargo: {text}");
+        assert!(!text.contains("toolchain install"), "no nightly is fetched for --backend cargo: {text}");
     }
 
     /// rustup has std for three targets and refused the arm32 ones before (remembered).

@@ -444,7 +444,7 @@ mod tests {
                 sha256: "b".repeat(64),
             },
             sbom: crate::release::sbom::file_name(&release.archive_name(target)),
-            built_with: BuiltWith { backend: "cargo".into(), rustc: "rustc 1.0.0".into() },
+            built_with: BuiltWith { rustc: "rustc 1.0.0".into(), ..BuiltWith::fixture() },
         }
     }
 

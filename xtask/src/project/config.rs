@@ -87,6 +87,8 @@ impl ImageSection {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolchainConfig {
+    /// rust-toolchain.toml's channel (the workspace's pinned stable), if the file exists.
+    pub stable: Option<String>,
     pub nightly: String,
     pub zig: String,
     pub cargo_zigbuild: String,
@@ -408,6 +410,7 @@ impl Config {
                 base_images,
             },
             toolchain: ToolchainConfig {
+                stable: None,
                 nightly: toolchain.nightly.unwrap_or_else(|| "nightly".into()),
                 zig: toolchain.zig.unwrap_or_else(|| "0.17.1".into()),
                 cargo_zigbuild: toolchain.cargo_zigbuild.unwrap_or_else(|| "0.24.0".into()),

@@ -67,6 +67,29 @@ pub fn rfc3339(epoch: u64) -> String {
         .to_string()
 }
 
+pub const RUST_TOOLCHAIN_FILE: &str = "rust-toolchain.toml";
+
+/// The channel rust-toolchain.toml pins (what rustup runs in this workspace), if there is one.
+pub fn pinned_stable(root: &Utf8Path) -> Result<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        toolchain: Channel,
+    }
+    #[derive(serde::Deserialize)]
+    struct Channel {
+        channel: String,
+    }
+    let path = root.join(RUST_TOOLCHAIN_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {path}")),
+    };
+    let file: File = toml::from_str(&text)
+        .with_context(|| format!("{path} has no [toolchain] channel = \"1.x.y\" (rustup's format)"))?;
+    Ok(Some(file.toolchain.channel))
+}
+
 /// A path given on the command line, made absolute against the current folder.
 pub fn absolute(path: Utf8PathBuf) -> Result<Utf8PathBuf> {
     if path.is_absolute() {
@@ -93,7 +116,8 @@ impl Workspace {
 
     pub fn load(sh: &Shell) -> Result<Workspace> {
         let root = project_root();
-        let config = Config::load(&root.join(CONFIG_FILE))?;
+        let mut config = Config::load(&root.join(CONFIG_FILE))?;
+        config.toolchain.stable = pinned_stable(&root)?;
         let metadata = Metadata::read(sh, &root.join("Cargo.toml"), None)?;
         let package = package_info(&metadata, &config.dist.package, &config.dist.binary)?;
         Ok(Workspace { root, target_dir: metadata.target_directory, config, package })

@@ -10,7 +10,7 @@ use crate::project::matrix::Arch;
 use crate::project::workspace::Release;
 
 pub const MANIFEST_FILE: &str = "dist-manifest.json";
-pub const SCHEMA: &str = "exotool-dist-manifest/1";
+pub const SCHEMA: &str = "exotool-dist-manifest/2";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,11 +51,34 @@ pub struct Binary {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BuiltWith {
     pub backend: String,
+    /// `rustc -V` of the compiler that built it.
     pub rustc: String,
+    /// The pinned rustup toolchain it came from (rust-toolchain.toml, or release.toml's nightly).
+    pub toolchain: String,
+    /// The pinned zig and cargo-zigbuild, for the backends that link with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zig: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cargo_zigbuild: Option<String>,
+    /// The container image a `cross` build ran in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+#[cfg(test)]
+impl BuiltWith {
+    pub fn fixture() -> BuiltWith {
+        BuiltWith {
+            backend: "cargo".into(),
+            rustc: "rustc 1.95.0".into(),
+            toolchain: "1.95.0".into(),
+            ..BuiltWith::default()
+        }
+    }
 }
 
 impl Artifact {
@@ -102,7 +125,7 @@ impl Artifact {
                 sha256: digest.to_string(),
             },
             sbom: crate::release::sbom::file_name(&name),
-            built_with: BuiltWith { backend: String::new(), rustc: String::new() },
+            built_with: BuiltWith::default(),
             name,
         }
     }
@@ -175,7 +198,7 @@ mod tests {
                     sha256: "b".repeat(64),
                 },
                 sbom: "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json".into(),
-                built_with: BuiltWith { backend: "cargo".into(), rustc: "rustc 1.95.0".into() },
+                built_with: BuiltWith::fixture(),
             }],
         )
     }
@@ -184,7 +207,7 @@ mod tests {
     fn json_shape_is_stable() {
         let json = sample().to_json();
         let expected = r#"{
-  "schema": "exotool-dist-manifest/1",
+  "schema": "exotool-dist-manifest/2",
   "name": "exonode",
   "version": "0.1.0",
   "commit": "abc",
@@ -206,7 +229,8 @@ mod tests {
       "sbom": "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json",
       "built_with": {
         "backend": "cargo",
-        "rustc": "rustc 1.95.0"
+        "rustc": "rustc 1.95.0",
+        "toolchain": "1.95.0"
       }
     }
   ]

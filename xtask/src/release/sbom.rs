@@ -20,6 +20,7 @@ use crate::project::cargo_metadata::{Metadata, Package};
 use crate::project::config::CONFIG_FILE;
 use crate::project::workspace::{project_root, rfc3339, Release};
 use crate::release::checksum;
+use crate::release::manifest::BuiltWith;
 
 pub const SPEC_VERSION: &str = "1.5";
 
@@ -84,7 +85,7 @@ pub fn read_subject(path: &Utf8Path) -> Result<Subject> {
 pub struct Facts<'a> {
     pub release: &'a Release,
     pub target: &'a str,
-    pub rustc: &'a str,
+    pub built_with: &'a BuiltWith,
     pub archive_name: &'a str,
     /// The Cargo package whose binary ships.
     pub package: &'a str,
@@ -180,6 +181,26 @@ struct Dependency {
 }
 
 const CRATES_IO: &str = "registry+https://github.com/rust-lang/crates.io-index";
+
+/// The compiler and the pinned tools that made the binary, as in the manifest's `built_with`.
+fn toolchain_properties(built: &BuiltWith) -> Vec<Property> {
+    let mut properties = vec![
+        Property { name: "exotool:backend", value: built.backend.clone() },
+        Property { name: "exotool:rustc", value: built.rustc.clone() },
+        Property { name: "exotool:toolchain", value: built.toolchain.clone() },
+    ];
+    let pinned_tools = [
+        ("exotool:zig", &built.zig),
+        ("exotool:cargo-zigbuild", &built.cargo_zigbuild),
+        ("exotool:image", &built.image),
+    ];
+    for (name, value) in pinned_tools {
+        if let Some(value) = value {
+            properties.push(Property { name, value: value.clone() });
+        }
+    }
+    properties
+}
 
 fn purl(package: &Package) -> String {
     let base = format!("pkg:cargo/{}@{}", package.name, package.version);
@@ -284,8 +305,10 @@ pub fn document(metadata: &Metadata, lock: &Lockfile, facts: &Facts) -> Result<V
                 Property { name: PROPERTY_TARGET, value: facts.target.into() },
                 Property { name: PROPERTY_ARCHIVE, value: facts.archive_name.into() },
                 Property { name: PROPERTY_COMMIT, value: release.commit.clone() },
-                Property { name: "exotool:rustc", value: facts.rustc.into() },
-            ],
+            ]
+            .into_iter()
+            .chain(toolchain_properties(facts.built_with))
+            .collect(),
         },
         components,
         dependencies,
@@ -359,7 +382,7 @@ mod tests {
         let facts = Facts {
             release: &release,
             target: "x86_64-unknown-linux-musl",
-            rustc: "rustc 1.95.0",
+            built_with: &BuiltWith::fixture(),
             archive_name: "a.tar.gz",
             package: "app",
         };
@@ -412,7 +435,13 @@ mod tests {
     fn a_registry_crate_without_checksum_is_an_error() {
         let release =
             Release { name: "app".into(), version: "1.0.0".into(), commit: "c".into(), source_date_epoch: 0 };
-        let facts = Facts { release: &release, target: "t", rustc: "r", archive_name: "a", package: "app" };
+        let facts = Facts {
+            release: &release,
+            target: "t",
+            built_with: &BuiltWith::default(),
+            archive_name: "a",
+            package: "app",
+        };
         let lock: Lockfile = toml::from_str("version = 4\n").unwrap();
         let err = document(&metadata(), &lock, &facts).unwrap_err().to_string();
         assert!(err.contains("no checksum for itoa 1.0.0"), "{err}");
@@ -429,7 +458,7 @@ mod tests {
         let facts = Facts {
             release: &release,
             target: "armv7-unknown-linux-musleabihf",
-            rustc: "rustc 1.95.0",
+            built_with: &BuiltWith::fixture(),
             archive_name: "app-1.0.0-armv7-unknown-linux-musleabihf.tar.gz",
             package: "app",
         };

@@ -90,9 +90,48 @@ fn manifest_records_what_each_artifact_is() {
         assert_eq!(sidecar, format!("{}  {name}\n", artifact["sha256"].as_str().unwrap()));
         // Which of the two depends on what rustup offers on this host; the dry-run test checks
         // that the plan names the backend each arch was really built with.
-        assert!(["cargo", "build-std"].contains(&artifact["built_with"]["backend"].as_str().unwrap()));
-        assert!(artifact["built_with"]["rustc"].as_str().unwrap().starts_with("rustc "));
+        let built_with = &artifact["built_with"];
+        assert!(["cargo", "build-std"].contains(&built_with["backend"].as_str().unwrap()));
+        assert!(built_with["rustc"].as_str().unwrap().starts_with("rustc "));
+        // Every pin that made the bytes is recorded, in the manifest and in the SBOM.
+        let (stable, nightly, zig) = pins();
+        let (toolchain, zig_recorded) = if built_with["backend"] == "build-std" {
+            (nightly.as_str(), Some(zig.as_str()))
+        } else {
+            (stable.as_str(), None)
+        };
+        assert_eq!(built_with["toolchain"], toolchain, "{name}");
+        assert_eq!(built_with["zig"].as_str(), zig_recorded, "{name}");
+        let sbom: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dist.join(format!("{name}.cdx.json"))).unwrap()).unwrap();
+        let properties = sbom["metadata"]["properties"].as_array().unwrap();
+        let recorded = |key: &str| properties.iter().find(|p| p["name"] == key).map(|p| p["value"].clone());
+        assert_eq!(recorded("exotool:toolchain"), Some(toolchain.into()), "{name}");
+        assert_eq!(recorded("exotool:zig").as_ref().and_then(|v| v.as_str()), zig_recorded, "{name}");
     }
+}
+
+/// The pins as written: rust-toolchain.toml's channel, release.toml's nightly and zig.
+fn pins() -> (String, String, String) {
+    let read = |file: &str| {
+        toml::from_str::<toml::Table>(&std::fs::read_to_string(root().join(file)).unwrap()).unwrap()
+    };
+    let channel = read("rust-toolchain.toml")["toolchain"]["channel"].as_str().unwrap().to_string();
+    let release = read("release.toml");
+    let tool = |key: &str| release["toolchain"][key].as_str().unwrap().to_string();
+    (channel, tool("nightly"), tool("zig"))
+}
+
+#[test]
+fn a_rustc_other_than_the_pinned_one_is_refused() {
+    let (stable, _, _) = pins();
+    let output = xtask_env(&["dist", "--dry-run", "--arch", "amd64"], &[("RUSTUP_TOOLCHAIN", "nightly")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a dist with another rustc must fail");
+    assert!(
+        stderr.contains(&format!("rust-toolchain.toml pins Rust {stable}")) && stderr.contains("-nightly"),
+        "{stderr}"
+    );
 }
 
 #[test]
