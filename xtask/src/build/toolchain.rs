@@ -286,27 +286,6 @@ fn cargo_home() -> Result<Utf8PathBuf> {
     Ok(Utf8PathBuf::from(home).join(".cargo"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::check_pinned;
-
-    #[test]
-    fn a_rustc_other_than_the_pin_is_refused() {
-        check_pinned("rustc 1.95.0 (59807616e 2026-04-14)", "1.95.0").unwrap();
-        check_pinned("rustc 1.95.2 (0 2026-05-01)", "1.95").unwrap();
-        check_pinned("rustc 1.97.0-nightly (e50aa6fba 2026-05-19)", "stable").unwrap();
-        let err =
-            check_pinned("rustc 1.97.0-nightly (e50aa6fba 2026-05-19)", "1.95.0").unwrap_err().to_string();
-        assert!(
-            err.contains("pins Rust 1.95.0")
-                && err.contains("1.97.0-nightly")
-                && err.contains("RUSTUP_TOOLCHAIN"),
-            "{err}"
-        );
-        assert!(check_pinned("rustc 1.951.0 (0 2030-01-01)", "1.95").is_err());
-    }
-}
-
 /// `pip install` of pinned packages into a private folder of the tool cache. Wheels only: a
 /// source build would try to download from outside PyPI.
 pub fn pip_install_command(into: &Utf8Path, requirements: &[String]) -> Cmd {
@@ -334,4 +313,25 @@ pub fn which(program: &str) -> Option<Utf8PathBuf> {
         .map(|dir| dir.join(program))
         .find(|candidate| candidate.is_file())
         .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_pinned;
+
+    #[test]
+    fn a_rustc_other_than_the_pin_is_refused() {
+        check_pinned("rustc 1.95.0 (59807616e 2026-04-14)", "1.95.0").unwrap();
+        check_pinned("rustc 1.95.2 (0 2026-05-01)", "1.95").unwrap();
+        check_pinned("rustc 1.97.0-nightly (e50aa6fba 2026-05-19)", "stable").unwrap();
+        let err =
+            check_pinned("rustc 1.97.0-nightly (e50aa6fba 2026-05-19)", "1.95.0").unwrap_err().to_string();
+        assert!(
+            err.contains("pins Rust 1.95.0")
+                && err.contains("1.97.0-nightly")
+                && err.contains("RUSTUP_TOOLCHAIN"),
+            "{err}"
+        );
+        assert!(check_pinned("rustc 1.951.0 (0 2030-01-01)", "1.95").is_err());
+    }
 }
