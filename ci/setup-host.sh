@@ -48,15 +48,45 @@ apt_install() {
 
 engine_up() { timeout 10 docker info >/dev/null 2>&1; }
 
-setup_engine() {
-  if engine_up; then say "docker engine: already running"; return; fi
-  apt_install docker.io
-  if ! engine_up; then
-    say "starting dockerd"
-    setsid dockerd >"$LOG_DIR/dockerd.log" 2>&1 < /dev/null &
-    for _ in $(seq 1 60); do engine_up && break; sleep 1; done
-    engine_up || die "dockerd did not come up; see $LOG_DIR/dockerd.log"
+# BuildKit before Docker 23 rejects `RUN --network=none`, which docker/Dockerfile.source uses
+# to prove its compile step downloads nothing; bookworm's dockerd is 20.10.
+DOCKERD=/usr/local/sbin/dockerd
+engine_modern() {
+  local version
+  version=$(timeout 10 docker version --format '{{.Server.Version}}' 2>/dev/null) || return 1
+  [ "${version%%.*}" -ge 23 ]
+}
+
+stop_engine() {
+  say "stopping the running docker engine (too old for RUN --network)"
+  if command -v systemctl >/dev/null && systemctl is-active --quiet docker 2>/dev/null; then
+    systemctl stop docker docker.socket || true
   fi
+  pkill -x dockerd 2>/dev/null || true
+  for _ in $(seq 1 30); do pgrep -x dockerd >/dev/null || return 0; sleep 1; done
+  die "the old dockerd did not stop"
+}
+
+setup_engine() {
+  if engine_modern; then say "docker engine: $(docker version --format '{{.Server.Version}}'), running"; return; fi
+  # bookworm's docker.io brings containerd, runc, tini and iptables; its dockerd is replaced by
+  # trixie's (a Go binary needing only libc6 >= 2.34, libsystemd0 and bookworm's containerd).
+  apt_install docker.io
+  if [ ! -x "$DOCKERD" ]; then
+    local work
+    work=$(mktemp -d)
+    (cd "$work" && private_apt_download trixie amd64 docker.io)
+    dpkg -x "$work"/docker.io_*.deb "$work/root"
+    install -D -m 755 "$work/root/usr/sbin/dockerd" "$DOCKERD"
+    install -D -m 755 "$work/root/usr/sbin/docker-proxy" /usr/local/sbin/docker-proxy
+    rm -rf "$work"
+  fi
+  if engine_up; then stop_engine; fi
+  say "starting dockerd ($($DOCKERD --version))"
+  setsid "$DOCKERD" --userland-proxy-path /usr/local/sbin/docker-proxy >"$LOG_DIR/dockerd.log" 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do engine_up && break; sleep 1; done
+  engine_up || die "dockerd did not come up; see $LOG_DIR/dockerd.log"
+  engine_modern || die "dockerd $(docker version --format '{{.Server.Version}}') is running, but 23 or newer is needed"
   say "docker engine: $(docker version --format '{{.Server.Version}}')"
 }
 
@@ -150,6 +180,32 @@ normalize_platform() {
   esac
 }
 
+# The builder image's base, named like Docker Hub's (docker/Dockerfile.builder's BASE_IMAGE
+# default): a Debian bookworm rootfs made by debootstrap from Debian's packages.
+DEBIAN_BASE=debian:bookworm-slim
+setup_debian_base() {
+  if [ "$(image_platform "$DEBIAN_BASE")" = linux/amd64 ]; then
+    say "base image $DEBIAN_BASE (linux/amd64): present"
+    return
+  fi
+  apt_install debootstrap
+  local mirror work
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  mirror=${mirror:-http://deb.debian.org/debian}
+  work=$(mktemp -d)
+  say "making base image $DEBIAN_BASE with debootstrap (minbase) from $mirror"
+  debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" >"$LOG_DIR/debootstrap.log" 2>&1 \
+    || die "debootstrap failed; see $LOG_DIR/debootstrap.log"
+  # As the slim image: no apt lists, no downloaded packages, no device nodes (the engine
+  # provides /dev), and the mirror the image will use.
+  rm -rf "$work/rootfs/var/lib/apt/lists/"* "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/dev/"*
+  echo "deb $mirror bookworm main" >"$work/rootfs/etc/apt/sources.list"
+  tar -C "$work/rootfs" -c . | docker import --change 'CMD ["bash"]' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$DEBIAN_BASE" >/dev/null
+  rm -rf "$work"
+  [ "$(image_platform "$DEBIAN_BASE")" = linux/amd64 ] || die "base image $DEBIAN_BASE was not made"
+}
+
 setup_base_images() {
   local pending=()
   for row in "${BASE_IMAGES[@]}"; do
@@ -203,6 +259,7 @@ main() {
   setup_binfmt
   setup_registry
   setup_base_images
+  setup_debian_base
   say "host ready"
 }
 

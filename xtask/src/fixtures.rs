@@ -5,7 +5,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::project::config::Config;
 use crate::project::matrix;
-use crate::project::workspace::{PackageInfo, ProjectFacts, Release, Workspace};
+use crate::project::workspace::{Member, PackageInfo, ProjectFacts, Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
 use crate::release::files;
@@ -59,10 +59,12 @@ pub fn config() -> Config {
 /// This repository's workspace as if checked out at /work/exotool, with its real release.toml:
 /// plans rendered from it change when release.toml does, and only then.
 pub fn workspace() -> Workspace {
+    let mut config = Config::parse(include_str!("../../release.toml"), Utf8Path::new("release.toml")).unwrap();
+    config.toolchain.stable = Some("1.95.0".into());
     Workspace {
         root: "/work/exotool".into(),
         target_dir: "/work/exotool/target".into(),
-        config: Config::parse(include_str!("../../release.toml"), Utf8Path::new("release.toml")).unwrap(),
+        config,
         package: PackageInfo {
             version: "1.2.3".into(),
             license: "MIT".into(),
@@ -70,6 +72,10 @@ pub fn workspace() -> Workspace {
             description: "A node".into(),
             needs_c_toolchain: false,
         },
+        members: vec![
+            Member { manifest: "node/Cargo.toml".into(), target_files: vec!["node/src/main.rs".into()] },
+            Member { manifest: "xtask/Cargo.toml".into(), target_files: vec!["xtask/src/main.rs".into()] },
+        ],
     }
 }
 

@@ -108,6 +108,15 @@ impl ToolPlan {
             choices.push((arch, choice));
         }
         steps.extend(tool_steps(toolchain, &choices));
+        let downloads: Vec<String> =
+            steps.iter().filter(|s| s.kind != StepKind::Cross).map(|s| s.kind.describe()).collect();
+        if toolchain.offline && !downloads.is_empty() {
+            bail!(
+                "CARGO_NET_OFFLINE is set, but this build needs downloads: {}; run it once online \
+                 (or in the builder image, which has them)",
+                downloads.join(", ")
+            );
+        }
         Ok(ToolPlan { choices, steps })
     }
 
@@ -217,6 +226,8 @@ fn std_status(toolchain: &Toolchain, arch: &Arch, request: BackendRequest) -> St
         StdStatus::Unavailable("rustup is not installed".into())
     } else if let Some(reason) = toolchain.remembered_std_failure(arch.target) {
         StdStatus::Unavailable(reason)
+    } else if toolchain.offline {
+        StdStatus::Unavailable("offline (CARGO_NET_OFFLINE): rustup cannot download it".into())
     } else {
         StdStatus::Installable
     }

@@ -24,7 +24,26 @@ pub struct Toolchain {
     pub rustup_home: Utf8PathBuf,
     pub host: String,
     pub zig: ZigTools,
+    /// CARGO_NET_OFFLINE is set: nothing may be downloaded, so nothing is fetched.
+    pub offline: bool,
     tools_dir: Utf8PathBuf,
+}
+
+/// Where fetched tools (zig, cargo-zigbuild) and remembered rustup refusals live: the
+/// workspace's target dir, unless EXOTOOL_TOOLS_DIR names a folder that has them already
+/// (the builder image's).
+pub const TOOLS_DIR_ENV: &str = "EXOTOOL_TOOLS_DIR";
+
+fn tools_dir(target_dir: &Utf8Path) -> Utf8PathBuf {
+    match std::env::var(TOOLS_DIR_ENV) {
+        Ok(dir) if !dir.is_empty() => dir.into(),
+        _ => target_dir.join("xtask-tools"),
+    }
+}
+
+/// Cargo's own switch (`CARGO_NET_OFFLINE=true`), which the xtask honours for its fetches too.
+fn offline() -> bool {
+    std::env::var("CARGO_NET_OFFLINE").is_ok_and(|v| v == "true" || v == "1")
 }
 
 pub struct RustToolchain {
@@ -143,8 +162,9 @@ impl Toolchain {
             cargo_home: cargo_home()?,
             rustup_home: rustup_home()?,
             host: host_triple(sh)?,
-            zig: ZigTools::new(&target_dir.join("xtask-tools"), config),
-            tools_dir: target_dir.join("xtask-tools"),
+            zig: ZigTools::new(&tools_dir(target_dir), config),
+            offline: offline(),
+            tools_dir: tools_dir(target_dir),
         })
     }
 
@@ -234,6 +254,7 @@ impl Toolchain {
             rustup_home: "/opt/rust/rustup".into(),
             host: "x86_64-unknown-linux-gnu".into(),
             zig: zig_tools,
+            offline: false,
             tools_dir,
         }
     }

@@ -553,6 +553,22 @@ mod tests {
     }
 
     #[test]
+    fn offline_builds_what_it_has_and_fetches_nothing() {
+        let mut toolchain = Toolchain::fixture(&RUSTUP_STD, true, true);
+        toolchain.offline = true;
+        let text = plan_text(&toolchain, BackendRequest::Auto);
+        assert!(!text.contains("toolchain:"), "an offline plan has no fetch steps: {text}");
+        assert!(text.contains("  arm32v5  armv5te-unknown-linux-musleabi  nightly -Zbuild-std + zig"), "{text}");
+        assert!(text.contains("  amd64    x86_64-unknown-linux-musl       cargo + rust-lld"), "{text}");
+
+        let mut without_zig = Toolchain::fixture(&RUSTUP_STD, true, false);
+        without_zig.offline = true;
+        let arches: Vec<&'static Arch> = MATRIX.iter().collect();
+        let err = ToolPlan::new(&without_zig, &arches, &[], BackendRequest::Auto, false).unwrap_err().to_string();
+        assert!(err.contains("CARGO_NET_OFFLINE is set") && err.contains("zig and cargo-zigbuild"), "{err}");
+    }
+
+    #[test]
     fn plan_for_backend_cargo_stops_where_rustup_has_no_std() {
         let text = plan_text(&Toolchain::fixture(&RUSTUP_STD, false, false), BackendRequest::Cargo);
         assert!(

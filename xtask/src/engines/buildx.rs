@@ -18,7 +18,7 @@ use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
 use crate::engines::ImageRequest;
-use crate::project::image_spec::{ImageSpec, Values};
+use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::{normalize_platform, Arch};
 use crate::project::workspace::Workspace;
 use crate::release::manifest::Artifact;
@@ -95,7 +95,11 @@ pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
 /// The Dockerfile for `spec`: release.toml's values written in, the release's and the arch's
 /// left to build args (see `build_args`).
 pub fn dockerfile(spec: &ImageSpec) -> Result<String> {
-    template::render(DOCKERFILE_TEMPLATE, &spec.template_values(Values::BuildArgs))
+    let stages = spec.image_stages(
+        "ARG ARCHIVE\nCOPY ${ARCHIVE} ${ARCHIVE}.sha256 /in/",
+        r#"test -n "${ARCHIVE}" || { echo "build arg ARCHIVE is required" >&2; exit 1; }"#,
+    )?;
+    template::render(DOCKERFILE_TEMPLATE, &[("image_stages", stages), ("binary", spec.binary.clone())])
         .with_context(|| format!("cannot render {DOCKERFILE_TEMPLATE_PATH}"))
 }
 

@@ -23,6 +23,8 @@ pub struct Package {
     pub id: String,
     pub name: String,
     pub version: String,
+    #[serde(default)]
+    pub manifest_path: Utf8PathBuf,
     pub targets: Vec<Target>,
     /// None for workspace members.
     #[serde(default)]

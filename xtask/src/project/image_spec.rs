@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
+use anyhow::Context as _;
 
 use crate::project::config::{BaseKind, ImageSection};
 use crate::project::matrix::{self, Arch};
@@ -21,6 +22,9 @@ pub const BIN_DIR: &str = "/usr/local/bin";
 /// image does not depend on the builder's default or on the base image's.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const LABEL_PREFIX: &str = "org.opencontainers.image.";
+
+pub const IMAGE_STAGES_TEMPLATE_PATH: &str = "xtask/templates/image-stages.in";
+const IMAGE_STAGES_TEMPLATE: &str = include_str!("../../templates/image-stages.in");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageSpec {
@@ -212,6 +216,17 @@ impl ImageSpec {
             ("group", printf_quoted(&self.group())),
             ("config", self.dockerfile_config(values)),
         ]
+    }
+
+    /// The verify and final stages every image Dockerfile shares (templates/image-stages.in):
+    /// `verify_input` puts the archive and its .sha256 in /in, and `archive_name` is the shell
+    /// statement that leaves the archive's file name in ARCHIVE.
+    pub fn image_stages(&self, verify_input: &str, archive_name: &str) -> anyhow::Result<String> {
+        let mut values = self.template_values(Values::BuildArgs);
+        values.push(("verify_input", verify_input.to_string()));
+        values.push(("archive_name", archive_name.to_string()));
+        crate::util::template::render(IMAGE_STAGES_TEMPLATE, &values)
+            .with_context(|| format!("cannot render {IMAGE_STAGES_TEMPLATE_PATH}"))
     }
 
     pub fn passwd(&self) -> String {

@@ -1,5 +1,6 @@
 //! What is being released: the workspace, its release.toml, the arch matrix and the image spec.
 
+pub mod builder_spec;
 pub mod cargo_metadata;
 pub mod config;
 pub mod image_spec;

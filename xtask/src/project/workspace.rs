@@ -13,6 +13,16 @@ pub struct Workspace {
     pub target_dir: Utf8PathBuf,
     pub config: Config,
     pub package: PackageInfo,
+    /// The workspace's packages, for a build that must fetch before it has the sources.
+    pub members: Vec<Member>,
+}
+
+/// A workspace package's manifest and the files of its library and binary targets, relative
+/// to the workspace root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub manifest: Utf8PathBuf,
+    pub target_files: Vec<Utf8PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +130,8 @@ impl Workspace {
         config.toolchain.stable = pinned_stable(&root)?;
         let metadata = Metadata::read(sh, &root.join("Cargo.toml"), None)?;
         let package = package_info(&metadata, &config.dist.package, &config.dist.binary)?;
-        Ok(Workspace { root, target_dir: metadata.target_directory, config, package })
+        let members = members(&metadata, &root)?;
+        Ok(Workspace { root, target_dir: metadata.target_directory, config, package, members })
     }
 
     /// The commit and source date, from git unless SOURCE_DATE_EPOCH is set.
@@ -156,6 +167,29 @@ impl Workspace {
             .map(|out| out.lines().map(|l| l.trim().to_string()).collect())
             .unwrap_or_default()
     }
+}
+
+fn members(metadata: &Metadata, root: &Utf8Path) -> Result<Vec<Member>> {
+    let relative = |path: &Utf8Path| {
+        path.strip_prefix(root)
+            .map(Utf8Path::to_path_buf)
+            .with_context(|| format!("{path} is outside the workspace root {root}"))
+    };
+    let mut members = Vec::new();
+    for package in metadata.workspace_packages() {
+        let mut target_files = Vec::new();
+        for target in &package.targets {
+            let is_code = target.kind.iter().any(|k| k == "bin" || k.ends_with("lib") || k == "proc-macro");
+            if is_code {
+                target_files.push(relative(&target.src_path)?);
+            }
+        }
+        target_files.sort();
+        target_files.dedup();
+        members.push(Member { manifest: relative(&package.manifest_path)?, target_files });
+    }
+    members.sort_by(|a, b| a.manifest.cmp(&b.manifest));
+    Ok(members)
 }
 
 /// Crates whose presence as a build dependency means C code gets compiled.

@@ -1,0 +1,207 @@
+//! The builder image and the from-source Dockerfile, derived from the pins (rust-toolchain.toml,
+//! release.toml's `[toolchain]`) and the workspace: docker/Dockerfile.builder is the pinned
+//! toolchain image, docker/Dockerfile.source builds one arch's image from a checkout inside it.
+//! Both are committed renderings (kept in sync by tests), so Docker alone can use them.
+
+use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
+
+use crate::project::image_spec::{dockerfile_quoted, ImageSpec};
+use crate::project::matrix;
+use crate::project::workspace::{Workspace, RUST_TOOLCHAIN_FILE};
+use crate::util::template;
+
+pub const BUILDER_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.builder.in";
+const BUILDER_TEMPLATE: &str = include_str!("../../templates/Dockerfile.builder.in");
+pub const SOURCE_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.source.in";
+const SOURCE_TEMPLATE: &str = include_str!("../../templates/Dockerfile.source.in");
+/// The committed renderings, from the workspace root.
+pub const BUILDER_DOCKERFILE: &str = "docker/Dockerfile.builder";
+pub const SOURCE_DOCKERFILE: &str = "docker/Dockerfile.source";
+
+/// Cargo's own configuration (aliases, source replacement), which fetching may depend on.
+const CARGO_CONFIG: &str = ".cargo/config.toml";
+
+/// rustup-init, pinned with the SHA-256 that static.rust-lang.org publishes beside it.
+const RUSTUP_VERSION: &str = "1.29.0";
+const RUSTUP_SHA256_AMD64: &str = "4acc9acc76d5079515b46346a485974457b5a79893cfb01112423c89aeb5aa10";
+const RUSTUP_SHA256_ARM64: &str = "9732d6c5e2a098d3521fca8145d826ae0aaa067ef2385ead08e6feac88fa5792";
+/// The non-root user of the builder image; its uid and gid can be changed with build args.
+pub const BUILDER_UID: u32 = 1000;
+/// The build machines the builder image is made for.
+pub const BUILDER_PLATFORMS: [&str; 2] = ["linux/amd64", "linux/arm64"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderSpec {
+    /// The released binary's name: the builder is `<image.repository>-builder`.
+    pub name: String,
+    pub repository: String,
+    pub stable: String,
+    pub nightly: String,
+    pub zig: String,
+    pub cargo_zigbuild: String,
+    /// The release's targets, whose std the image asks rustup for.
+    pub targets: Vec<&'static str>,
+    pub source: String,
+}
+
+impl BuilderSpec {
+    pub fn new(ws: &Workspace) -> Result<BuilderSpec> {
+        let toolchain = &ws.config.toolchain;
+        let stable = toolchain.stable.clone().with_context(|| {
+            format!(
+                "the builder image pins the stable Rust of {RUST_TOOLCHAIN_FILE}, which this workspace lacks; \
+                 add one with `[toolchain] channel = \"1.95.0\"`"
+            )
+        })?;
+        Ok(BuilderSpec {
+            name: ws.config.dist.binary.clone(),
+            repository: format!("{}-builder", ws.config.image.repository),
+            stable,
+            nightly: toolchain.nightly.clone(),
+            zig: toolchain.zig.clone(),
+            cargo_zigbuild: toolchain.cargo_zigbuild.clone(),
+            targets: ws.config.dist.arches.iter().map(|arch| arch.target).collect(),
+            source: ws.package.repository.clone(),
+        })
+    }
+
+    /// Every pin, readable: a change of any of them is a new tag.
+    pub fn tag(&self) -> String {
+        format!("rust{}-{}-zig{}-zigbuild{}", self.stable, self.nightly, self.zig, self.cargo_zigbuild)
+    }
+
+    pub fn image(&self) -> String {
+        format!("{}:{}", self.repository, self.tag())
+    }
+
+    /// docker/Dockerfile.builder.
+    pub fn dockerfile(&self) -> Result<String> {
+        let values = [
+            ("name", self.name.clone()),
+            ("tag", self.tag()),
+            ("repository", self.repository.clone()),
+            ("uid", BUILDER_UID.to_string()),
+            ("stable", self.stable.clone()),
+            ("nightly", self.nightly.clone()),
+            ("zig", self.zig.clone()),
+            ("cargo_zigbuild", self.cargo_zigbuild.clone()),
+            ("rustup_version", RUSTUP_VERSION.to_string()),
+            ("rustup_sha256_amd64", RUSTUP_SHA256_AMD64.to_string()),
+            ("rustup_sha256_arm64", RUSTUP_SHA256_ARM64.to_string()),
+            ("targets", self.targets.join(" ")),
+            ("source", dockerfile_quoted(&self.source)),
+        ];
+        template::render(BUILDER_TEMPLATE, &values).with_context(|| format!("cannot render {BUILDER_TEMPLATE_PATH}"))
+    }
+}
+
+/// docker/Dockerfile.source: a fetch stage that sees only the manifests, an offline compile
+/// stage running `cargo xtask dist --arch $ARCH` in the builder, then docker/Dockerfile's stages.
+pub fn source_dockerfile(ws: &Workspace, builder: &BuilderSpec, image: &ImageSpec) -> Result<String> {
+    let mut fetch_files: Vec<Utf8PathBuf> = vec!["Cargo.toml".into(), "Cargo.lock".into(), RUST_TOOLCHAIN_FILE.into()];
+    fetch_files.retain(|file| ws.root.join(file).is_file());
+    // Files in folders need a COPY each, into their folder: cargo's config, then the members.
+    let mut in_folders: Vec<Utf8PathBuf> =
+        [CARGO_CONFIG].into_iter().map(Utf8PathBuf::from).filter(|f| ws.root.join(f).is_file()).collect();
+    in_folders.extend(ws.members.iter().map(|m| m.manifest.clone()).filter(|m| m.parent() != Some("".into())));
+    let member_manifests: Vec<String> = in_folders
+        .iter()
+        .map(|file| {
+            let dir = file.parent().map_or(String::new(), |dir| format!("{dir}/"));
+            format!("COPY --chown=builder:builder {file} {dir}")
+        })
+        .collect();
+    let target_files: Vec<String> =
+        ws.members.iter().flat_map(|m| &m.target_files).map(|file| file.to_string()).collect();
+    let stages = image.image_stages("COPY --from=compile /home/builder/release/ /in/", "ARCHIVE=$(cat ARCHIVE)")?;
+    let quoted = |text: &str| format!("\"{}\"", dockerfile_quoted(text));
+    let values = [
+        ("binary", ws.config.dist.binary.clone()),
+        ("version", ws.package.version.clone()),
+        ("builder_image", builder.image()),
+        ("source", quoted(&ws.package.repository)),
+        ("licenses", quoted(&ws.package.license)),
+        ("description", quoted(&ws.package.description)),
+        ("fetch_files", fetch_files.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(" ")),
+        ("member_manifests", member_manifests.join("\n")),
+        ("target_files", target_files.join(" ")),
+        ("arches", matrix::names().join(", ")),
+        ("builder_uid", BUILDER_UID.to_string()),
+        ("image_stages", stages),
+    ];
+    template::render(SOURCE_TEMPLATE, &values).with_context(|| format!("cannot render {SOURCE_TEMPLATE_PATH}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+    use crate::project::config::BaseKind;
+    use crate::project::workspace::project_root;
+
+    fn spec() -> BuilderSpec {
+        BuilderSpec::new(&fixtures::workspace()).unwrap()
+    }
+
+    #[test]
+    fn the_tag_changes_with_every_pin() {
+        let base = spec();
+        assert!(base.image().starts_with("ghcr.io/exotool/exonode-builder:rust"), "{}", base.image());
+        let variants = [
+            BuilderSpec { stable: "1.96.0".into(), ..base.clone() },
+            BuilderSpec { nightly: "nightly-2026-06-01".into(), ..base.clone() },
+            BuilderSpec { zig: "0.17.2".into(), ..base.clone() },
+            BuilderSpec { cargo_zigbuild: "0.24.1".into(), ..base.clone() },
+        ];
+        for variant in variants {
+            assert_ne!(variant.tag(), base.tag());
+            assert!(variant.dockerfile().unwrap().contains(&variant.tag()));
+        }
+    }
+
+    #[test]
+    fn a_workspace_without_a_stable_pin_is_told_how_to_add_one() {
+        let mut ws = fixtures::workspace();
+        ws.config.toolchain.stable = None;
+        let err = BuilderSpec::new(&ws).unwrap_err().to_string();
+        assert!(err.contains("rust-toolchain.toml") && err.contains("channel"), "{err}");
+    }
+
+    #[test]
+    fn the_source_dockerfile_fetches_from_manifests_alone_and_compiles_offline() {
+        let ws = fixtures::workspace();
+        let text = source_dockerfile(&ws, &spec(), &fixtures::image_spec(BaseKind::Busybox)).unwrap();
+        let fetch = &text[text.find("AS fetch").unwrap()..text.find("AS compile").unwrap()];
+        assert!(!fetch.contains("COPY --chown=builder:builder . ."), "the fetch stage must not see the sources");
+        assert!(fetch.contains("node/Cargo.toml node/") && fetch.contains("cargo fetch --locked"), "{fetch}");
+        assert!(text.contains("RUN --network=none"), "{text}");
+        assert!(text.contains("CARGO_NET_OFFLINE=true"), "{text}");
+        assert!(text.contains(&format!("ARG BUILDER_IMAGE={}", spec().image())), "{text}");
+    }
+
+    /// The committed renderings (rust-analyzer's codegen pattern): when a pin, release.toml,
+    /// the workspace or a template changed, they are rewritten here and the test fails until
+    /// they are committed.
+    #[test]
+    fn docker_builder_and_source_dockerfiles_are_the_renderings_of_this_workspace() {
+        let sh = xshell::Shell::new().unwrap();
+        let ws = Workspace::load(&sh).unwrap();
+        let builder = BuilderSpec::new(&ws).unwrap();
+        let release = ws.release(&sh).unwrap();
+        let image = ImageSpec::new(&ws.config.image, &ws.project_facts(), &release, ws.config.image.base);
+        let renderings = [
+            (BUILDER_DOCKERFILE, builder.dockerfile().unwrap()),
+            (SOURCE_DOCKERFILE, source_dockerfile(&ws, &builder, &image).unwrap()),
+        ];
+        let mut stale = Vec::new();
+        for (path, rendered) in renderings {
+            let full = project_root().join(path);
+            if std::fs::read_to_string(&full).ok().as_deref() != Some(rendered.as_str()) {
+                std::fs::write(&full, &rendered).unwrap();
+                stale.push(path);
+            }
+        }
+        assert!(stale.is_empty(), "{stale:?} were out of date; they have been regenerated: review and commit them");
+    }
+}
