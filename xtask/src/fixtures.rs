@@ -59,7 +59,8 @@ pub fn config() -> Config {
 /// This repository's workspace as if checked out at /work/exotool, with its real release.toml:
 /// plans rendered from it change when release.toml does, and only then.
 pub fn workspace() -> Workspace {
-    let mut config = Config::parse(include_str!("../../release.toml"), Utf8Path::new("release.toml")).unwrap();
+    let mut config =
+        Config::parse(include_str!("../../release.toml"), Utf8Path::new("release.toml")).unwrap();
     config.toolchain.stable = Some("1.95.0".into());
     Workspace {
         root: "/work/exotool".into(),

@@ -16,6 +16,8 @@ use crate::project::config::BaseKind;
                   packs them reproducibly with SHA256SUMS, dist-manifest.json, Dockerfile.release and \
                   install.sh; `dist merge` combines per-arch dist folders; `verify` re-checks one. \
                   `image` builds per-arch container images and a manifest list from a dist folder. \
+                  `builder` makes the pinned builder image, with which Docker alone builds every arch \
+                  (docker/Dockerfile.source, docker/hooks). \
                   `lint` runs the CI lint gates; `bench` measures throughput; `mutants` runs mutation \
                   testing of the release checks.",
     disable_help_subcommand = true
@@ -31,6 +33,7 @@ pub enum Command {
     Verify(Verify),
     Image(Image),
     Bench(Bench),
+    Builder(Builder),
     Lint(Lint),
     Mutants(Mutants),
 }
@@ -99,6 +102,35 @@ pub struct DistMerge {
     #[arg(long, value_name = "DIR")]
     pub out: Option<Utf8PathBuf>,
     /// Check the parts and print the plan, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Build the pinned builder image (docker/Dockerfile.builder), or publish it with --push.
+///
+/// The image holds rust-toolchain.toml's stable Rust, release.toml's dated nightly with
+/// rust-src, zig and cargo-zigbuild, and qemu-user: all `cargo xtask dist` needs, so
+/// docker/Dockerfile.source and the Docker Hub hooks build every arch with Docker alone. Its
+/// tag is derived from the pins (IMAGE-builder:rust<stable>-<nightly>-zig<v>-zigbuild<v>), so a
+/// pin change gives a new tag. Downloads trust the CA bundle of SSL_CERT_FILE (default
+/// /etc/ssl/certs/ca-certificates.crt), passed as the BuildKit secret `ca-bundle`.
+#[derive(Debug, Args)]
+pub struct Builder {
+    /// Build for every builder platform (linux/amd64, linux/arm64), push one tag per platform
+    /// and publish the manifest list under the pinned tag. Without it: this host's platform,
+    /// loaded into the local engine.
+    #[arg(long)]
+    pub push: bool,
+    /// Build for this platform (repeatable with --push): linux/amd64 or linux/arm64.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Vec<String>,
+    /// Image repository. Default: image.repository in release.toml followed by `-builder`.
+    #[arg(long = "image", value_name = "REPO")]
+    pub image: Option<String>,
+    /// The buildx builder to use (e.g. one with native arm64 nodes for --push).
+    #[arg(long, value_name = "NAME")]
+    pub builder: Option<String>,
+    /// Print the commands, and run nothing.
     #[arg(long)]
     pub dry_run: bool,
 }

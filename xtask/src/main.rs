@@ -37,6 +37,7 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
         flags::Command::Verify(cmd) => cmd.run(&sh),
         flags::Command::Image(cmd) => cmd.run(&sh),
         flags::Command::Bench(cmd) => cmd.run(&sh),
+        flags::Command::Builder(cmd) => cmd.run(&sh),
         flags::Command::Lint(cmd) => cmd.run(&sh),
         flags::Command::Mutants(cmd) => cmd.run(&sh),
     }

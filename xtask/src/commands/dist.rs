@@ -558,13 +558,17 @@ mod tests {
         toolchain.offline = true;
         let text = plan_text(&toolchain, BackendRequest::Auto);
         assert!(!text.contains("toolchain:"), "an offline plan has no fetch steps: {text}");
-        assert!(text.contains("  arm32v5  armv5te-unknown-linux-musleabi  nightly -Zbuild-std + zig"), "{text}");
+        assert!(
+            text.contains("  arm32v5  armv5te-unknown-linux-musleabi  nightly -Zbuild-std + zig"),
+            "{text}"
+        );
         assert!(text.contains("  amd64    x86_64-unknown-linux-musl       cargo + rust-lld"), "{text}");
 
         let mut without_zig = Toolchain::fixture(&RUSTUP_STD, true, false);
         without_zig.offline = true;
         let arches: Vec<&'static Arch> = MATRIX.iter().collect();
-        let err = ToolPlan::new(&without_zig, &arches, &[], BackendRequest::Auto, false).unwrap_err().to_string();
+        let err =
+            ToolPlan::new(&without_zig, &arches, &[], BackendRequest::Auto, false).unwrap_err().to_string();
         assert!(err.contains("CARGO_NET_OFFLINE is set") && err.contains("zig and cargo-zigbuild"), "{err}");
     }
 

@@ -5,10 +5,10 @@
 //!
 //! It lives in `project/` because both `release/` (Dockerfile.release) and `engines/` read it.
 
+use anyhow::Context as _;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
-use anyhow::Context as _;
 
 use crate::project::config::{BaseKind, ImageSection};
 use crate::project::matrix::{self, Arch};

@@ -5,4 +5,7 @@ pub mod cargo_metadata;
 pub mod config;
 pub mod image_spec;
 pub mod matrix;
+/// Rendered only by its generator test; Docker users build the committed file.
+#[cfg(test)]
+pub mod source_dockerfile;
 pub mod workspace;

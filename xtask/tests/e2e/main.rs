@@ -9,3 +9,4 @@ mod image;
 mod lint;
 mod merge;
 mod oci;
+mod source;

@@ -71,6 +71,34 @@ pub const PLATFORMS: [(&str, &str); 6] = [
     ("i386", "linux/386"),
 ];
 
+/// Every arch's platform, sorted as `list_platforms` returns them.
+pub fn all_platforms() -> Vec<String> {
+    let mut platforms: Vec<String> = PLATFORMS.iter().map(|(_, p)| p.to_string()).collect();
+    platforms.sort();
+    platforms
+}
+
+/// The platforms a manifest list in the registry names, sorted, as PLATFORMS spells them.
+pub fn list_platforms(list: &str) -> Vec<String> {
+    let raw = run_ok("docker", &["buildx", "imagetools", "inspect", "--raw", list]);
+    let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let mut platforms: Vec<String> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            let base = format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap());
+            match p["variant"].as_str() {
+                Some(v) if base != "linux/arm64" => format!("{base}/{v}"),
+                _ => base,
+            }
+        })
+        .collect();
+    platforms.sort();
+    platforms
+}
+
 /// One `cargo xtask dist` of every arch, shared by every test in this binary: cross builds
 /// of the arm32 arches take minutes, so each is built once per test run.
 pub fn shared_dist() -> &'static Utf8Path {
@@ -80,6 +108,36 @@ pub fn shared_dist() -> &'static Utf8Path {
         xtask_ok(&["dist", "--out", out.as_str()]);
         out
     })
+}
+
+/// The builder image, made once per test run by `cargo xtask builder` (into the local engine);
+/// returns its reference.
+pub fn shared_builder() -> &'static str {
+    static BUILDER: OnceLock<String> = OnceLock::new();
+    BUILDER.get_or_init(|| {
+        require_docker();
+        let out = xtask_ok(&["builder"]);
+        out.lines()
+            .find_map(|line| line.strip_prefix("loaded ")?.strip_suffix(" into the local engine"))
+            .unwrap_or_else(|| panic!("`cargo xtask builder` named no image: {out}"))
+            .to_string()
+    })
+}
+
+/// The binary of `arch`'s archive in the shared dist.
+pub fn shared_binary(arch: &str) -> Vec<u8> {
+    use std::io::Read;
+    let artifact = artifact(shared_dist(), arch);
+    let file = std::fs::File::open(shared_dist().join(artifact["name"].as_str().unwrap())).unwrap();
+    for entry in tar::Archive::new(flate2::read::GzDecoder::new(file)).entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().to_str() == artifact["binary"]["path"].as_str() {
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).unwrap();
+            return data;
+        }
+    }
+    panic!("{arch}'s archive holds no binary");
 }
 
 /// The sources as they are now (tracked files, committed or not) as one commit object, which
@@ -99,6 +157,15 @@ pub fn checkout_at(dir: &Utf8Path, snapshot: &str) {
     run_ok("git", &["clone", "--quiet", "--no-checkout", root().as_str(), dir.as_str()]);
     run_ok("git", &["-C", dir.as_str(), "fetch", "--quiet", root().as_str(), snapshot]);
     run_ok("git", &["-C", dir.as_str(), "checkout", "--quiet", "--detach", snapshot]);
+}
+
+/// A clone of this repository at HEAD in `dir`, with the working tree's tracked files as they
+/// are now: another checkout that builds the same bytes as this one.
+pub fn checkout_like_root(dir: &Utf8Path) {
+    checkout_at(dir, run_ok("git", &["-C", root().as_str(), "rev-parse", "HEAD"]).trim());
+    let now = snapshot();
+    run_ok("git", &["-C", dir.as_str(), "fetch", "--quiet", root().as_str(), &now]);
+    run_ok("git", &["-C", dir.as_str(), "checkout", &now, "--", "."]);
 }
 
 pub fn manifest(dir: &Utf8Path) -> serde_json::Value {
