@@ -246,6 +246,11 @@ pub enum BenchWhat {
     /// `cargo xtask image` wall time, oci engine against buildx, every arch in the dist folder,
     /// without and with a push to the loopback registry (localhost:5000). Try --rounds 3.
     Image,
+    /// docker/Dockerfile.source for one arch (--arch, default amd64): a cold build (no layer
+    /// cache; prunes BuildKit's cache mounts) against rebuilds after a one-line change in the
+    /// binary's sources, in a clone of the checkout at HEAD; says whether the fetch layer was
+    /// reused. Needs the builder image (`cargo xtask builder`). Try --rounds 3.
+    Source,
 }
 
 /// Measure throughput for docs/benchmarks.md (prints a markdown table; never fails on speed).
@@ -263,4 +268,7 @@ pub struct Bench {
     /// With `rebuild`: also time a build of every arch in an empty target dir (minutes).
     #[arg(long)]
     pub cold: bool,
+    /// With `source`: the arch to build.
+    #[arg(long, value_name = "NAME", default_value = "amd64")]
+    pub arch: String,
 }

@@ -19,6 +19,7 @@ impl flags::Bench {
     pub fn run(self, sh: &Shell) -> Result<()> {
         let ws = Workspace::load(sh)?;
         match self.what {
+            BenchWhat::Source => crate::commands::bench_source::run(sh, &ws, self.rounds, &self.arch),
             BenchWhat::Rebuild => crate::commands::bench_rebuild::run(sh, &ws, self.rounds, self.cold),
             BenchWhat::Dist => {
                 let (dist_dir, manifest) = read_dist(&ws, self.dist_dir)?;

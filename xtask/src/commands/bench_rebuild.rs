@@ -16,13 +16,13 @@ use crate::project::workspace::Workspace;
 use crate::util::cmd::Cmd;
 use crate::util::report::seconds;
 
-struct Figure {
-    wall: Duration,
+pub struct Figure {
+    pub wall: Duration,
     cpu: Duration,
 }
 
 impl Figure {
-    fn utilisation(&self) -> String {
+    pub fn utilisation(&self) -> String {
         format!("{:.0}%", 100.0 * self.cpu.as_secs_f64() / self.wall.as_secs_f64().max(1e-9))
     }
 }
@@ -80,7 +80,7 @@ pub fn run(sh: &Shell, ws: &Workspace, rounds: u32, cold: bool) -> Result<()> {
 }
 
 /// The file whose change stands for "a one-line change": the binary's main source.
-fn binary_source(sh: &Shell, ws: &Workspace) -> Result<Utf8PathBuf> {
+pub fn binary_source(sh: &Shell, ws: &Workspace) -> Result<Utf8PathBuf> {
     let metadata = Metadata::read(sh, &ws.root.join("Cargo.toml"), None)?;
     let dist = &ws.config.dist;
     metadata
@@ -102,6 +102,11 @@ fn touch(path: &Utf8Path) -> Result<()> {
 }
 
 fn measure(sh: &Shell, cmd: &Cmd) -> Result<Figure> {
+    measure_output(sh, cmd).map(|(figure, _)| figure)
+}
+
+/// Runs `cmd` to the end, timed; returns its figure and its stdout + stderr.
+pub fn measure_output(sh: &Shell, cmd: &Cmd) -> Result<(Figure, String)> {
     let cpu_before = children_cpu();
     let started = Instant::now();
     let (ok, output) = cmd.output(sh)?;
@@ -109,7 +114,7 @@ fn measure(sh: &Shell, cmd: &Cmd) -> Result<Figure> {
     if !ok {
         anyhow::bail!("`{cmd}` failed:\n{output}");
     }
-    Ok(Figure { wall, cpu: children_cpu().saturating_sub(cpu_before) })
+    Ok((Figure { wall, cpu: children_cpu().saturating_sub(cpu_before) }, output))
 }
 
 /// User + system time of every finished child so far (getrusage has no crate of its own
@@ -125,7 +130,7 @@ fn children_cpu() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
-fn median(figures: &[Figure]) -> &Figure {
+pub fn median(figures: &[Figure]) -> &Figure {
     let mut sorted: Vec<&Figure> = figures.iter().collect();
     sorted.sort_by_key(|f| f.wall);
     sorted[sorted.len() / 2]

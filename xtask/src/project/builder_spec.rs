@@ -126,11 +126,31 @@ mod tests {
         assert!(err.contains("rust-toolchain.toml") && err.contains("channel"), "{err}");
     }
 
+    const DEVCONTAINER: &str = ".devcontainer/devcontainer.json";
+
+    /// The dev workspace for editors that speak the Dev Container spec: the builder image, as
+    /// its user `builder`, whose uid the editor maps to the caller's (updateRemoteUserUID) so
+    /// files written in the checkout belong to the caller.
+    fn devcontainer(builder: &BuilderSpec) -> String {
+        let config = serde_json::json!({
+            "name": format!("{} builder", builder.name),
+            "image": builder.image(),
+            "remoteUser": "builder",
+            "containerUser": "builder",
+            "updateRemoteUserUID": true,
+            "workspaceMount": "source=${localWorkspaceFolder},target=/src,type=bind",
+            "workspaceFolder": "/src",
+            "postCreateCommand": "cargo xtask dist --dry-run",
+            "customizations": { "vscode": { "extensions": ["rust-lang.rust-analyzer"] } }
+        });
+        format!("{}\n", serde_json::to_string_pretty(&config).unwrap())
+    }
+
     /// The committed renderings (rust-analyzer's codegen pattern): when a pin, release.toml,
     /// the workspace or a template changed, they are rewritten here and the test fails until
     /// they are committed.
     #[test]
-    fn docker_builder_and_source_dockerfiles_are_the_renderings_of_this_workspace() {
+    fn the_builder_source_and_devcontainer_files_are_the_renderings_of_this_workspace() {
         let sh = xshell::Shell::new().unwrap();
         let ws = Workspace::load(&sh).unwrap();
         let builder = BuilderSpec::new(&ws).unwrap();
@@ -139,11 +159,13 @@ mod tests {
         let renderings = [
             (BUILDER_DOCKERFILE, builder.dockerfile().unwrap()),
             (SOURCE_DOCKERFILE, source_dockerfile(&ws, &builder, &image).unwrap()),
+            (DEVCONTAINER, devcontainer(&builder)),
         ];
         let mut stale = Vec::new();
         for (path, rendered) in renderings {
             let full = project_root().join(path);
             if std::fs::read_to_string(&full).ok().as_deref() != Some(rendered.as_str()) {
+                std::fs::create_dir_all(full.parent().unwrap()).unwrap();
                 std::fs::write(&full, &rendered).unwrap();
                 stale.push(path);
             }
