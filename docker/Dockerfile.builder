@@ -15,6 +15,7 @@
 # Any Debian bookworm image (the official one in production).
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ARG USER_UID=1000
 ARG USER_GID=1000
 ARG RUST_STABLE=1.95.0
@@ -28,7 +29,9 @@ ENV RUSTUP_HOME=/usr/local/rustup \
     PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # gcc for crates that compile C (the xtask's TLS), git for the commit and date of a build,
-# qemu-user for the run checks of foreign arches, python3-pip for zig from PyPI.
+# qemu-user for the run checks of foreign arches, python3-pip for zig from PyPI. Not pinned to
+# versions: the base's point release decides them, and its security updates replace them.
+# hadolint ignore=DL3008
 RUN set -eux; \
     apt-get update; \
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -70,16 +73,17 @@ RUN --mount=type=secret,id=ca-bundle,target=/etc/ssl/certs/ca-certificates.crt \
 # zig and cargo-zigbuild where the xtask looks for them (EXOTOOL_TOOLS_DIR), as it installs them.
 RUN --mount=type=secret,id=ca-bundle,target=/etc/ssl/certs/ca-certificates.crt \
     set -eux; \
-    PIP_CERT=/etc/ssl/certs/ca-certificates.crt python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt python3 -m pip install --quiet --no-cache-dir --disable-pip-version-check --no-warn-script-location \
       --only-binary :all: --target "${EXOTOOL_TOOLS_DIR}/zig-${ZIG_VERSION}-cargo-zigbuild-${CARGO_ZIGBUILD_VERSION}" \
       "ziglang==${ZIG_VERSION}" "cargo-zigbuild==${CARGO_ZIGBUILD_VERSION}"; \
-    chmod -R a+rwX "${EXOTOOL_TOOLS_DIR}"; \
-    rm -rf /root/.cache
+    chmod -R a+rwX "${EXOTOOL_TOOLS_DIR}"
 
 LABEL org.opencontainers.image.title="exonode-builder" \
       org.opencontainers.image.description="Pinned Rust 1.95.0 + nightly-2026-05-20 (rust-src), zig 0.17.1, cargo-zigbuild 0.24.0 and qemu-user for cargo xtask dist" \
       org.opencontainers.image.source="https://github.com/exotool/exotool" \
       org.opencontainers.image.base.name="${BASE_IMAGE}"
-USER builder
+# Recorded as built_with.image in dist-manifest.json and the SBOM of what is built here.
+ENV EXOTOOL_BUILDER_IMAGE=ghcr.io/exotool/exonode-builder:rust1.95.0-nightly-2026-05-20-zig0.17.1-zigbuild0.24.0
+USER ${USER_UID}:${USER_GID}
 WORKDIR /src
 CMD ["bash"]

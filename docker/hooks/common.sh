@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Shared by docker/hooks/build and push (sourced, not a hook itself): the arch table and the
 # image names. Docker Hub sets DOCKER_REPO (e.g. index.docker.io/org/exonode) and DOCKER_TAG.
 # ARCHES may name a subset of the arches (space-separated); HOOK_DRY_RUN=1 prints the docker
@@ -5,6 +6,7 @@
 
 : "${DOCKER_REPO:?DOCKER_REPO must name the image repository, e.g. index.docker.io/org/exonode}"
 : "${DOCKER_TAG:?DOCKER_TAG must name the tag, e.g. latest}"
+# shellcheck disable=SC2034 # used by the hooks that source this file
 REPO=${DOCKER_REPO#index.docker.io/}
 
 # arch, its Docker platform, and its base: Docker Hub's busybox for that arch (Skycoin's IMAGE_FROM).

@@ -26,7 +26,16 @@ pub struct Toolchain {
     pub zig: ZigTools,
     /// CARGO_NET_OFFLINE is set: nothing may be downloaded, so nothing is fetched.
     pub offline: bool,
+    /// The builder image this runs in (its EXOTOOL_BUILDER_IMAGE), recorded in the manifest.
+    pub builder_image: Option<String>,
     tools_dir: Utf8PathBuf,
+}
+
+/// Set by the builder image (docker/Dockerfile.builder) to its own name.
+pub const BUILDER_IMAGE_ENV: &str = "EXOTOOL_BUILDER_IMAGE";
+
+fn builder_image() -> Option<String> {
+    std::env::var(BUILDER_IMAGE_ENV).ok().filter(|name| !name.is_empty())
 }
 
 /// Where fetched tools (zig, cargo-zigbuild) and remembered rustup refusals live: the
@@ -164,6 +173,7 @@ impl Toolchain {
             host: host_triple(sh)?,
             zig: ZigTools::new(&tools_dir(target_dir), config),
             offline: offline(),
+            builder_image: builder_image(),
             tools_dir: tools_dir(target_dir),
         })
     }
@@ -255,6 +265,7 @@ impl Toolchain {
             host: "x86_64-unknown-linux-gnu".into(),
             zig: zig_tools,
             offline: false,
+            builder_image: None,
             tools_dir,
         }
     }

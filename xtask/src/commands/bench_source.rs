@@ -39,7 +39,7 @@ pub fn run(sh: &Shell, ws: &Workspace, rounds: u32, arch_name: &str) -> Result<(
         .args(["--tag", "exotool-bench/source:latest", "--load", checkout.as_str()]);
 
     eprintln!("cold: no layer cache, cache mounts pruned: {build}");
-    cmd!(sh, "docker builder prune --force --filter type=exec.cachemount").quiet().run()?;
+    cmd!(sh, "docker builder prune --force --filter type=exec.cachemount").quiet().ignore_stdout().run()?;
     let (cold, _) = measure_output(sh, &build.clone().arg("--no-cache"))?;
     let (noop, _) = measure_output(sh, &build)?;
     let mut changed = Vec::new();

@@ -121,10 +121,14 @@ fn pins(toolchain: &Toolchain) -> String {
         Some(pin) => format!("Rust {pin} (rust-toolchain.toml)"),
         None => format!("no rust-toolchain.toml, so {}", toolchain.default.rustc_version),
     };
-    format!(
+    let pins = format!(
         "{stable}, {} for build-std, zig {} and cargo-zigbuild {} (release.toml)",
         toolchain.nightly_name, toolchain.zig.zig_version, toolchain.zig.zigbuild_version
-    )
+    );
+    match &toolchain.builder_image {
+        Some(image) => format!("{pins}; in the builder image {image}"),
+        None => pins,
+    }
 }
 
 /// What the manifest and SBOM record of how `backend` builds: the compiler and every pin.
@@ -143,7 +147,7 @@ fn built_with(toolchain: &Toolchain, backend: Backend) -> BuiltWith {
         toolchain: pin,
         zig: backend.needs_zig().then(|| zig.zig_version.clone()),
         cargo_zigbuild: backend.needs_zig().then(|| zig.zigbuild_version.clone()),
-        image: None,
+        image: toolchain.builder_image.clone().filter(|_| backend != Backend::Prebuilt),
     }
 }
 

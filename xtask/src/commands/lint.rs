@@ -325,7 +325,8 @@ impl Linters {
                 }
                 cmd.arg(file)
             }
-            Linter::Shellcheck => self.shellcheck.clone().args(["--format=gcc", file]),
+            // --external-sources: follow what a script sources (the hooks share docker/hooks/common.sh).
+            Linter::Shellcheck => self.shellcheck.clone().args(["--format=gcc", "--external-sources", file]),
             Linter::Workflow => self.check_jsonschema.clone().args([
                 "--color",
                 "never",
@@ -470,7 +471,7 @@ mod tests {
         );
         assert_eq!(
             render(target(Linter::Shellcheck, "/r/ci/test.sh"), None),
-            "shellcheck --format=gcc /r/ci/test.sh"
+            "shellcheck --format=gcc --external-sources /r/ci/test.sh"
         );
         assert_eq!(
             render(target(Linter::Workflow, "/r/.github/workflows/ci.yml"), None),

@@ -64,7 +64,7 @@ pub struct BuiltWith {
     pub zig: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cargo_zigbuild: Option<String>,
-    /// The container image a `cross` build ran in.
+    /// The container image the build ran in: the builder image (docker/Dockerfile.builder).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
 }

@@ -20,10 +20,14 @@ fn the_repository_is_lint_clean() {
     let out = lint_repo();
     for line in [
         "ok    hadolint          docker/Dockerfile",
+        "ok    hadolint          docker/Dockerfile.builder",
+        "ok    hadolint          docker/Dockerfile.source",
         "ok    hadolint          Dockerfile.release (generated from xtask/templates/Dockerfile.release.in)",
         "ok    shellcheck        ci/setup-host.sh",
         "ok    shellcheck        ci/test.sh",
         "ok    shellcheck        docker/hooks/build",
+        "ok    shellcheck        docker/hooks/push",
+        "ok    shellcheck        docker/hooks/common.sh",
         "ok    shellcheck        install.sh (generated from xtask/templates/install.sh.in)",
         "ok    check-jsonschema  .github/workflows/ci.yml",
         "ok    check-jsonschema  .github/workflows/release.yml",
