@@ -5,6 +5,7 @@ use std::fmt;
 
 use camino::Utf8PathBuf;
 
+use crate::build::cross::CrossTools;
 use crate::util::cmd::Cmd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -18,7 +19,9 @@ pub enum BackendRequest {
     Zigbuild,
     /// Nightly `-Zbuild-std` with zig: std compiled from rust-src, for targets rustup lacks.
     BuildStd,
-    /// `cross build` in cross's container images (needs cross and a container engine).
+    /// `cross build` (pinned, installed on demand) in the builder image for every target,
+    /// with -Zbuild-std and the image's zig for targets rustup lacks; needs Docker and the
+    /// builder image (`cargo xtask builder`).
     Cross,
 }
 
@@ -30,8 +33,10 @@ pub enum Backend {
     Zigbuild,
     /// Nightly `-Zbuild-std` compiles std from source; zig supplies musl libc and crt objects.
     BuildStd,
-    /// `cross build`, in cross's container images.
+    /// `cross build` in the builder image, linked by rust-lld.
     Cross,
+    /// `cross build` in the builder image with nightly -Zbuild-std, linked by the image's zig.
+    CrossBuildStd,
     /// Built elsewhere (`dist --prebuilt ARCH=PATH`); checked and packed, not built.
     Prebuilt,
 }
@@ -43,6 +48,7 @@ impl Backend {
             Backend::Zigbuild => "zigbuild",
             Backend::BuildStd => "build-std",
             Backend::Cross => "cross",
+            Backend::CrossBuildStd => "cross-build-std",
             Backend::Prebuilt => "prebuilt",
         }
     }
@@ -52,13 +58,23 @@ impl Backend {
             Backend::Cargo => "cargo + rust-lld",
             Backend::Zigbuild => "cargo zigbuild",
             Backend::BuildStd => "nightly -Zbuild-std + zig",
-            Backend::Cross => "cross",
+            Backend::Cross => "cross in the builder image",
+            Backend::CrossBuildStd => "cross in the builder image, nightly -Zbuild-std + zig",
             Backend::Prebuilt => "prebuilt binary",
         }
     }
 
     pub fn needs_zig(self) -> bool {
         matches!(self, Backend::Zigbuild | Backend::BuildStd)
+    }
+
+    pub fn is_cross(self) -> bool {
+        matches!(self, Backend::Cross | Backend::CrossBuildStd)
+    }
+
+    /// std is compiled from source with the pinned nightly.
+    pub fn builds_std(self) -> bool {
+        matches!(self, Backend::BuildStd | Backend::CrossBuildStd)
     }
 }
 
@@ -100,6 +116,7 @@ pub fn choose(
         BackendRequest::Cargo => Ok(Backend::Cargo),
         BackendRequest::Zigbuild => Ok(Backend::Zigbuild),
         BackendRequest::BuildStd => Ok(Backend::BuildStd),
+        BackendRequest::Cross if !std_ok => Ok(Backend::CrossBuildStd),
         BackendRequest::Cross => Ok(Backend::Cross),
     }
 }
@@ -120,14 +137,20 @@ pub struct BuildSpec {
     pub zig_path: Vec<Utf8PathBuf>,
     /// Build facts for the binary: SOURCE_DATE_EPOCH, GIT_COMMIT.
     pub env: Vec<(String, String)>,
+    /// cross and the builder image, for the cross backends.
+    pub cross: Option<CrossTools>,
 }
 
 /// The build command, or `None` for a prebuilt binary.
 pub fn build_command(backend: Backend, spec: &BuildSpec) -> Option<Cmd> {
+    let cross = spec.cross.as_ref().filter(|_| backend.is_cross());
+    let cross_program = cross.map(|cross| cross.program().to_string());
     let (program, subcommand) = match backend {
         Backend::Cargo => ("cargo", "build"),
         Backend::Zigbuild | Backend::BuildStd => ("cargo", "zigbuild"),
-        Backend::Cross => ("cross", "build"),
+        Backend::Cross | Backend::CrossBuildStd => {
+            (cross_program.as_deref().expect("a cross backend is planned with its tools"), "build")
+        }
         Backend::Prebuilt => return None,
     };
     let mut cmd = Cmd::new(program).args([
@@ -151,12 +174,19 @@ pub fn build_command(backend: Backend, spec: &BuildSpec) -> Option<Cmd> {
         Backend::Cargo => {
             cmd = cmd.env(format!("CARGO_TARGET_{}_LINKER", env_key(&spec.target)), "rust-lld");
         }
-        Backend::BuildStd => {
+        Backend::BuildStd | Backend::CrossBuildStd => {
             cmd = cmd.arg("-Zbuild-std=std,panic_abort").env("RUSTUP_TOOLCHAIN", &spec.nightly);
             // zig brings crt1.o and libc; rustc has no self-contained objects for this target.
             rustflags.extend(["-Clink-self-contained=no".to_string(), "-Alinker-messages".to_string()]);
         }
         Backend::Zigbuild | Backend::Cross | Backend::Prebuilt => {}
+    }
+    if let Some(cross) = cross {
+        for (key, value) in cross.env(&spec.target, backend.builds_std(), &spec.nightly) {
+            if key != "RUSTUP_TOOLCHAIN" {
+                cmd = cmd.env(key, value);
+            }
+        }
     }
     if backend.needs_zig() {
         cmd = cmd.path_prepend(&spec.zig_path);
@@ -191,6 +221,7 @@ mod tests {
             remaps: vec![("/w".into(), "/src".into())],
             zig_path: vec!["/cache/ziglang".into()],
             env: vec![("SOURCE_DATE_EPOCH".into(), "1".into())],
+            cross: None,
         }
     }
 
@@ -202,7 +233,8 @@ mod tests {
         assert_eq!(choose(BackendRequest::Auto, &StdStatus::Installable, false, t), Ok(Backend::Cargo));
         assert_eq!(choose(BackendRequest::Auto, &StdStatus::Installed, true, t), Ok(Backend::Zigbuild));
         assert_eq!(choose(BackendRequest::Auto, &unavailable, true, t), Ok(Backend::BuildStd));
-        assert_eq!(choose(BackendRequest::Cross, &unavailable, false, t), Ok(Backend::Cross));
+        assert_eq!(choose(BackendRequest::Cross, &StdStatus::Installed, false, t), Ok(Backend::Cross));
+        assert_eq!(choose(BackendRequest::Cross, &unavailable, false, t), Ok(Backend::CrossBuildStd));
         let err = choose(BackendRequest::Cargo, &unavailable, false, t).unwrap_err();
         assert!(err.contains("--backend cargo needs rust-std for armv7") && err.contains("(404)"), "{err}");
     }
@@ -233,12 +265,38 @@ mod tests {
     fn paths_with_spaces_use_encoded_rustflags() {
         let mut spec = spec("i686-unknown-linux-musl");
         spec.remaps = vec![("/my work".into(), "/src".into())];
-        let cmd = build_command(Backend::Cross, &spec).unwrap();
+        let cmd = build_command(Backend::Zigbuild, &spec).unwrap();
         assert_eq!(build_command(Backend::Prebuilt, &spec), None);
-        assert_eq!(cmd.program, "cross");
+        assert_eq!(cmd.program, "cargo");
         assert!(cmd
             .env
             .iter()
             .any(|(k, v)| k == "CARGO_ENCODED_RUSTFLAGS" && v == "--remap-path-prefix=/my work=/src"));
+    }
+
+    #[test]
+    fn cross_builds_with_the_pinned_cross_and_build_std_targets_with_the_nightly() {
+        let mut spec = spec("armv5te-unknown-linux-musleabi");
+        spec.cross = Some(CrossTools::new(
+            "/t".into(),
+            "0.2.5",
+            "img:pins".into(),
+            "/opt/zig".into(),
+            "0.17.1",
+            "/w/Cargo.toml".into(),
+        ));
+        let cmd = build_command(Backend::CrossBuildStd, &spec).unwrap();
+        assert_eq!(cmd.program, "/t/cross-0.2.5/bin/cross");
+        assert!(
+            cmd.args.starts_with(&["build".to_string()])
+                && cmd.args.contains(&"-Zbuild-std=std,panic_abort".into())
+        );
+        let env =
+            |key: &str| cmd.env.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        assert_eq!(env("RUSTUP_TOOLCHAIN"), ["nightly"]);
+        assert_eq!(env("CROSS_TARGET_ARMV5TE_UNKNOWN_LINUX_MUSLEABI_IMAGE"), ["img:pins"]);
+        let cmd = build_command(Backend::Cross, &spec).unwrap();
+        assert!(!cmd.args.iter().any(|a| a.starts_with("-Zbuild-std")), "{cmd}");
+        assert_eq!(cmd.env.iter().filter(|(k, _)| k == "RUSTUP_TOOLCHAIN").count(), 0);
     }
 }

@@ -2,6 +2,7 @@
 //! check and the run check on the arch's CPU class.
 
 pub mod backend;
+pub mod cross;
 pub mod elf;
 pub mod run_check;
 pub mod tool_steps;

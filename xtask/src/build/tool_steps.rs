@@ -42,11 +42,20 @@ impl Choice {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepKind {
-    AddTarget { arch: &'static Arch },
+    AddTarget {
+        arch: &'static Arch,
+    },
     Nightly,
     RustSrc,
     Zig,
-    Cross,
+    /// The pinned cross, installed into the tool cache.
+    CrossInstall,
+    /// The builder image the cross backend runs in must be in the local engine.
+    BuilderImage,
+    /// The workspace's crates, fetched on the host: the container compiles offline.
+    FetchCrates,
+    /// std's crates for -Zbuild-std in the container, fetched on the host likewise.
+    FetchStdCrates,
 }
 
 /// When a step runs.
@@ -109,7 +118,7 @@ impl ToolPlan {
         }
         steps.extend(tool_steps(toolchain, &choices));
         let downloads: Vec<String> =
-            steps.iter().filter(|s| s.kind != StepKind::Cross).map(|s| s.kind.describe()).collect();
+            steps.iter().filter(|s| s.kind != StepKind::BuilderImage).map(|s| s.kind.describe()).collect();
         if toolchain.offline && !downloads.is_empty() {
             bail!(
                 "CARGO_NET_OFFLINE is set, but this build needs downloads: {}; run it once online \
@@ -181,14 +190,25 @@ impl ToolPlan {
                     format!("the build-std backend needs the standard library's source; run `{}`", step.cmd)
                 })?,
                 StepKind::Zig => toolchain.zig.fetch(sh)?,
-                StepKind::Cross => {
+                StepKind::CrossInstall => step
+                    .cmd
+                    .run(sh)
+                    .with_context(|| format!("cannot install cross for --backend cross (`{}`)", step.cmd))?,
+                StepKind::BuilderImage => {
                     if !matches!(step.cmd.output(sh), Ok((true, _))) {
-                        bail!("--backend cross needs `cross` on PATH (and a container engine): cargo install cross --locked");
+                        let image = step.cmd.args.last().map_or("", String::as_str);
+                        bail!(
+                            "--backend cross builds in the builder image {image}, which the local engine \
+                             lacks: run `cargo xtask builder` (or `docker pull {image}`)"
+                        );
                     }
                 }
+                StepKind::FetchCrates | StepKind::FetchStdCrates => step.cmd.run(sh).with_context(|| {
+                    format!("cannot fetch the crates the cross build needs (`{}`)", step.cmd)
+                })?,
             }
         }
-        Ok(self
+        let settled: Vec<(&'static Arch, Backend)> = self
             .choices
             .iter()
             .map(|(arch, choice)| match choice {
@@ -197,7 +217,13 @@ impl ToolPlan {
                 }
                 choice => (*arch, choice.backend()),
             })
-            .collect())
+            .collect();
+        let wrapped: Vec<&str> =
+            settled.iter().filter(|(_, b)| *b == Backend::CrossBuildStd).map(|(a, _)| a.target).collect();
+        if let (Some(cross), false) = (&toolchain.cross, wrapped.is_empty()) {
+            cross.write_wrappers(&wrapped)?;
+        }
+        Ok(settled)
     }
 }
 
@@ -208,13 +234,21 @@ impl StepKind {
             StepKind::Nightly => "nightly toolchain with rust-src (build-std)".into(),
             StepKind::RustSrc => "rust-src for the nightly toolchain (build-std)".into(),
             StepKind::Zig => "zig and cargo-zigbuild from PyPI".into(),
-            StepKind::Cross => "cross is on PATH".into(),
+            StepKind::CrossInstall => "cross (pinned) into the tool cache".into(),
+            StepKind::BuilderImage => "the builder image, for cross".into(),
+            StepKind::FetchCrates => "the workspace's crates (the container builds offline)".into(),
+            StepKind::FetchStdCrates => "std's crates for -Zbuild-std in the container".into(),
         }
     }
 }
 
+/// Whether rustup's std decides the backend (the cross backend asks the host's rustup what
+/// the builder image's, from the same servers, has).
 fn wants_std(request: BackendRequest) -> bool {
-    matches!(request, BackendRequest::Auto | BackendRequest::Cargo | BackendRequest::Zigbuild)
+    matches!(
+        request,
+        BackendRequest::Auto | BackendRequest::Cargo | BackendRequest::Zigbuild | BackendRequest::Cross
+    )
 }
 
 fn std_status(toolchain: &Toolchain, arch: &Arch, request: BackendRequest) -> StdStatus {
@@ -245,7 +279,7 @@ fn tool_steps(toolchain: &Toolchain, choices: &[(&'static Arch, Choice)]) -> Vec
     };
     let mut steps = Vec::new();
     let name = &toolchain.nightly_name;
-    if let Some(when) = needed(|b| b == Backend::BuildStd) {
+    if let Some(when) = needed(Backend::builds_std) {
         match &toolchain.nightly {
             None => steps.push(ToolStep {
                 kind: StepKind::Nightly,
@@ -277,8 +311,30 @@ fn tool_steps(toolchain: &Toolchain, choices: &[(&'static Arch, Choice)]) -> Vec
             });
         }
     }
-    if let Some(when) = needed(|b| b == Backend::Cross) {
-        steps.push(ToolStep { kind: StepKind::Cross, cmd: Cmd::new("cross").arg("--version"), when });
+    if let (Some(when), Some(cross)) = (needed(Backend::is_cross), &toolchain.cross) {
+        if !cross.present {
+            steps.push(ToolStep {
+                kind: StepKind::CrossInstall,
+                cmd: cross.install_command(),
+                when: when.clone(),
+            });
+        }
+        steps.push(ToolStep { kind: StepKind::BuilderImage, cmd: cross.image_check(), when: when.clone() });
+        steps.push(ToolStep {
+            kind: StepKind::FetchCrates,
+            cmd: Cmd::new("cargo").args(["fetch", "--locked", "--manifest-path", cross.manifest.as_str()]),
+            when,
+        });
+    }
+    if let Some(when) = needed(|b| b == Backend::CrossBuildStd) {
+        let library = toolchain.nightly_sysroot().join("lib/rustlib/src/rust/library/Cargo.toml");
+        steps.push(ToolStep {
+            kind: StepKind::FetchStdCrates,
+            cmd: Cmd::new("cargo")
+                .args(["fetch", "--manifest-path", library.as_str()])
+                .env("RUSTUP_TOOLCHAIN", name),
+            when,
+        });
     }
     steps
 }

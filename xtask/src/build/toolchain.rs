@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{cmd, Shell};
 
+use crate::build::cross::CrossTools;
 use crate::project::config::ToolchainConfig;
 use crate::util::cmd::Cmd;
 use crate::util::staging::Staging;
@@ -28,6 +29,8 @@ pub struct Toolchain {
     pub offline: bool,
     /// The builder image this runs in (its EXOTOOL_BUILDER_IMAGE), recorded in the manifest.
     pub builder_image: Option<String>,
+    /// cross and the builder image, when `--backend cross` asks for them.
+    pub cross: Option<CrossTools>,
     tools_dir: Utf8PathBuf,
 }
 
@@ -61,12 +64,20 @@ pub struct RustToolchain {
     /// Targets whose std is installed in the sysroot.
     pub std_targets: Vec<String>,
     pub has_rust_src: bool,
+    /// rustc's commit: std's prebuilt paths read `/rustc/<commit>/library/...`.
+    pub commit_hash: Option<String>,
 }
 
 impl RustToolchain {
     fn probe(sh: &Shell, toolchain: Option<&str>) -> Result<RustToolchain> {
         let _env = toolchain.map(|name| sh.push_env("RUSTUP_TOOLCHAIN", name));
         let rustc_version = cmd!(sh, "rustc -V").quiet().read()?;
+        let verbose = cmd!(sh, "rustc -vV").quiet().read()?;
+        let commit_hash = verbose
+            .lines()
+            .find_map(|line| line.strip_prefix("commit-hash: "))
+            .filter(|hash| *hash != "unknown")
+            .map(str::to_string);
         let sysroot = Utf8PathBuf::from(cmd!(sh, "rustc --print sysroot").quiet().read()?);
         let rustlib = sysroot.join("lib/rustlib");
         let std_targets = match rustlib.read_dir_utf8() {
@@ -78,7 +89,12 @@ impl RustToolchain {
             Err(_) => Vec::new(),
         };
         let has_rust_src = rustlib.join("src/rust/library/std/Cargo.toml").is_file();
-        Ok(RustToolchain { rustc_version, sysroot, std_targets, has_rust_src })
+        Ok(RustToolchain { rustc_version, sysroot, std_targets, has_rust_src, commit_hash })
+    }
+
+    /// Where rustup keeps this toolchain's standard library source (the rust-src component).
+    pub fn rust_src(&self) -> Utf8PathBuf {
+        self.sysroot.join("lib/rustlib/src/rust")
     }
 
     pub fn has_std_for(&self, target: &str) -> bool {
@@ -174,6 +190,7 @@ impl Toolchain {
             zig: ZigTools::new(&tools_dir(target_dir), config),
             offline: offline(),
             builder_image: builder_image(),
+            cross: None,
             tools_dir: tools_dir(target_dir),
         })
     }
@@ -215,6 +232,11 @@ impl Toolchain {
             .with_context(|| format!("cannot write {file}"))
     }
 
+    /// The tool cache: zig, cross, remembered rustup refusals.
+    pub fn tools_dir(&self) -> &Utf8Path {
+        &self.tools_dir
+    }
+
     /// The nightly's sysroot: probed, or where rustup will install it (for the plan's remaps
     /// before the nightly exists).
     pub fn nightly_sysroot(&self) -> Utf8PathBuf {
@@ -244,12 +266,14 @@ impl Toolchain {
             sysroot: format!("/opt/rust/rustup/toolchains/{channel}-x86_64-unknown-linux-gnu").into(),
             std_targets: targets.iter().map(|t| t.to_string()).collect(),
             has_rust_src: channel == "nightly",
+            commit_hash: Some(format!("{channel}0123456789")),
         };
         let config = ToolchainConfig {
             stable: Some("1.95.0".into()),
             nightly: "nightly".into(),
             zig: "0.17.1".into(),
             cargo_zigbuild: "0.24.0".into(),
+            cross: "0.2.5".into(),
         };
         let tools_dir = Utf8PathBuf::from("/work/exotool/target/xtask-tools");
         let mut zig_tools = ZigTools::new(&tools_dir, &config);
@@ -266,6 +290,7 @@ impl Toolchain {
             zig: zig_tools,
             offline: false,
             builder_image: None,
+            cross: None,
             tools_dir,
         }
     }

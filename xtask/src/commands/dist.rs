@@ -12,11 +12,13 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
 use crate::build::backend::{self, Backend, BackendRequest, BuildSpec};
+use crate::build::cross::CrossTools;
 use crate::build::elf::{self, machine_name};
 use crate::build::run_check::RunCheck;
 use crate::build::tool_steps::{Choice, ToolPlan};
 use crate::build::toolchain::Toolchain;
 use crate::flags;
+use crate::project::builder_spec::{self, BuilderSpec};
 use crate::project::cargo_metadata::Metadata;
 use crate::project::config::SmokeConfig;
 use crate::project::matrix::{self, Arch};
@@ -92,6 +94,19 @@ impl ArchBuild {
         ];
         if backend == Backend::BuildStd {
             remaps.push((toolchain.nightly_sysroot().join("lib/rustlib/src/rust"), "/rust".to_string()));
+        } else if backend == Backend::CrossBuildStd {
+            remaps.push((
+                builder_spec::rust_src(&toolchain.nightly_name, &toolchain.host),
+                "/rust".to_string(),
+            ));
+        } else if let Some(commit) = &toolchain.default.commit_hash {
+            // With rust-src installed, rustc turns std's `/rustc/<commit>` paths back into this
+            // machine's rustup folder, and they end up in the binary: map them back, so the
+            // bytes do not depend on whether rust-src is installed.
+            remaps.push((toolchain.default.rust_src(), format!("/rustc/{commit}")));
+            if let (Backend::Cross, Some(stable)) = (backend, &toolchain.stable_name) {
+                remaps.push((builder_spec::rust_src(stable, &toolchain.host), format!("/rustc/{commit}")));
+            }
         }
         let spec = BuildSpec {
             manifest_path: ws.root.join("Cargo.toml"),
@@ -106,6 +121,7 @@ impl ArchBuild {
                 ("SOURCE_DATE_EPOCH".into(), release.source_date_epoch.to_string()),
                 ("GIT_COMMIT".into(), release.commit.clone()),
             ],
+            cross: toolchain.cross.clone(),
         };
         let built_with = built_with(toolchain, backend);
         let binary = match request.prebuilt.iter().find(|(a, _)| *a == arch) {
@@ -125,9 +141,10 @@ fn pins(toolchain: &Toolchain) -> String {
         "{stable}, {} for build-std, zig {} and cargo-zigbuild {} (release.toml)",
         toolchain.nightly_name, toolchain.zig.zig_version, toolchain.zig.zigbuild_version
     );
-    match &toolchain.builder_image {
-        Some(image) => format!("{pins}; in the builder image {image}"),
-        None => pins,
+    match (&toolchain.cross, &toolchain.builder_image) {
+        (Some(cross), _) => format!("{pins}; cross {} in the builder image {}", cross.version, cross.image),
+        (None, Some(image)) => format!("{pins}; in the builder image {image}"),
+        (None, None) => pins,
     }
 }
 
@@ -135,19 +152,29 @@ fn pins(toolchain: &Toolchain) -> String {
 fn built_with(toolchain: &Toolchain, backend: Backend) -> BuiltWith {
     let stable = toolchain.stable_name.clone().unwrap_or_else(|| "default".to_string());
     let (rustc, pin) = match (backend, &toolchain.nightly) {
-        (Backend::BuildStd, Some(nightly)) => (nightly.rustc_version.clone(), toolchain.nightly_name.clone()),
-        (Backend::BuildStd, None) => (toolchain.nightly_name.clone(), toolchain.nightly_name.clone()),
+        (Backend::BuildStd | Backend::CrossBuildStd, Some(nightly)) => {
+            (nightly.rustc_version.clone(), toolchain.nightly_name.clone())
+        }
+        (Backend::BuildStd | Backend::CrossBuildStd, None) => {
+            (toolchain.nightly_name.clone(), toolchain.nightly_name.clone())
+        }
         (Backend::Prebuilt, _) => ("unknown (prebuilt)".to_string(), "unknown (prebuilt)".to_string()),
         _ => (toolchain.default.rustc_version.clone(), stable),
     };
     let zig = &toolchain.zig;
+    let links_with_zig = backend.needs_zig() || backend == Backend::CrossBuildStd;
+    let image = match (&toolchain.cross, backend) {
+        (_, Backend::Prebuilt) => None,
+        (Some(cross), backend) if backend.is_cross() => Some(cross.image.clone()),
+        _ => toolchain.builder_image.clone(),
+    };
     BuiltWith {
         backend: backend.id().to_string(),
         rustc,
         toolchain: pin,
-        zig: backend.needs_zig().then(|| zig.zig_version.clone()),
-        cargo_zigbuild: backend.needs_zig().then(|| zig.zigbuild_version.clone()),
-        image: toolchain.builder_image.clone().filter(|_| backend != Backend::Prebuilt),
+        zig: links_with_zig.then(|| zig.zig_version.clone()),
+        cargo_zigbuild: links_with_zig.then(|| zig.zigbuild_version.clone()),
+        image,
     }
 }
 
@@ -203,6 +230,9 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
         );
     }
     let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
+    if request.backend == BackendRequest::Cross {
+        toolchain.cross = Some(cross_tools(ws, &toolchain)?);
+    }
     let prebuilt: Vec<&'static Arch> = request.prebuilt.iter().map(|(arch, _)| *arch).collect();
     let tools =
         ToolPlan::new(&toolchain, &request.arches, &prebuilt, request.backend, ws.package.needs_c_toolchain)?;
@@ -218,6 +248,19 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
         .collect();
     // The same plan, with the toolchain's outcomes (and what it installed) filled in.
     DistPlan::new(ws, &toolchain, release, request, &settled).execute(ws)
+}
+
+/// cross at its pinned version, and the builder image it runs every build in.
+fn cross_tools(ws: &Workspace, toolchain: &Toolchain) -> Result<CrossTools> {
+    let builder = BuilderSpec::new(ws).context("--backend cross builds in the builder image")?;
+    Ok(CrossTools::new(
+        toolchain.tools_dir(),
+        &ws.config.toolchain.cross,
+        builder.image(),
+        builder.zig_dir(),
+        &builder.zig,
+        ws.root.join("Cargo.toml"),
+    ))
 }
 
 /// Cargo's target dir for one arch. Builds sharing one would wait for each other on cargo's
@@ -504,13 +547,13 @@ struct SummaryRow {
 
 fn summary_table(rows: &[SummaryRow]) -> String {
     let mut out = format!(
-        "\n{:<8} {:<31} {:<10} {:>9} {:>9} {:<13} {:>7}  {}\n",
+        "\n{:<8} {:<31} {:<15} {:>9} {:>9} {:<13} {:>7}  {}\n",
         "ARCH", "TARGET", "BACKEND", "ARCHIVE", "BINARY", "SHA256", "TIME", "RAN ON"
     );
     for row in rows {
         let _ = writeln!(
             out,
-            "{:<8} {:<31} {:<10} {:>9} {:>9} {:<13} {:>7}  {}",
+            "{:<8} {:<31} {:<15} {:>9} {:>9} {:<13} {:>7}  {}",
             row.arch,
             row.target,
             row.backend.id(),

@@ -4,6 +4,7 @@
 //! Both are committed renderings (kept in sync by tests), so Docker alone can use them.
 
 use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
 
 use crate::project::image_spec::dockerfile_quoted;
 use crate::project::workspace::{Workspace, RUST_TOOLCHAIN_FILE};
@@ -19,6 +20,15 @@ pub const BUILDER_DOCKERFILE: &str = "docker/Dockerfile.builder";
 const RUSTUP_VERSION: &str = "1.29.0";
 const RUSTUP_SHA256_AMD64: &str = "4acc9acc76d5079515b46346a485974457b5a79893cfb01112423c89aeb5aa10";
 const RUSTUP_SHA256_ARM64: &str = "9732d6c5e2a098d3521fca8145d826ae0aaa067ef2385ead08e6feac88fa5792";
+/// Where the builder image keeps rustup's toolchains and the xtask's tools (zig, cargo-zigbuild).
+pub const BUILDER_RUSTUP_HOME: &str = "/usr/local/rustup";
+pub const BUILDER_TOOLS_DIR: &str = "/opt/exotool-tools";
+
+/// The rust-src folder of `toolchain` in the builder image (on a `host` like this one).
+pub fn rust_src(toolchain: &str, host: &str) -> Utf8PathBuf {
+    Utf8PathBuf::from(format!("{BUILDER_RUSTUP_HOME}/toolchains/{toolchain}-{host}/lib/rustlib/src/rust"))
+}
+
 /// The non-root user of the builder image; its uid and gid can be changed with build args.
 pub const BUILDER_UID: u32 = 1000;
 /// The build machines the builder image is made for.
@@ -68,6 +78,14 @@ impl BuilderSpec {
         format!("{}:{}", self.repository, self.tag())
     }
 
+    /// zig and cargo-zigbuild in the image, where the xtask's tool cache would keep them.
+    pub fn zig_dir(&self) -> Utf8PathBuf {
+        Utf8PathBuf::from(format!(
+            "{BUILDER_TOOLS_DIR}/zig-{}-cargo-zigbuild-{}",
+            self.zig, self.cargo_zigbuild
+        ))
+    }
+
     /// docker/Dockerfile.builder.
     pub fn dockerfile(&self) -> Result<String> {
         let values = [
@@ -75,6 +93,8 @@ impl BuilderSpec {
             ("tag", self.tag()),
             ("repository", self.repository.clone()),
             ("uid", BUILDER_UID.to_string()),
+            ("rustup_home", BUILDER_RUSTUP_HOME.to_string()),
+            ("tools_dir", BUILDER_TOOLS_DIR.to_string()),
             ("stable", self.stable.clone()),
             ("nightly", self.nightly.clone()),
             ("zig", self.zig.clone()),

@@ -92,6 +92,8 @@ pub struct ToolchainConfig {
     pub nightly: String,
     pub zig: String,
     pub cargo_zigbuild: String,
+    /// cross, for `--backend cross`, installed with `cargo install cross --locked`.
+    pub cross: String,
 }
 
 pub fn expand_version(template: &str, version: &str) -> String {
@@ -152,6 +154,7 @@ struct RawToolchain {
     nightly: Option<String>,
     zig: Option<String>,
     cargo_zigbuild: Option<String>,
+    cross: Option<String>,
 }
 
 impl Config {
@@ -414,6 +417,7 @@ impl Config {
                 nightly: toolchain.nightly.unwrap_or_else(|| "nightly".into()),
                 zig: toolchain.zig.unwrap_or_else(|| "0.17.1".into()),
                 cargo_zigbuild: toolchain.cargo_zigbuild.unwrap_or_else(|| "0.24.0".into()),
+                cross: toolchain.cross.unwrap_or_else(|| "0.2.5".into()),
             },
         })
     }

@@ -1,6 +1,6 @@
-//! Builds with Docker alone: the builder image (`cargo xtask builder`), docker/Dockerfile.source
-//! driven by the Docker Hub hooks with no Rust on PATH, and the dev workspace `docker run`.
-//! Each compares its binaries with the shared host dist: the same pins give the same bytes.
+//! Builds in the builder image (`cargo xtask builder`): docker/Dockerfile.source driven by the
+//! Docker Hub hooks with no Rust on PATH, the dev workspace `docker run`, and `dist --backend
+//! cross`. Each compares its bytes with the shared host dist: the same pins give the same bytes.
 
 use std::os::unix::fs::MetadataExt;
 use std::process::Command;
@@ -129,4 +129,30 @@ fn the_dev_workspace_writes_files_the_caller_owns_with_the_bytes_of_a_host_dist(
         );
     }
     assert_eq!(artifact(&out, "amd64")["sha256"], artifact(shared_dist(), "amd64")["sha256"]);
+}
+
+#[test]
+fn the_cross_backend_builds_in_the_builder_image_with_the_bytes_of_the_default_backend() {
+    // The shared dist first: its toolchain installs must not race this run's.
+    let dist = shared_dist();
+    let builder = shared_builder();
+    let out = scratch("cross-dist");
+    // A target dir of its own, so the two backends do not rebuild each other's artifacts.
+    let target_dir = root().join("target/e2e-cross-target");
+    let args =
+        ["dist", "--backend", "cross", "--arch", "arm64v8", "--arch", "arm32v5", "--out", out.as_str()];
+    let output = xtask_env(&args, &[("CARGO_TARGET_DIR", target_dir.as_str())]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "cargo xtask dist --backend cross failed");
+    assert!(stdout.contains(&format!("cross 0.2.5 in the builder image {builder}")), "{stdout}");
+    for (arch, backend) in [("arm64v8", "cross"), ("arm32v5", "cross-build-std")] {
+        let built = artifact(&out, arch);
+        assert_eq!(built["built_with"]["backend"], backend, "{built}");
+        assert_eq!(built["built_with"]["image"], builder, "{built}");
+        assert_eq!(
+            built["sha256"],
+            artifact(dist, arch)["sha256"],
+            "{arch}: cross and the default backend differ"
+        );
+    }
 }
