@@ -160,7 +160,6 @@ mod tests {
             "updateRemoteUserUID": true,
             "workspaceMount": "source=${localWorkspaceFolder},target=/src,type=bind",
             "workspaceFolder": "/src",
-            "postCreateCommand": "cargo xtask dist --dry-run",
             "customizations": { "vscode": { "extensions": ["rust-lang.rust-analyzer"] } }
         });
         format!("{}\n", serde_json::to_string_pretty(&config).unwrap())
