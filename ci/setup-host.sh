@@ -127,6 +127,20 @@ setup_buildx() {
   say "buildx: $(docker buildx version)"
 }
 
+# cosign, to check that what the xtask signs natively is what cosign accepts. Debian 12 has
+# none; trixie's package is one static Go binary.
+setup_cosign() {
+  if command -v cosign >/dev/null 2>&1; then say "cosign: $(cosign version 2>/dev/null | awk '/GitVersion/ {print $2}')"; return; fi
+  local work
+  work=$(mktemp -d)
+  (cd "$work" && private_apt_download trixie amd64 cosign)
+  dpkg -x "$work"/cosign_*.deb "$work/root"
+  install -D -m 755 "$work/root/usr/bin/cosign" /usr/local/bin/cosign
+  rm -rf "$work"
+  cosign version >/dev/null 2>&1 || die "cosign installed but does not run"
+  say "cosign: $(cosign version 2>/dev/null | awk '/GitVersion/ {print $2}')"
+}
+
 setup_binfmt() {
   apt_install qemu-user-static
   if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
@@ -256,6 +270,7 @@ main() {
   apt_install gcc libc6-dev
   setup_engine
   setup_buildx
+  setup_cosign
   setup_binfmt
   setup_registry
   setup_base_images

@@ -10,6 +10,7 @@ use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
 use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest};
+use crate::release::signing::KeyPair;
 
 /// A fresh empty folder under the system's temp dir, unique to this test.
 pub fn scratch(name: &str) -> Utf8PathBuf {
@@ -130,6 +131,11 @@ pub fn write_dist(dir: &Utf8Path) -> Manifest {
 
 /// Writes a complete dist folder for `arches` (amd64 and/or i386) into `dir`.
 pub fn write_dist_of(dir: &Utf8Path, arches: &[&str]) -> Manifest {
+    write_dist_signed_by(dir, arches, None)
+}
+
+/// `write_dist_of`, signed by `signer` when given.
+pub fn write_dist_signed_by(dir: &Utf8Path, arches: &[&str], signer: Option<&KeyPair>) -> Manifest {
     let release = release();
     let mut artifacts = Vec::new();
     for &name in arches {
@@ -148,8 +154,13 @@ pub fn write_dist_of(dir: &Utf8Path, arches: &[&str]) -> Manifest {
         artifacts.push(artifact);
     }
     let manifest = Manifest::new(&release, artifacts);
-    files::write_all(dir, &manifest, &config(), &facts()).unwrap();
+    files::write_all(dir, &manifest, &config(), &facts(), signer).unwrap();
     manifest
+}
+
+/// The test key pair of `release::signing` (made by `cosign generate-key-pair`).
+pub fn key_pair() -> KeyPair {
+    KeyPair::parse(crate::release::signing::tests::KEY, "secret").unwrap()
 }
 
 /// Makes every checksum file agree with the folder as it now is, as someone who controls the

@@ -79,6 +79,11 @@ pub struct Dist {
     /// the output is byte-identical whatever the number.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
+    /// Sign SHA256SUMS with this cosign private key (`cosign generate-key-pair`; its password
+    /// from COSIGN_PASSWORD): writes SHA256SUMS.sig and cosign.pub. Default: release.toml's
+    /// [sign] key or key-env; neither means unsigned.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<Utf8PathBuf>,
     /// Print the plan and every command, and run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -101,6 +106,10 @@ pub struct DistMerge {
     /// Output folder. Default: target/dist.
     #[arg(long, value_name = "DIR")]
     pub out: Option<Utf8PathBuf>,
+    /// Sign the merged SHA256SUMS with this cosign private key (as `dist --sign-key`).
+    /// Default: release.toml's [sign] key or key-env. Signed parts need a key.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<Utf8PathBuf>,
     /// Check the parts and print the plan, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -150,11 +159,17 @@ pub struct Lint {
     pub dry_run: bool,
 }
 
-/// Re-hash a dist folder against SHA256SUMS, dist-manifest.json and the .sha256 files.
+/// Re-hash a dist folder against SHA256SUMS, dist-manifest.json and the .sha256 files, and
+/// check SHA256SUMS.sig when the release is signed.
 #[derive(Debug, Args)]
 pub struct Verify {
     /// The dist folder. Default: target/dist.
     pub dir: Option<Utf8PathBuf>,
+    /// The public key you trust (e.g. the project's cosign.pub, pinned from its site): the
+    /// folder must be signed by it. Without it, a signed folder is checked against its own
+    /// cosign.pub, which proves integrity, not origin.
+    #[arg(long, value_name = "PUBKEY")]
+    pub key: Option<Utf8PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -29,6 +29,7 @@ use crate::release::dist_dir::DistDir;
 use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
 use crate::release::sbom;
+use crate::release::signing::{self, KeyPair};
 use crate::util::cmd::Cmd;
 use crate::util::interrupt;
 use crate::util::pool;
@@ -190,6 +191,7 @@ impl flags::Dist {
             backend: self.backend,
             jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
             dry_run: self.dry_run,
+            sign_key: self.sign_key,
         };
         run(sh, &ws, release, &request)
     }
@@ -203,6 +205,8 @@ pub struct DistRequest {
     pub backend: BackendRequest,
     pub jobs: usize,
     pub dry_run: bool,
+    /// `--sign-key`: signs SHA256SUMS instead of release.toml's `[sign]` key.
+    pub sign_key: Option<Utf8PathBuf>,
 }
 
 impl DistRequest {
@@ -215,6 +219,7 @@ impl DistRequest {
             backend: BackendRequest::Auto,
             jobs: default_jobs(),
             dry_run,
+            sign_key: None,
         }
     }
 }
@@ -229,6 +234,8 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
             short(&release.commit)
         );
     }
+    // The key is read first: a wrong password fails in a second, not after the builds.
+    let signer = signing::configured_key(&ws.root, &ws.config.sign, request.sign_key.as_deref())?;
     let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
     if request.backend == BackendRequest::Cross {
         toolchain.cross = Some(cross_tools(ws, &toolchain)?);
@@ -237,7 +244,7 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
     let tools =
         ToolPlan::new(&toolchain, &request.arches, &prebuilt, request.backend, ws.package.needs_c_toolchain)?;
     let plan = DistPlan::new(ws, &toolchain, release.clone(), request, &tools.choices);
-    print!("{}{}", tools.render(), plan.render());
+    print!("{}{}{}", tools.render(), plan.render(), signing::describe(signer.as_ref()));
     if request.dry_run {
         return Ok(());
     }
@@ -247,7 +254,7 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
         .map(|(arch, backend)| (arch, Choice::Settled(backend)))
         .collect();
     // The same plan, with the toolchain's outcomes (and what it installed) filled in.
-    DistPlan::new(ws, &toolchain, release, request, &settled).execute(ws)
+    DistPlan::new(ws, &toolchain, release, request, &settled).execute(ws, signer.as_ref())
 }
 
 /// cross at its pinned version, and the builder image it runs every build in.
@@ -401,7 +408,7 @@ impl DistPlan {
         out
     }
 
-    fn execute(&self, ws: &Workspace) -> Result<()> {
+    fn execute(&self, ws: &Workspace, signer: Option<&KeyPair>) -> Result<()> {
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         let includes = read_includes(ws)?;
         let progress = Progress::new(self.arches.iter().map(|step| step.arch.name));
@@ -462,16 +469,17 @@ impl DistPlan {
             .collect();
         let artifacts = built.into_iter().map(|(artifact, _, _)| artifact).collect();
         let manifest = Manifest::new(&self.release, artifacts);
-        files::write_all(&staging.dir, &manifest, &ws.config, &ws.project_facts())?;
+        files::write_all(&staging.dir, &manifest, &ws.config, &ws.project_facts(), signer)?;
         let dest = staging.commit()?;
         print!("{}", summary_table(&rows));
         let archives =
             if rows.len() == 1 { "1 archive".to_string() } else { format!("{} archives", rows.len()) };
         println!(
-            "wrote {archives}, {}, {MANIFEST_FILE}, {}, {} to {dest}",
+            "wrote {archives}, {}, {MANIFEST_FILE}, {}, {} to {dest}; {}",
             checksum::SUMS_FILE,
             files::DOCKERFILE_RELEASE,
-            files::INSTALL_SH
+            files::INSTALL_SH,
+            signing::summary(signer)
         );
         Ok(())
     }
@@ -584,6 +592,7 @@ mod tests {
             backend,
             jobs: 2,
             dry_run: true,
+            sign_key: None,
         };
         let tools = ToolPlan::new(toolchain, &request.arches, &[], backend, false).unwrap();
         let plan = DistPlan::new(&ws, toolchain, fixtures::release(), &request, &tools.choices);

@@ -17,8 +17,9 @@ use crate::project::matrix;
 use crate::project::workspace::{ProjectFacts, Workspace};
 use crate::release::checksum::SUMS_FILE;
 use crate::release::dist_dir::DistDir;
-use crate::release::files::{self, DOCKERFILE_RELEASE, INSTALL_SH};
+use crate::release::files::{self, DOCKERFILE_RELEASE, INSTALL_SH, PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
+use crate::release::signing::{self, KeyPair};
 use crate::util::report::short;
 use crate::util::staging::Staging;
 
@@ -64,16 +65,24 @@ impl flags::DistMerge {
                 bail!("--out {out_dir} is also the part {part}; write the merged folder somewhere else");
             }
         }
+        let signer = signing::configured_key(&ws.root, &ws.config.sign, self.sign_key.as_deref())?;
         let parts = self.parts.iter().map(|dir| read_part(dir)).collect::<Result<Vec<Part>>>()?;
+        if let (None, Some(signed)) = (&signer, parts.iter().find(|p| p.manifest.signature.is_some())) {
+            bail!(
+                "part {} is signed, and the merged SHA256SUMS would not be: pass --sign-key KEY (or set \
+                 [sign] in release.toml) so the merged release is signed too",
+                signed.label
+            );
+        }
         let plan = MergePlan::new(&parts, out_dir)?;
         for part in &parts {
             check_generated_files(part, &ws.config, &facts)?;
         }
-        print!("{}", plan.render());
+        print!("{}{}", plan.render(), signing::describe(signer.as_ref()));
         if self.dry_run {
             return Ok(());
         }
-        plan.execute(&ws.config, &facts)
+        plan.execute(&ws.config, &facts, signer.as_ref())
     }
 }
 
@@ -112,7 +121,9 @@ pub fn read_part(dir: &Utf8Path) -> Result<Part> {
         manifest.artifacts.iter().map(|a| (a.name.clone(), Vec::new())).collect();
     for entry in dir.read_dir_utf8().with_context(|| format!("part {label}: cannot list {dir}"))? {
         let name = entry.with_context(|| format!("part {label}: cannot list {dir}"))?.file_name().to_string();
-        if SHARED_FILES.contains(&name.as_str()) {
+        // Shared files are regenerated, and the signature files made again by merge's own key.
+        if SHARED_FILES.contains(&name.as_str()) || [SIGNATURE_FILE, PUBLIC_KEY_FILE].contains(&name.as_str())
+        {
             continue;
         }
         match owner(&manifest.artifacts, &name) {
@@ -283,7 +294,7 @@ impl MergePlan {
         out
     }
 
-    fn execute(&self, config: &Config, facts: &ProjectFacts) -> Result<()> {
+    fn execute(&self, config: &Config, facts: &ProjectFacts, signer: Option<&KeyPair>) -> Result<()> {
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         for copy in &self.copies {
             for name in &copy.files {
@@ -291,7 +302,7 @@ impl MergePlan {
                 std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
             }
         }
-        files::write_all(&staging.dir, &self.manifest, config, facts)?;
+        files::write_all(&staging.dir, &self.manifest, config, facts, signer)?;
         // The parts were verified; this catches a part changed while it was being copied.
         let problems = DistDir::at(&staging.dir).problems()?;
         if !problems.is_empty() {
@@ -355,7 +366,7 @@ mod synthetic_tests {
                 archive("i686-unknown-linux-musl"),
             )
         );
-        plan.execute(&config, &facts).unwrap();
+        plan.execute(&config, &facts, None).unwrap();
         assert_eq!(files(&out), files(&whole), "merged parts differ from one run");
         let lone = ArtifactCopy {
             arch: "amd64".into(),
@@ -401,6 +412,7 @@ mod synthetic_tests {
         let merge = flags::DistMerge {
             parts: vec![other.clone(), root.join("other/.")],
             out: Some(other.clone()),
+            sign_key: None,
             dry_run: true,
         };
         let err = merge.run(&Shell::new().unwrap()).unwrap_err().to_string();

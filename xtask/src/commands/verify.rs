@@ -6,7 +6,8 @@ use xshell::Shell;
 
 use crate::flags;
 use crate::project::workspace::Workspace;
-use crate::release::dist_dir::DistDir;
+use crate::release::dist_dir::{DistDir, PinnedKey};
+use crate::release::files::{PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use crate::release::manifest::MANIFEST_FILE;
 
 impl flags::Verify {
@@ -15,9 +16,17 @@ impl flags::Verify {
             Some(dir) => DistDir::at(dir),
             None => DistDir::chosen(&Workspace::load(sh)?, None)?,
         };
-        let problems = dir.problems()?;
+        let key = self.key.as_deref().map(PinnedKey::read).transpose()?;
+        let problems = dir.problems_with_key(key.as_ref())?;
         if problems.is_empty() {
-            println!("verify: {dir}: every file matches SHA256SUMS and {MANIFEST_FILE}");
+            let signed = match (&key, dir.path().join(SIGNATURE_FILE).is_file()) {
+                (Some(key), _) => format!("; SHA256SUMS is signed by {}", key.path),
+                (None, true) => {
+                    format!("; SHA256SUMS is signed by its {PUBLIC_KEY_FILE} (pass --key to pin the key)")
+                }
+                (None, false) => "; unsigned".to_string(),
+            };
+            println!("verify: {dir}: every file matches SHA256SUMS and {MANIFEST_FILE}{signed}");
             return Ok(());
         }
         for problem in &problems {
@@ -37,9 +46,9 @@ mod tests {
         let dir = scratch("verify-command");
         write_dist(&dir);
         let sh = Shell::new().unwrap();
-        flags::Verify { dir: Some(dir.clone()) }.run(&sh).unwrap();
+        flags::Verify { dir: Some(dir.clone()), key: None }.run(&sh).unwrap();
         std::fs::write(dir.join("extra.bin"), "x").unwrap();
-        let err = flags::Verify { dir: Some(dir.clone()) }.run(&sh).unwrap_err().to_string();
+        let err = flags::Verify { dir: Some(dir.clone()), key: None }.run(&sh).unwrap_err().to_string();
         assert_eq!(err, format!("verify: 1 problem(s) in {dir}"));
     }
 }

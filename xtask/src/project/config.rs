@@ -18,6 +18,17 @@ pub struct Config {
     pub dist: DistConfig,
     pub image: ImageSection,
     pub toolchain: ToolchainConfig,
+    pub sign: SignConfig,
+}
+
+/// `[sign]`: the cosign private key that signs SHA256SUMS (its password: COSIGN_PASSWORD).
+/// Neither set means unsigned releases (`dist --sign-key` still signs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignConfig {
+    /// A key file, relative to the workspace root.
+    pub key: Option<Utf8PathBuf>,
+    /// An environment variable holding the key file's text (for CI secrets).
+    pub key_env: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +120,15 @@ struct RawConfig {
     image: RawImage,
     #[serde(default)]
     toolchain: RawToolchain,
+    #[serde(default)]
+    sign: RawSign,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawSign {
+    key: Option<Utf8PathBuf>,
+    key_env: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -419,6 +439,7 @@ impl Config {
                 cargo_zigbuild: toolchain.cargo_zigbuild.unwrap_or_else(|| "0.24.0".into()),
                 cross: toolchain.cross.unwrap_or_else(|| "0.2.5".into()),
             },
+            sign: SignConfig { key: raw.sign.key, key_env: raw.sign.key_env },
         })
     }
 

@@ -15,8 +15,24 @@ use crate::build::elf;
 use crate::project::matrix;
 use crate::project::workspace::{absolute, Workspace};
 use crate::release::checksum::{self, SUMS_FILE};
+use crate::release::files::{PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
-use crate::release::{archive, sbom};
+use crate::release::{archive, sbom, signing};
+
+/// A public key the user pinned (`verify --key`): the folder must be signed, and by it.
+pub struct PinnedKey {
+    pub path: Utf8PathBuf,
+    pub pem: String,
+}
+
+impl PinnedKey {
+    pub fn read(path: &Utf8Path) -> Result<PinnedKey> {
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the public key {path}"))?;
+        signing::fingerprint(&pem).with_context(|| format!("--key {path}"))?;
+        Ok(PinnedKey { path: path.to_path_buf(), pem })
+    }
+}
 
 /// Where a dist folder is; everything else about it is derived from that.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,10 +82,15 @@ impl DistDir {
         verify_dir(&self.path)
     }
 
+    /// `problems`, and with a pinned key the folder must be signed by that key.
+    pub fn problems_with_key(&self, key: Option<&PinnedKey>) -> Result<Vec<String>> {
+        examine(&self.path, key).map(|(problems, _)| problems)
+    }
+
     /// The manifest of a folder that verifies; otherwise an error listing every problem,
     /// saying what the folder was needed for.
     pub fn verified(&self, needed_for: &str) -> Result<Manifest> {
-        match examine(&self.path)? {
+        match examine(&self.path, None)? {
             (problems, Some(manifest)) if problems.is_empty() => Ok(manifest),
             (problems, _) => {
                 bail!("{self} does not verify, refusing {needed_for}:\n  {}", problems.join("\n  "))
@@ -85,12 +106,12 @@ impl fmt::Display for DistDir {
 }
 
 fn verify_dir(dir: &Utf8Path) -> Result<Vec<String>> {
-    examine(dir).map(|(problems, _)| problems)
+    examine(dir, None).map(|(problems, _)| problems)
 }
 
 /// One line per problem, and the manifest when it could be read; an error only when the
 /// folder cannot be examined at all.
-fn examine(dir: &Utf8Path) -> Result<(Vec<String>, Option<Manifest>)> {
+fn examine(dir: &Utf8Path, pinned: Option<&PinnedKey>) -> Result<(Vec<String>, Option<Manifest>)> {
     if !dir.is_dir() {
         bail!("{dir} is not a folder; run `cargo xtask dist` first or pass the dist folder");
     }
@@ -119,7 +140,7 @@ fn examine(dir: &Utf8Path) -> Result<(Vec<String>, Option<Manifest>)> {
     }
     for entry in dir.read_dir_utf8()? {
         let name = entry?.file_name().to_string();
-        if name != SUMS_FILE && !listed.contains(&name) {
+        if name != SUMS_FILE && name != SIGNATURE_FILE && !listed.contains(&name) {
             problems.push(format!("{name}: not listed in {SUMS_FILE}"));
         }
     }
@@ -131,10 +152,67 @@ fn examine(dir: &Utf8Path) -> Result<(Vec<String>, Option<Manifest>)> {
             return Ok((problems, None));
         }
     };
+    problems.extend(signature_problems(dir, &manifest, pinned));
     for artifact in &manifest.artifacts {
         problems.extend(artifact_problems(dir, &manifest, artifact)?);
     }
     Ok((problems, Some(manifest)))
+}
+
+/// SHA256SUMS.sig against the pinned key, or else the folder's cosign.pub (whose fingerprint
+/// the manifest records). Unsigned folders have no problem here unless a key was pinned.
+fn signature_problems(dir: &Utf8Path, manifest: &Manifest, pinned: Option<&PinnedKey>) -> Vec<String> {
+    let signature = std::fs::read_to_string(dir.join(SIGNATURE_FILE)).ok();
+    let recorded = manifest.signature.as_ref();
+    let Some(signature) = signature else {
+        return match (pinned, recorded) {
+            (Some(key), _) => vec![format!(
+                "{SIGNATURE_FILE}: missing: this release is not signed, so the key {} cannot vouch for it",
+                key.path
+            )],
+            (None, Some(_)) => {
+                vec![format!("{SIGNATURE_FILE}: missing ({MANIFEST_FILE} says {SUMS_FILE} is signed)")]
+            }
+            (None, None) => Vec::new(),
+        };
+    };
+    let mut problems = Vec::new();
+    let Some(recorded) = recorded else {
+        return vec![format!("{SIGNATURE_FILE}: present, but {MANIFEST_FILE} records no signature")];
+    };
+    let (pem, key_name) = match pinned {
+        Some(key) => (key.pem.clone(), key.path.to_string()),
+        None => match std::fs::read_to_string(dir.join(&recorded.public_key)) {
+            Ok(pem) => (pem, recorded.public_key.clone()),
+            Err(err) => {
+                return vec![format!(
+                    "{}: cannot read it ({err}); it checks {SIGNATURE_FILE}",
+                    recorded.public_key
+                )]
+            }
+        },
+    };
+    if pinned.is_none() {
+        match signing::fingerprint(&pem) {
+            Ok(fingerprint) if fingerprint == recorded.public_key_sha256 => {}
+            Ok(fingerprint) => problems.push(format!(
+                "{PUBLIC_KEY_FILE}: fingerprint {fingerprint} is not the one {MANIFEST_FILE} records ({})",
+                recorded.public_key_sha256
+            )),
+            Err(err) => problems.push(format!("{PUBLIC_KEY_FILE}: {err:#}")),
+        }
+    }
+    match std::fs::read(dir.join(SUMS_FILE)) {
+        Ok(sums) => {
+            if let Err(err) = signing::verify(&pem, &sums, &signature) {
+                problems.push(format!(
+                    "{SIGNATURE_FILE}: does not verify {SUMS_FILE} with the key {key_name}: {err:#}"
+                ));
+            }
+        }
+        Err(err) => problems.push(format!("{SUMS_FILE}: cannot read it: {err}")),
+    }
+    problems
 }
 
 /// Every way one artifact can disagree with the manifest: the archive's hash and size, its
@@ -492,6 +570,71 @@ mod tests {
         for file in [SUMS_FILE, MANIFEST_FILE, files::DOCKERFILE_RELEASE, files::INSTALL_SH] {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             insta::assert_snapshot!(file, text);
+        }
+    }
+
+    mod signed {
+        use super::super::*;
+        use crate::fixtures::{key_pair, scratch, write_dist_signed_by};
+        use crate::release::signing::tests::PUB;
+
+        fn signed_dist(name: &str) -> Utf8PathBuf {
+            let dir = scratch(name);
+            write_dist_signed_by(&dir, &["amd64"], Some(&key_pair()));
+            dir
+        }
+
+        fn pinned(pem: &str) -> PinnedKey {
+            PinnedKey { path: "pinned.pub".into(), pem: pem.to_string() }
+        }
+
+        #[test]
+        fn a_signed_folder_verifies_alone_and_with_its_pinned_key() {
+            let dir = signed_dist("signed-ok");
+            let manifest = Manifest::read(&dir.join(MANIFEST_FILE)).unwrap();
+            let recorded = manifest.signature.unwrap();
+            assert_eq!(recorded.public_key_sha256, signing::fingerprint(PUB).unwrap());
+            assert_eq!(DistDir::at(&dir).problems().unwrap(), Vec::<String>::new());
+            assert_eq!(
+                DistDir::at(&dir).problems_with_key(Some(&pinned(PUB))).unwrap(),
+                Vec::<String>::new()
+            );
+        }
+
+        #[test]
+        fn a_changed_sums_file_or_another_key_is_named() {
+            let dir = signed_dist("signed-tampered");
+            // Everything re-hashed by someone without the key: SHA256SUMS changes, its signature does not.
+            std::fs::write(dir.join("extra.txt"), "x").unwrap();
+            crate::release::files::write_sums(&dir).unwrap();
+            let problems = DistDir::at(&dir).problems().unwrap();
+            assert!(
+                problems.iter().any(|p| p.starts_with("SHA256SUMS.sig: does not verify SHA256SUMS")),
+                "{problems:?}"
+            );
+
+            let dir = signed_dist("signed-other-key");
+            let other = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+            let other_pem =
+                p256::pkcs8::EncodePublicKey::to_public_key_pem(other.verifying_key(), Default::default())
+                    .unwrap();
+            let problems = DistDir::at(&dir).problems_with_key(Some(&pinned(&other_pem))).unwrap();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains("with the key pinned.pub"), "{problems:?}");
+        }
+
+        #[test]
+        fn a_missing_signature_is_named_when_the_manifest_or_a_pinned_key_expects_one() {
+            let dir = signed_dist("signed-missing");
+            std::fs::remove_file(dir.join(SIGNATURE_FILE)).unwrap();
+            let problems = DistDir::at(&dir).problems().unwrap();
+            assert_eq!(problems, ["SHA256SUMS.sig: missing (dist-manifest.json says SHA256SUMS is signed)"]);
+
+            let dir = scratch("unsigned-pinned");
+            crate::fixtures::write_dist_of(&dir, &["amd64"]);
+            assert_eq!(DistDir::at(&dir).problems().unwrap(), Vec::<String>::new());
+            let problems = DistDir::at(&dir).problems_with_key(Some(&pinned(PUB))).unwrap();
+            assert!(problems[0].contains("not signed, so the key pinned.pub cannot vouch"), "{problems:?}");
         }
     }
 }

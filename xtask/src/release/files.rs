@@ -11,11 +11,15 @@ use crate::project::image_spec::{ImageSpec, Values, SCRATCH};
 use crate::project::matrix;
 use crate::project::workspace::ProjectFacts;
 use crate::release::checksum::{self, SumsEntry, SUMS_FILE};
-use crate::release::manifest::{Manifest, MANIFEST_FILE};
+use crate::release::manifest::{Manifest, SignatureInfo, MANIFEST_FILE};
+use crate::release::signing::{self, KeyPair};
 use crate::util::template::render;
 
 pub const DOCKERFILE_RELEASE: &str = "Dockerfile.release";
 pub const INSTALL_SH: &str = "install.sh";
+/// cosign's blob signature of SHA256SUMS, and the public key that checks it.
+pub const SIGNATURE_FILE: &str = "SHA256SUMS.sig";
+pub const PUBLIC_KEY_FILE: &str = "cosign.pub";
 
 /// The templates, as paths from the workspace root (`cargo xtask lint` renders them from disk).
 pub const DOCKERFILE_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.release.in";
@@ -23,13 +27,33 @@ pub const INSTALL_TEMPLATE_PATH: &str = "xtask/templates/install.sh.in";
 const DOCKERFILE_TEMPLATE: &str = include_str!("../../templates/Dockerfile.release.in");
 const INSTALL_TEMPLATE: &str = include_str!("../../templates/install.sh.in");
 
-/// Writes manifest, Dockerfile.release, install.sh and then SHA256SUMS over every file in `dir`.
-pub fn write_all(dir: &Utf8Path, manifest: &Manifest, config: &Config, facts: &ProjectFacts) -> Result<()> {
-    let files = [
+/// Writes manifest, Dockerfile.release, install.sh and then SHA256SUMS over every file in `dir`;
+/// with a key, also cosign.pub (listed in SHA256SUMS, its fingerprint in the manifest) and last
+/// SHA256SUMS.sig.
+pub fn write_all(
+    dir: &Utf8Path,
+    manifest: &Manifest,
+    config: &Config,
+    facts: &ProjectFacts,
+    signer: Option<&KeyPair>,
+) -> Result<()> {
+    let mut manifest = manifest.clone();
+    let mut public_key = None;
+    if let Some(pair) = signer {
+        let pem = pair.public_pem();
+        manifest.signature = Some(SignatureInfo {
+            signature: SIGNATURE_FILE.to_string(),
+            public_key: PUBLIC_KEY_FILE.to_string(),
+            public_key_sha256: signing::fingerprint(&pem)?,
+        });
+        public_key = Some(pem);
+    }
+    let mut files = vec![
         (MANIFEST_FILE, manifest.to_json()),
-        (DOCKERFILE_RELEASE, dockerfile_release(manifest, config, facts)?),
-        (INSTALL_SH, install_sh(manifest, config)?),
+        (DOCKERFILE_RELEASE, dockerfile_release(&manifest, config, facts)?),
+        (INSTALL_SH, install_sh(&manifest, config)?),
     ];
+    files.extend(public_key.map(|pem| (PUBLIC_KEY_FILE, pem)));
     for (name, contents) in files {
         let path = dir.join(name);
         std::fs::write(&path, contents).with_context(|| format!("cannot write {path}"))?;
@@ -39,16 +63,23 @@ pub fn write_all(dir: &Utf8Path, manifest: &Manifest, config: &Config, facts: &P
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.join(INSTALL_SH), std::fs::Permissions::from_mode(0o755))?;
     }
-    write_sums(dir)
+    write_sums(dir)?;
+    if let Some(pair) = signer {
+        let sums = dir.join(SUMS_FILE);
+        let bytes = std::fs::read(&sums).with_context(|| format!("cannot read {sums}"))?;
+        let path = dir.join(SIGNATURE_FILE);
+        std::fs::write(&path, pair.sign(&bytes)).with_context(|| format!("cannot write {path}"))?;
+    }
+    Ok(())
 }
 
-/// SHA256SUMS lists every other file in `dir`.
+/// SHA256SUMS lists every other file in `dir` but the signature of itself.
 pub fn write_sums(dir: &Utf8Path) -> Result<()> {
     let mut entries = Vec::new();
     for entry in dir.read_dir_utf8().with_context(|| format!("cannot list {dir}"))? {
         let entry = entry?;
         let name = entry.file_name().to_string();
-        if name == SUMS_FILE {
+        if name == SUMS_FILE || name == SIGNATURE_FILE {
             continue;
         }
         if !entry.file_type()?.is_file() {

@@ -23,6 +23,19 @@ pub struct Manifest {
     /// `source_date_epoch` as RFC 3339, for people.
     pub source_date: String,
     pub artifacts: Vec<Artifact>,
+    /// How SHA256SUMS is signed, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureInfo>,
+}
+
+/// SHA256SUMS.sig signs SHA256SUMS (cosign's blob format); `public_key` is the key that checks
+/// it, and `public_key_sha256` that key's fingerprint (SHA-256 of its DER encoding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureInfo {
+    pub signature: String,
+    pub public_key: String,
+    pub public_key_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +154,7 @@ impl Manifest {
             source_date_epoch: release.source_date_epoch,
             source_date: release.created(),
             artifacts,
+            signature: None,
         }
     }
 

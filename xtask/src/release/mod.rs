@@ -7,3 +7,4 @@ pub mod dist_dir;
 pub mod files;
 pub mod manifest;
 pub mod sbom;
+pub mod signing;

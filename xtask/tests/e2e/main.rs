@@ -9,4 +9,5 @@ mod image;
 mod lint;
 mod merge;
 mod oci;
+mod sign;
 mod source;

@@ -1,0 +1,144 @@
+//! Signed releases: a key pair from `cosign generate-key-pair` signs SHA256SUMS natively, and
+//! cosign, openssl and `cargo xtask verify --key` all accept the signature, and all refuse a
+//! changed SHA256SUMS or a signature by another key.
+
+use std::process::Command;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::support::*;
+
+const PASSWORD: &str = "e2e-password";
+
+/// A fresh cosign key pair in `dir`: (cosign.key, cosign.pub).
+fn cosign_key_pair(dir: &Utf8Path) -> (Utf8PathBuf, Utf8PathBuf) {
+    let output = Command::new("cosign")
+        .args(["generate-key-pair"])
+        .current_dir(dir)
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .output()
+        .expect("cannot run cosign: run `sudo ci/setup-host.sh` (the README's test command does)");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    (dir.join("cosign.key"), dir.join("cosign.pub"))
+}
+
+/// What cosign, openssl and the xtask say of `dir`'s signature against `public_key`:
+/// (cosign accepts, openssl accepts, xtask accepts), and the xtask's stderr.
+fn verdicts(dir: &Utf8Path, public_key: &Utf8Path) -> (bool, bool, bool, String) {
+    let sums = dir.join("SHA256SUMS");
+    let signature = dir.join("SHA256SUMS.sig");
+    let cosign = run(
+        "cosign",
+        &[
+            "verify-blob",
+            "--key",
+            public_key.as_str(),
+            "--signature",
+            signature.as_str(),
+            "--insecure-ignore-tlog=true",
+            sums.as_str(),
+        ],
+    );
+    use base64::Engine as _;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(std::fs::read_to_string(&signature).unwrap().trim())
+        .unwrap();
+    let der_path = dir.with_extension("sig.der");
+    std::fs::write(&der_path, der).unwrap();
+    let openssl = run(
+        "openssl",
+        &["dgst", "-sha256", "-verify", public_key.as_str(), "-signature", der_path.as_str(), sums.as_str()],
+    );
+    let xtask = xtask(&["verify", dir.as_str(), "--key", public_key.as_str()]);
+    (
+        cosign.status.success(),
+        openssl.status.success() && String::from_utf8_lossy(&openssl.stdout).contains("Verified OK"),
+        xtask.status.success(),
+        String::from_utf8_lossy(&xtask.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_signed_dist_is_accepted_by_cosign_openssl_and_verify_and_a_forgery_by_none() {
+    let keys = scratch("sign-keys");
+    let (key, public_key) = cosign_key_pair(&keys);
+    let out = scratch("sign-dist").join("dist");
+    let output = xtask_env(
+        &["dist", "--arch", "amd64", "--out", out.as_str(), "--sign-key", key.as_str()],
+        &[("COSIGN_PASSWORD", PASSWORD)],
+    );
+    assert!(output.status.success(), "dist --sign-key failed");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("SHA256SUMS signed into SHA256SUMS.sig"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("cosign.pub")).unwrap(),
+        std::fs::read_to_string(&public_key).unwrap()
+    );
+    let sums = std::fs::read_to_string(out.join("SHA256SUMS")).unwrap();
+    assert!(sums.lines().any(|l| l.ends_with("  cosign.pub")) && !sums.contains("SHA256SUMS.sig"), "{sums}");
+    let (cosign, openssl, xtask, _) = verdicts(&out, &public_key);
+    assert!(cosign && openssl && xtask, "cosign {cosign}, openssl {openssl}, xtask {xtask}");
+
+    // One checksum digit of SHA256SUMS changed (the file stays well-formed).
+    let flipped = scratch("sign-flipped").join("dist");
+    copy_dir(&out, &flipped);
+    let text = std::fs::read_to_string(flipped.join("SHA256SUMS")).unwrap();
+    let swapped = if text.starts_with('a') { "b" } else { "a" };
+    std::fs::write(flipped.join("SHA256SUMS"), format!("{swapped}{}", &text[1..])).unwrap();
+    let (cosign, openssl, xtask, stderr) = verdicts(&flipped, &public_key);
+    assert!(!cosign && !openssl && !xtask, "cosign {cosign}, openssl {openssl}, xtask {xtask}");
+    assert!(stderr.contains("SHA256SUMS.sig: does not verify SHA256SUMS"), "{stderr}");
+
+    // Everything re-signed by an attacker's key: its own cosign.pub agrees, the pinned one does not.
+    let forged = scratch("sign-forged").join("dist");
+    copy_dir(&out, &forged);
+    let (other_key, _) = cosign_key_pair(&scratch("sign-other-keys"));
+    let resigned = Command::new("cosign")
+        .args(["sign-blob", "--yes", "--tlog-upload=false", "--key", other_key.as_str()])
+        .args([
+            "--output-signature",
+            forged.join("SHA256SUMS.sig").as_str(),
+            forged.join("SHA256SUMS").as_str(),
+        ])
+        .env("COSIGN_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert!(resigned.status.success(), "{}", String::from_utf8_lossy(&resigned.stderr));
+    let (cosign, openssl, xtask, stderr) = verdicts(&forged, &public_key);
+    assert!(!cosign && !openssl && !xtask, "cosign {cosign}, openssl {openssl}, xtask {xtask}");
+    assert!(stderr.contains(&format!("with the key {public_key}")), "{stderr}");
+
+    // merge re-signs what it regenerates, and refuses to drop a signature.
+    let merged = scratch("sign-merged").join("dist");
+    let refused = xtask_fails(&["dist", "merge", out.as_str(), "--out", merged.as_str()]);
+    assert!(refused.contains("is signed") && refused.contains("--sign-key"), "{refused}");
+    let output = xtask_env(
+        &["dist", "merge", out.as_str(), "--out", merged.as_str(), "--sign-key", key.as_str()],
+        &[("COSIGN_PASSWORD", PASSWORD)],
+    );
+    assert!(output.status.success(), "dist merge --sign-key failed");
+    for file in ["SHA256SUMS", "SHA256SUMS.sig", "cosign.pub", "dist-manifest.json"] {
+        assert_eq!(
+            std::fs::read(merged.join(file)).unwrap(),
+            std::fs::read(out.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_stops_dist_before_it_builds() {
+    let (key, _) = cosign_key_pair(&scratch("sign-password-keys"));
+    let out = scratch("sign-password").join("dist");
+    let output = xtask_env(
+        &["dist", "--arch", "amd64", "--out", out.as_str(), "--sign-key", key.as_str()],
+        &[("COSIGN_PASSWORD", "not-it")],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("wrong password (set COSIGN_PASSWORD)") && stderr.contains(key.as_str()),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Compiling"), "it must fail before building: {stderr}");
+    assert!(!out.exists());
+}
