@@ -154,8 +154,16 @@ pub fn write_dist_signed_by(dir: &Utf8Path, arches: &[&str], signer: Option<&Key
         artifacts.push(artifact);
     }
     let manifest = Manifest::new(&release, artifacts);
-    files::write_all(dir, &manifest, &config(), &facts(), signer).unwrap();
+    files::write_all(dir, &manifest, &config(), &facts(), &inputs(), signer).unwrap();
     manifest
+}
+
+/// The digests a provenance records of Cargo.lock and release.toml.
+pub fn inputs() -> crate::release::provenance::Inputs {
+    crate::release::provenance::Inputs {
+        cargo_lock_sha256: "1".repeat(64),
+        release_toml_sha256: "2".repeat(64),
+    }
 }
 
 /// The test key pair of `release::signing` (made by `cosign generate-key-pair`).
@@ -164,7 +172,8 @@ pub fn key_pair() -> KeyPair {
 }
 
 /// Makes every checksum file agree with the folder as it now is, as someone who controls the
-/// whole folder would: the manifest's archive hashes and sizes, the sidecars and SHA256SUMS.
+/// whole folder would: the manifest's archive hashes and sizes, the sidecars, the provenance's
+/// subjects and SHA256SUMS (it cannot re-sign).
 pub fn reseal(dir: &Utf8Path, manifest: &mut Manifest) {
     for artifact in &mut manifest.artifacts {
         let bytes = std::fs::read(dir.join(&artifact.name)).unwrap();
@@ -173,6 +182,8 @@ pub fn reseal(dir: &Utf8Path, manifest: &mut Manifest) {
         checksum::write_sidecar(dir, &artifact.name, &artifact.sha256).unwrap();
     }
     std::fs::write(dir.join(crate::release::manifest::MANIFEST_FILE), manifest.to_json()).unwrap();
+    let statement = crate::release::provenance::statement(manifest, &facts(), &inputs());
+    std::fs::write(dir.join(crate::release::provenance::PROVENANCE_FILE), statement).unwrap();
     files::write_sums(dir).unwrap();
 }
 

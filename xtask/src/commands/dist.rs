@@ -28,8 +28,8 @@ use crate::release::checksum;
 use crate::release::dist_dir::DistDir;
 use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
-use crate::release::sbom;
 use crate::release::signing::{self, KeyPair};
+use crate::release::{provenance, sbom};
 use crate::util::cmd::Cmd;
 use crate::util::interrupt;
 use crate::util::pool;
@@ -400,9 +400,10 @@ impl DistPlan {
         }
         let _ = writeln!(
             out,
-            "  then:  {MANIFEST_FILE}, {}, {}, {}",
+            "  then:  {MANIFEST_FILE}, {}, {}, {}, {}",
             files::DOCKERFILE_RELEASE,
             files::INSTALL_SH,
+            provenance::PROVENANCE_FILE,
             checksum::SUMS_FILE
         );
         out
@@ -469,16 +470,18 @@ impl DistPlan {
             .collect();
         let artifacts = built.into_iter().map(|(artifact, _, _)| artifact).collect();
         let manifest = Manifest::new(&self.release, artifacts);
-        files::write_all(&staging.dir, &manifest, &ws.config, &ws.project_facts(), signer)?;
+        let inputs = provenance::Inputs::read(&ws.root)?;
+        files::write_all(&staging.dir, &manifest, &ws.config, &ws.project_facts(), &inputs, signer)?;
         let dest = staging.commit()?;
         print!("{}", summary_table(&rows));
         let archives =
             if rows.len() == 1 { "1 archive".to_string() } else { format!("{} archives", rows.len()) };
         println!(
-            "wrote {archives}, {}, {MANIFEST_FILE}, {}, {} to {dest}; {}",
+            "wrote {archives}, {}, {MANIFEST_FILE}, {}, {}, {} to {dest}; {}",
             checksum::SUMS_FILE,
             files::DOCKERFILE_RELEASE,
             files::INSTALL_SH,
+            provenance::PROVENANCE_FILE,
             signing::summary(signer)
         );
         Ok(())

@@ -19,12 +19,13 @@ use crate::release::checksum::SUMS_FILE;
 use crate::release::dist_dir::DistDir;
 use crate::release::files::{self, DOCKERFILE_RELEASE, INSTALL_SH, PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
+use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
 use crate::release::signing::{self, KeyPair};
 use crate::util::report::short;
 use crate::util::staging::Staging;
 
 /// Files every dist folder has once, regenerated from the merged manifest.
-const SHARED_FILES: [&str; 4] = [MANIFEST_FILE, DOCKERFILE_RELEASE, INSTALL_SH, SUMS_FILE];
+const SHARED_FILES: [&str; 5] = [MANIFEST_FILE, DOCKERFILE_RELEASE, INSTALL_SH, PROVENANCE_FILE, SUMS_FILE];
 
 /// One input folder, read and checked on its own.
 #[derive(Debug)]
@@ -82,7 +83,7 @@ impl flags::DistMerge {
         if self.dry_run {
             return Ok(());
         }
-        plan.execute(&ws.config, &facts, signer.as_ref())
+        plan.execute(&ws.config, &facts, &provenance::Inputs::read(&ws.root)?, signer.as_ref())
     }
 }
 
@@ -122,7 +123,8 @@ pub fn read_part(dir: &Utf8Path) -> Result<Part> {
     for entry in dir.read_dir_utf8().with_context(|| format!("part {label}: cannot list {dir}"))? {
         let name = entry.with_context(|| format!("part {label}: cannot list {dir}"))?.file_name().to_string();
         // Shared files are regenerated, and the signature files made again by merge's own key.
-        if SHARED_FILES.contains(&name.as_str()) || [SIGNATURE_FILE, PUBLIC_KEY_FILE].contains(&name.as_str())
+        if SHARED_FILES.contains(&name.as_str())
+            || [SIGNATURE_FILE, PUBLIC_KEY_FILE, ENVELOPE_FILE].contains(&name.as_str())
         {
             continue;
         }
@@ -294,7 +296,13 @@ impl MergePlan {
         out
     }
 
-    fn execute(&self, config: &Config, facts: &ProjectFacts, signer: Option<&KeyPair>) -> Result<()> {
+    fn execute(
+        &self,
+        config: &Config,
+        facts: &ProjectFacts,
+        inputs: &provenance::Inputs,
+        signer: Option<&KeyPair>,
+    ) -> Result<()> {
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         for copy in &self.copies {
             for name in &copy.files {
@@ -302,7 +310,7 @@ impl MergePlan {
                 std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
             }
         }
-        files::write_all(&staging.dir, &self.manifest, config, facts, signer)?;
+        files::write_all(&staging.dir, &self.manifest, config, facts, inputs, signer)?;
         // The parts were verified; this catches a part changed while it was being copied.
         let problems = DistDir::at(&staging.dir).problems()?;
         if !problems.is_empty() {
@@ -361,12 +369,12 @@ mod synthetic_tests {
                  output: {out} (assembled aside, renamed into place when complete)\n\
                  \x20 amd64    from {amd64}: {} (+ .cdx.json, .sha256)\n\
                  \x20 i386     from {i386}: {} (+ .cdx.json, .sha256)\n\
-                 \x20 then:  dist-manifest.json, Dockerfile.release, install.sh, SHA256SUMS\n",
+                 \x20 then:  dist-manifest.json, Dockerfile.release, install.sh, provenance.intoto.json, SHA256SUMS\n",
                 archive("x86_64-unknown-linux-musl"),
                 archive("i686-unknown-linux-musl"),
             )
         );
-        plan.execute(&config, &facts, None).unwrap();
+        plan.execute(&config, &facts, &fixtures::inputs(), None).unwrap();
         assert_eq!(files(&out), files(&whole), "merged parts differ from one run");
         let lone = ArtifactCopy {
             arch: "amd64".into(),

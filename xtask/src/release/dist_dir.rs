@@ -17,6 +17,7 @@ use crate::project::workspace::{absolute, Workspace};
 use crate::release::checksum::{self, SUMS_FILE};
 use crate::release::files::{PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
+use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
 use crate::release::{archive, sbom, signing};
 
 /// A public key the user pinned (`verify --key`): the folder must be signed, and by it.
@@ -152,6 +153,7 @@ fn examine(dir: &Utf8Path, pinned: Option<&PinnedKey>) -> Result<(Vec<String>, O
             return Ok((problems, None));
         }
     };
+    problems.extend(provenance_problem(dir, &manifest));
     problems.extend(signature_problems(dir, &manifest, pinned));
     for artifact in &manifest.artifacts {
         problems.extend(artifact_problems(dir, &manifest, artifact)?);
@@ -212,7 +214,46 @@ fn signature_problems(dir: &Utf8Path, manifest: &Manifest, pinned: Option<&Pinne
         }
         Err(err) => problems.push(format!("{SUMS_FILE}: cannot read it: {err}")),
     }
+    problems.extend(envelope_problem(dir, &pem, &key_name));
     problems
+}
+
+/// The provenance's subjects must be exactly the manifest's archives.
+fn provenance_problem(dir: &Utf8Path, manifest: &Manifest) -> Option<String> {
+    let statement = match std::fs::read(dir.join(PROVENANCE_FILE)) {
+        Ok(bytes) => bytes,
+        Err(err) => return Some(format!("{PROVENANCE_FILE}: cannot read it ({err})")),
+    };
+    let subjects = match provenance::subjects(&statement) {
+        Ok(subjects) => subjects,
+        Err(err) => return Some(format!("{PROVENANCE_FILE}: {err:#}")),
+    };
+    let listed: Vec<(&str, &str)> =
+        subjects.iter().map(|s| (s.name.as_str(), s.digest.sha256.as_str())).collect();
+    let archives: Vec<(&str, &str)> =
+        manifest.artifacts.iter().map(|a| (a.name.as_str(), a.sha256.as_str())).collect();
+    (listed != archives).then(|| {
+        format!(
+            "{PROVENANCE_FILE}: its subjects {listed:?} are not the archives of {MANIFEST_FILE} {archives:?}"
+        )
+    })
+}
+
+/// A signed release's provenance envelope must verify with the key and carry the provenance.
+fn envelope_problem(dir: &Utf8Path, pem: &str, key_name: &str) -> Option<String> {
+    let text = match std::fs::read_to_string(dir.join(ENVELOPE_FILE)) {
+        Ok(text) => text,
+        Err(err) => {
+            return Some(format!("{ENVELOPE_FILE}: cannot read it ({err}); a signed release has one"))
+        }
+    };
+    match provenance::verify_envelope(&text, pem) {
+        Err(err) => Some(format!("{ENVELOPE_FILE}: does not verify with the key {key_name}: {err:#}")),
+        Ok(payload) if std::fs::read(dir.join(PROVENANCE_FILE)).ok().as_ref() != Some(&payload) => {
+            Some(format!("{ENVELOPE_FILE}: it signs another provenance than {PROVENANCE_FILE}"))
+        }
+        Ok(_) => None,
+    }
 }
 
 /// Every way one artifact can disagree with the manifest: the archive's hash and size, its
@@ -567,7 +608,8 @@ mod tests {
     fn generated_files_from_fixed_inputs() {
         let dir = fixtures::scratch("snapshot-dist");
         fixtures::write_dist_of(&dir, &["amd64", "arm64v8", "arm32v7", "arm32v6", "arm32v5", "i386"]);
-        for file in [SUMS_FILE, MANIFEST_FILE, files::DOCKERFILE_RELEASE, files::INSTALL_SH] {
+        for file in [SUMS_FILE, MANIFEST_FILE, files::DOCKERFILE_RELEASE, files::INSTALL_SH, PROVENANCE_FILE]
+        {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             insta::assert_snapshot!(file, text);
         }
@@ -619,8 +661,9 @@ mod tests {
                 p256::pkcs8::EncodePublicKey::to_public_key_pem(other.verifying_key(), Default::default())
                     .unwrap();
             let problems = DistDir::at(&dir).problems_with_key(Some(&pinned(&other_pem))).unwrap();
-            assert_eq!(problems.len(), 1, "{problems:?}");
-            assert!(problems[0].contains("with the key pinned.pub"), "{problems:?}");
+            // SHA256SUMS.sig and the provenance's envelope, both by another key than the pinned one.
+            assert_eq!(problems.len(), 2, "{problems:?}");
+            assert!(problems.iter().all(|p| p.contains("with the key pinned.pub")), "{problems:?}");
         }
 
         #[test]

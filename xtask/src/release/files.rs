@@ -12,6 +12,7 @@ use crate::project::matrix;
 use crate::project::workspace::ProjectFacts;
 use crate::release::checksum::{self, SumsEntry, SUMS_FILE};
 use crate::release::manifest::{Manifest, SignatureInfo, MANIFEST_FILE};
+use crate::release::provenance;
 use crate::release::signing::{self, KeyPair};
 use crate::util::template::render;
 
@@ -27,14 +28,15 @@ pub const INSTALL_TEMPLATE_PATH: &str = "xtask/templates/install.sh.in";
 const DOCKERFILE_TEMPLATE: &str = include_str!("../../templates/Dockerfile.release.in");
 const INSTALL_TEMPLATE: &str = include_str!("../../templates/install.sh.in");
 
-/// Writes manifest, Dockerfile.release, install.sh and then SHA256SUMS over every file in `dir`;
-/// with a key, also cosign.pub (listed in SHA256SUMS, its fingerprint in the manifest) and last
-/// SHA256SUMS.sig.
+/// Writes manifest, Dockerfile.release, install.sh, the provenance and then SHA256SUMS over
+/// every file in `dir`; with a key, also the provenance's signed envelope and cosign.pub (listed
+/// in SHA256SUMS, its fingerprint in the manifest), and last SHA256SUMS.sig.
 pub fn write_all(
     dir: &Utf8Path,
     manifest: &Manifest,
     config: &Config,
     facts: &ProjectFacts,
+    inputs: &provenance::Inputs,
     signer: Option<&KeyPair>,
 ) -> Result<()> {
     let mut manifest = manifest.clone();
@@ -53,6 +55,9 @@ pub fn write_all(
         (DOCKERFILE_RELEASE, dockerfile_release(&manifest, config, facts)?),
         (INSTALL_SH, install_sh(&manifest, config)?),
     ];
+    let statement = provenance::statement(&manifest, facts, inputs);
+    files.extend(signer.map(|pair| (provenance::ENVELOPE_FILE, provenance::envelope(&statement, pair))));
+    files.push((provenance::PROVENANCE_FILE, statement));
     files.extend(public_key.map(|pem| (PUBLIC_KEY_FILE, pem)));
     for (name, contents) in files {
         let path = dir.join(name);

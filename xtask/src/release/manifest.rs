@@ -187,7 +187,7 @@ impl Manifest {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     pub fn sample() -> Manifest {

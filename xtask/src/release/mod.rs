@@ -6,5 +6,6 @@ pub mod checksum;
 pub mod dist_dir;
 pub mod files;
 pub mod manifest;
+pub mod provenance;
 pub mod sbom;
 pub mod signing;

@@ -147,7 +147,7 @@ pub fn describe(signer: Option<&KeyPair>) -> String {
 pub fn summary(signer: Option<&KeyPair>) -> String {
     match signer {
         Some(pair) => format!(
-            "SHA256SUMS signed into SHA256SUMS.sig by the key {}…, published as cosign.pub",
+            "SHA256SUMS and the provenance signed (SHA256SUMS.sig, provenance.intoto.dsse.json) by the key {}…, published as cosign.pub",
             &fingerprint(&pair.public_pem()).expect("our own key encodes")[..16]
         ),
         None => "unsigned: no [sign] key in release.toml, no --sign-key".to_string(),

@@ -1,6 +1,7 @@
-//! Signed releases: a key pair from `cosign generate-key-pair` signs SHA256SUMS natively, and
-//! cosign, openssl and `cargo xtask verify --key` all accept the signature, and all refuse a
-//! changed SHA256SUMS or a signature by another key.
+//! Signed releases: a key pair from `cosign generate-key-pair` signs SHA256SUMS and the SLSA
+//! provenance natively; cosign, openssl and `cargo xtask verify --key` all accept the signature,
+//! and all refuse a changed SHA256SUMS or a signature by another key; cosign accepts the
+//! provenance's envelope for each archive.
 
 use std::process::Command;
 
@@ -68,7 +69,7 @@ fn a_signed_dist_is_accepted_by_cosign_openssl_and_verify_and_a_forgery_by_none(
         &[("COSIGN_PASSWORD", PASSWORD)],
     );
     assert!(output.status.success(), "dist --sign-key failed");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("SHA256SUMS signed into SHA256SUMS.sig"));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("SHA256SUMS and the provenance signed"));
     assert_eq!(
         std::fs::read_to_string(out.join("cosign.pub")).unwrap(),
         std::fs::read_to_string(&public_key).unwrap()
@@ -77,6 +78,41 @@ fn a_signed_dist_is_accepted_by_cosign_openssl_and_verify_and_a_forgery_by_none(
     assert!(sums.lines().any(|l| l.ends_with("  cosign.pub")) && !sums.contains("SHA256SUMS.sig"), "{sums}");
     let (cosign, openssl, xtask, _) = verdicts(&out, &public_key);
     assert!(cosign && openssl && xtask, "cosign {cosign}, openssl {openssl}, xtask {xtask}");
+
+    // The provenance: its subjects are SHA256SUMS' archives, and cosign accepts its envelope
+    // for the archive (and for no other file, and with no other key).
+    let statement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("provenance.intoto.json")).unwrap()).unwrap();
+    let subjects: Vec<String> = statement["subject"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{}  {}", s["digest"]["sha256"].as_str().unwrap(), s["name"].as_str().unwrap()))
+        .collect();
+    let archive_lines: Vec<String> =
+        sums.lines().filter(|l| l.ends_with(".tar.gz")).map(str::to_string).collect();
+    assert_eq!(subjects, archive_lines);
+    let archive = out.join(artifact(&out, "amd64")["name"].as_str().unwrap());
+    let verify_attestation = |key: &Utf8Path, blob: &Utf8Path| {
+        let envelope = out.join("provenance.intoto.dsse.json");
+        let args = [
+            "verify-blob-attestation",
+            "--key",
+            key.as_str(),
+            "--signature",
+            envelope.as_str(),
+            "--type",
+            "slsaprovenance1",
+            "--insecure-ignore-tlog=true",
+            blob.as_str(),
+        ];
+        run("cosign", &args).status.success()
+    };
+    assert!(
+        verify_attestation(&public_key, &archive),
+        "cosign verify-blob-attestation refused the provenance"
+    );
+    assert!(!verify_attestation(&public_key, &out.join("install.sh")), "install.sh is no subject");
 
     // One checksum digit of SHA256SUMS changed (the file stays well-formed).
     let flipped = scratch("sign-flipped").join("dist");
@@ -91,7 +127,8 @@ fn a_signed_dist_is_accepted_by_cosign_openssl_and_verify_and_a_forgery_by_none(
     // Everything re-signed by an attacker's key: its own cosign.pub agrees, the pinned one does not.
     let forged = scratch("sign-forged").join("dist");
     copy_dir(&out, &forged);
-    let (other_key, _) = cosign_key_pair(&scratch("sign-other-keys"));
+    let (other_key, other_public_key) = cosign_key_pair(&scratch("sign-other-keys"));
+    assert!(!verify_attestation(&other_public_key, &archive), "another key must not verify the provenance");
     let resigned = Command::new("cosign")
         .args(["sign-blob", "--yes", "--tlog-upload=false", "--key", other_key.as_str()])
         .args([
@@ -116,7 +153,14 @@ fn a_signed_dist_is_accepted_by_cosign_openssl_and_verify_and_a_forgery_by_none(
         &[("COSIGN_PASSWORD", PASSWORD)],
     );
     assert!(output.status.success(), "dist merge --sign-key failed");
-    for file in ["SHA256SUMS", "SHA256SUMS.sig", "cosign.pub", "dist-manifest.json"] {
+    for file in [
+        "SHA256SUMS",
+        "SHA256SUMS.sig",
+        "cosign.pub",
+        "dist-manifest.json",
+        "provenance.intoto.json",
+        "provenance.intoto.dsse.json",
+    ] {
         assert_eq!(
             std::fs::read(merged.join(file)).unwrap(),
             std::fs::read(out.join(file)).unwrap(),

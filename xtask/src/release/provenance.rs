@@ -1,0 +1,221 @@
+//! `provenance.intoto.json`: an in-toto v1 Statement with a SLSA v1.0 provenance predicate whose
+//! subjects are the release's archives, recording the source (repository, commit), the build
+//! inputs (Cargo.lock and release.toml digests, source date) and how each arch was built (the
+//! manifest's `built_with`). It holds no wall-clock time and no machine path, so the same commit
+//! gives the same bytes. With a key it is also signed as a DSSE envelope,
+//! `provenance.intoto.dsse.json`, in the format `cosign attest-blob` writes, which
+//! `cosign verify-blob-attestation --type slsaprovenance1` accepts.
+//!
+//! The DSSE envelope and its pre-authentication encoding are written by hand: they are a few
+//! lines, and no maintained crate offers them without a large dependency tree.
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use camino::Utf8Path;
+use serde::{Deserialize, Serialize};
+
+use crate::project::workspace::ProjectFacts;
+use crate::release::checksum;
+use crate::release::manifest::{BuiltWith, Manifest};
+use crate::release::signing::{self, KeyPair};
+
+pub const PROVENANCE_FILE: &str = "provenance.intoto.json";
+pub const ENVELOPE_FILE: &str = "provenance.intoto.dsse.json";
+const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+
+/// Digests of the files that decide a build besides the commit's sources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    pub cargo_lock_sha256: String,
+    pub release_toml_sha256: String,
+}
+
+impl Inputs {
+    pub fn read(root: &Utf8Path) -> Result<Inputs> {
+        let digest = |name: &str| checksum::sha256_file(&root.join(name)).map(|(sha, _)| sha);
+        Ok(Inputs { cargo_lock_sha256: digest("Cargo.lock")?, release_toml_sha256: digest("release.toml")? })
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Statement {
+    #[serde(rename = "_type")]
+    pub statement_type: String,
+    pub subject: Vec<Subject>,
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    pub predicate: serde_json::Value,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    pub name: String,
+    pub digest: Digest,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    pub sha256: String,
+}
+
+#[derive(Serialize)]
+struct ArchBuild<'a> {
+    arch: &'a str,
+    target: &'a str,
+    archive: &'a str,
+    binary_sha256: &'a str,
+    built_with: &'a BuiltWith,
+}
+
+/// The Statement's bytes (pretty JSON and a final newline).
+pub fn statement(manifest: &Manifest, facts: &ProjectFacts, inputs: &Inputs) -> String {
+    let builds: Vec<ArchBuild> = manifest
+        .artifacts
+        .iter()
+        .map(|a| ArchBuild {
+            arch: &a.arch,
+            target: &a.target,
+            archive: &a.name,
+            binary_sha256: &a.binary.sha256,
+            built_with: &a.built_with,
+        })
+        .collect();
+    let source = format!("git+{}", facts.source);
+    let predicate = serde_json::json!({
+        "buildDefinition": {
+            "buildType": format!("{}/xtask/dist@v1", facts.source),
+            "externalParameters": {
+                "source": { "uri": source, "digest": { "gitCommit": manifest.commit } },
+                "arches": manifest.artifacts.iter().map(|a| a.arch.as_str()).collect::<Vec<_>>(),
+            },
+            "internalParameters": { "sourceDateEpoch": manifest.source_date_epoch, "builds": builds },
+            "resolvedDependencies": [
+                { "uri": source, "digest": { "gitCommit": manifest.commit } },
+                { "name": "Cargo.lock", "digest": { "sha256": inputs.cargo_lock_sha256 } },
+                { "name": "release.toml", "digest": { "sha256": inputs.release_toml_sha256 } },
+            ],
+        },
+        "runDetails": {
+            "builder": { "id": format!("{}/xtask", facts.source) },
+            "metadata": {},
+        },
+    });
+    let statement = Statement {
+        statement_type: STATEMENT_TYPE.into(),
+        subject: manifest
+            .artifacts
+            .iter()
+            .map(|a| Subject { name: a.name.clone(), digest: Digest { sha256: a.sha256.clone() } })
+            .collect(),
+        predicate_type: PREDICATE_TYPE.into(),
+        predicate,
+    };
+    format!("{}\n", serde_json::to_string_pretty(&statement).expect("the statement serializes"))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    #[serde(rename = "payloadType")]
+    payload_type: String,
+    payload: String,
+    signatures: Vec<EnvelopeSignature>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EnvelopeSignature {
+    keyid: String,
+    sig: String,
+}
+
+/// DSSE's pre-authentication encoding: what the signature covers.
+fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The signed envelope of `statement`, as `cosign attest-blob` writes it.
+pub fn envelope(statement: &str, pair: &KeyPair) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let envelope = Envelope {
+        payload_type: PAYLOAD_TYPE.into(),
+        payload: b64.encode(statement),
+        signatures: vec![EnvelopeSignature {
+            keyid: String::new(),
+            sig: pair.sign(&pae(PAYLOAD_TYPE, statement.as_bytes())),
+        }],
+    };
+    serde_json::to_string(&envelope).expect("the envelope serializes")
+}
+
+/// Checks the envelope's signature with `public_pem`; returns the payload it signs.
+pub fn verify_envelope(text: &str, public_pem: &str) -> Result<Vec<u8>> {
+    let envelope: Envelope = serde_json::from_str(text).context("not a DSSE envelope")?;
+    if envelope.payload_type != PAYLOAD_TYPE {
+        bail!("payload type {:?}, expected {PAYLOAD_TYPE}", envelope.payload_type);
+    }
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(&envelope.payload)
+        .context("payload is not base64")?;
+    let signed = pae(&envelope.payload_type, &payload);
+    let mut reasons = Vec::new();
+    for signature in &envelope.signatures {
+        match signing::verify(public_pem, &signed, &signature.sig) {
+            Ok(()) => return Ok(payload),
+            Err(err) => reasons.push(format!("{err:#}")),
+        }
+    }
+    bail!(
+        "no signature verifies with the key ({})",
+        if reasons.is_empty() { "it has none".to_string() } else { reasons.join("; ") }
+    )
+}
+
+/// The subjects of a Statement's bytes.
+pub fn subjects(text: &[u8]) -> Result<Vec<Subject>> {
+    let statement: Statement = serde_json::from_slice(text).context("not an in-toto Statement")?;
+    if statement.statement_type != STATEMENT_TYPE || statement.predicate_type != PREDICATE_TYPE {
+        bail!("a {} of {}, expected SLSA provenance v1", statement.statement_type, statement.predicate_type);
+    }
+    Ok(statement.subject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures;
+
+    fn inputs() -> Inputs {
+        Inputs { cargo_lock_sha256: "c".repeat(64), release_toml_sha256: "d".repeat(64) }
+    }
+
+    #[test]
+    fn the_statement_names_every_archive_and_the_inputs_and_no_time() {
+        let manifest = crate::release::manifest::tests::sample();
+        let text = statement(&manifest, &fixtures::facts(), &inputs());
+        assert_eq!(text, statement(&manifest, &fixtures::facts(), &inputs()));
+        let subjects = subjects(text.as_bytes()).unwrap();
+        let names: Vec<&str> = subjects.iter().map(|s| s.name.as_str()).collect();
+        let archives: Vec<&str> = manifest.artifacts.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, archives);
+        assert!(text.contains(&"c".repeat(64)) && text.contains(&manifest.commit), "{text}");
+        assert!(!text.contains("timestamp") && !text.contains("startedOn"), "{text}");
+    }
+
+    #[test]
+    fn the_envelope_verifies_with_its_key_only_and_covers_the_payload() {
+        let pair = fixtures::key_pair();
+        let text = statement(&crate::release::manifest::tests::sample(), &fixtures::facts(), &inputs());
+        let signed = envelope(&text, &pair);
+        assert_eq!(signed, envelope(&text, &pair), "deterministic");
+        assert_eq!(verify_envelope(&signed, &pair.public_pem()).unwrap(), text.as_bytes());
+        let forged = signed.replace(
+            &base64::engine::general_purpose::STANDARD.encode(&text),
+            &base64::engine::general_purpose::STANDARD.encode(text.replace("exonode", "evil")),
+        );
+        assert!(verify_envelope(&forged, &pair.public_pem()).is_err());
+        assert_eq!(pae("t", b"ab"), b"DSSEv1 1 t 2 ab");
+    }
+}
