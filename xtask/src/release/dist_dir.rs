@@ -218,7 +218,7 @@ fn signature_problems(dir: &Utf8Path, manifest: &Manifest, pinned: Option<&Pinne
     problems
 }
 
-/// The provenance's subjects must be exactly the manifest's archives.
+/// The provenance's subjects must be exactly the manifest's archives; each difference is named.
 fn provenance_problem(dir: &Utf8Path, manifest: &Manifest) -> Option<String> {
     let statement = match std::fs::read(dir.join(PROVENANCE_FILE)) {
         Ok(bytes) => bytes,
@@ -228,15 +228,23 @@ fn provenance_problem(dir: &Utf8Path, manifest: &Manifest) -> Option<String> {
         Ok(subjects) => subjects,
         Err(err) => return Some(format!("{PROVENANCE_FILE}: {err:#}")),
     };
-    let listed: Vec<(&str, &str)> =
-        subjects.iter().map(|s| (s.name.as_str(), s.digest.sha256.as_str())).collect();
-    let archives: Vec<(&str, &str)> =
-        manifest.artifacts.iter().map(|a| (a.name.as_str(), a.sha256.as_str())).collect();
-    (listed != archives).then(|| {
-        format!(
-            "{PROVENANCE_FILE}: its subjects {listed:?} are not the archives of {MANIFEST_FILE} {archives:?}"
-        )
-    })
+    let mut differences = Vec::new();
+    for artifact in &manifest.artifacts {
+        match subjects.iter().find(|s| s.name == artifact.name) {
+            None => differences.push(format!("{} is no subject", artifact.name)),
+            Some(s) if s.digest.sha256 != artifact.sha256 => differences.push(format!(
+                "{} has sha256 {} there, {} in {MANIFEST_FILE}",
+                artifact.name, s.digest.sha256, artifact.sha256
+            )),
+            Some(_) => {}
+        }
+    }
+    for subject in &subjects {
+        if !manifest.artifacts.iter().any(|a| a.name == subject.name) {
+            differences.push(format!("{} is a subject but no archive of {MANIFEST_FILE}", subject.name));
+        }
+    }
+    (!differences.is_empty()).then(|| format!("{PROVENANCE_FILE}: {}", differences.join("; ")))
 }
 
 /// A signed release's provenance envelope must verify with the key and carry the provenance.
@@ -613,6 +621,24 @@ mod tests {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             insta::assert_snapshot!(file, text);
         }
+    }
+
+    #[test]
+    fn a_provenance_that_names_other_archives_is_named() {
+        let dir = fixtures::scratch("provenance-subjects");
+        let manifest = fixtures::write_dist_of(&dir, &["amd64"]);
+        let archive = &manifest.artifacts[0];
+        let path = dir.join(PROVENANCE_FILE);
+        let text = std::fs::read_to_string(&path).unwrap().replace(&archive.sha256, &"0".repeat(64));
+        std::fs::write(&path, text.replace(&archive.name, "other.tar.gz")).unwrap();
+        crate::release::files::write_sums(&dir).unwrap();
+        assert_eq!(
+            DistDir::at(&dir).problems().unwrap(),
+            [format!(
+                "{PROVENANCE_FILE}: {} is no subject; other.tar.gz is a subject but no archive of {MANIFEST_FILE}",
+                archive.name
+            )]
+        );
     }
 
     mod signed {

@@ -408,6 +408,18 @@ fn reseal(dir: &Utf8Path) {
         )
         .unwrap();
     }
+    // The provenance's subjects too: an attacker who controls the folder rewrites them.
+    let path = dir.join("provenance.intoto.json");
+    let mut statement: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (subject, a) in statement["subject"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip(manifest(dir)["artifacts"].as_array().unwrap())
+    {
+        subject["digest"]["sha256"] = a["sha256"].clone();
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&statement).unwrap()).unwrap();
     rewrite_sums(dir);
 }
 
