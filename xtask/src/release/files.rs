@@ -47,6 +47,7 @@ pub fn write_all(
             signature: SIGNATURE_FILE.to_string(),
             public_key: PUBLIC_KEY_FILE.to_string(),
             public_key_sha256: signing::fingerprint(&pem)?,
+            public_key_pem: pem.clone(),
         });
         public_key = Some(pem);
     }
@@ -172,6 +173,12 @@ pub fn install_sh_from(template: &str, manifest: &Manifest, config: &Config) -> 
             .chain([
                 ("uname_cases", uname_cases.trim_end_matches('\n').to_string()),
                 ("arch_names", names.join(", ")),
+                // Empty for an unsigned release. A PEM key is base64 lines and dashes: safe in
+                // single quotes.
+                (
+                    "public_key_pem",
+                    manifest.signature.as_ref().map_or(String::new(), |s| s.public_key_pem.clone()),
+                ),
             ])
             .collect::<Vec<_>>(),
     )

@@ -36,6 +36,8 @@ pub struct SignatureInfo {
     pub signature: String,
     pub public_key: String,
     pub public_key_sha256: String,
+    /// The key itself (PEM), which install.sh embeds to check SHA256SUMS.sig.
+    pub public_key_pem: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -186,3 +186,103 @@ fn a_wrong_password_stops_dist_before_it_builds() {
     assert!(!stderr.contains("Compiling"), "it must fail before building: {stderr}");
     assert!(!out.exists());
 }
+
+/// A signed amd64 dist in `scratch(name)`/dist, signed by `key`.
+fn signed_dist(name: &str, key: &Utf8Path) -> Utf8PathBuf {
+    let out = scratch(name).join("dist");
+    let output = xtask_env(
+        &["dist", "--arch", "amd64", "--out", out.as_str(), "--sign-key", key.as_str()],
+        &[("COSIGN_PASSWORD", PASSWORD)],
+    );
+    assert!(output.status.success(), "dist --sign-key failed");
+    out
+}
+
+/// Runs `dist`'s install.sh against an HTTP server serving `dist`, into a fresh prefix, with
+/// `path` as PATH (None: this one) and extra arguments; returns (success, stderr, prefix).
+fn install(dist: &Utf8Path, name: &str, path: Option<&str>, args: &[&str]) -> (bool, String, Utf8PathBuf) {
+    let server = HttpServer::serve(dist);
+    let prefix = scratch(name);
+    let mut cmd = Command::new("/bin/dash");
+    cmd.arg(dist.join("install.sh").as_str())
+        .args(["--prefix", prefix.as_str(), "--base-url", &server.url()])
+        .args(args);
+    if let Some(path) = path {
+        cmd.env("PATH", path);
+    }
+    let output = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    eprintln!("$ install.sh {}\n{stderr}", args.join(" "));
+    (output.status.success(), stderr, prefix)
+}
+
+#[test]
+fn install_sh_checks_the_signature_and_a_pinned_key_refuses_a_replaced_release() {
+    let (key, public_key) = cosign_key_pair(&scratch("install-sign-keys"));
+    let dist = signed_dist("install-signed", &key);
+
+    let (ok, stderr, prefix) = install(&dist, "install-signed-prefix", None, &[]);
+    assert!(
+        ok && stderr.contains("signature verified (SHA256SUMS.sig, key embedded in this installer)"),
+        "{stderr}"
+    );
+    assert!(prefix.join("bin/exonode").is_file());
+    let (ok, stderr, _) = install(&dist, "install-signed-pinned", None, &["--pubkey", public_key.as_str()]);
+    assert!(ok && stderr.contains(&format!("key {public_key})")), "{stderr}");
+
+    // An attacker replaces every file, install.sh included, with a release signed by their key.
+    let (attacker_key, _) = cosign_key_pair(&scratch("install-attacker-keys"));
+    let forged = signed_dist("install-forged", &attacker_key);
+    let (ok, _, _) = install(&forged, "install-forged-unpinned", None, &[]);
+    assert!(ok, "without a pinned key the attacker's own installer vouches for itself");
+    let (ok, stderr, prefix) =
+        install(&forged, "install-forged-pinned", None, &["--pubkey", public_key.as_str()]);
+    assert!(
+        !ok && stderr.contains(&format!("SHA256SUMS.sig does not verify with the key {public_key}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was installed") && !prefix.join("bin/exonode").exists(), "{stderr}");
+
+    // No openssl and no cosign: it stops, naming both and the opt-out; the opt-out installs
+    // with the checksums still enforced.
+    let bin = scratch("install-no-verifier-bin");
+    for tool in [
+        "uname",
+        "mktemp",
+        "rm",
+        "curl",
+        "cut",
+        "grep",
+        "tar",
+        "gzip",
+        "mkdir",
+        "cp",
+        "chmod",
+        "mv",
+        "od",
+        "tr",
+        "sed",
+        "cat",
+        "sha256sum",
+        "printf",
+    ] {
+        let found = run("sh", &["-c", &format!("command -v {tool}")]);
+        if found.status.success() && String::from_utf8_lossy(&found.stdout).starts_with('/') {
+            std::os::unix::fs::symlink(String::from_utf8_lossy(&found.stdout).trim(), bin.join(tool))
+                .unwrap();
+        }
+    }
+    let (ok, stderr, prefix) = install(&dist, "install-no-verifier", Some(bin.as_str()), &[]);
+    assert!(
+        !ok && stderr.contains("neither openssl nor cosign") && stderr.contains("--skip-signature"),
+        "{stderr}"
+    );
+    assert!(!prefix.join("bin/exonode").exists());
+    let (ok, stderr, prefix) =
+        install(&dist, "install-skip-signature", Some(bin.as_str()), &["--skip-signature"]);
+    assert!(
+        ok && stderr.contains("signature NOT checked") && stderr.contains("checksum verified"),
+        "{stderr}"
+    );
+    assert!(prefix.join("bin/exonode").is_file());
+}
