@@ -202,7 +202,7 @@ pub fn build_command(backend: Backend, spec: &BuildSpec) -> Option<Cmd> {
 }
 
 /// `armv7-unknown-linux-musleabihf` → `ARMV7_UNKNOWN_LINUX_MUSLEABIHF`, as in cargo's env keys.
-fn env_key(target: &str) -> String {
+pub fn env_key(target: &str) -> String {
     target.to_ascii_uppercase().replace(['-', '.'], "_")
 }
 

@@ -15,6 +15,7 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::build::backend::env_key;
 use crate::util::cmd::Cmd;
 
 /// The zig target and CPU that cargo-zigbuild 0.24 passes `zig cc` for each target that builds
@@ -133,7 +134,7 @@ impl CrossTools {
 
     /// cross's configuration for one build of `target`, as environment.
     pub fn env(&self, target: &str, build_std: bool, nightly: &str) -> Vec<(String, String)> {
-        let key = target.to_ascii_uppercase().replace(['-', '.'], "_");
+        let key = env_key(target);
         let mut passthrough = vec!["SOURCE_DATE_EPOCH", "GIT_COMMIT"];
         let mut env = vec![
             (format!("CROSS_TARGET_{key}_IMAGE"), self.image.clone()),

@@ -196,7 +196,7 @@ impl ToolPlan {
                     .with_context(|| format!("cannot install cross for --backend cross (`{}`)", step.cmd))?,
                 StepKind::BuilderImage => {
                     if !matches!(step.cmd.output(sh), Ok((true, _))) {
-                        let image = step.cmd.args.last().map_or("", String::as_str);
+                        let image = toolchain.cross.as_ref().map_or("", |cross| cross.image.as_str());
                         bail!(
                             "--backend cross builds in the builder image {image}, which the local engine \
                              lacks: run `cargo xtask builder` (or `docker pull {image}`)"

@@ -71,8 +71,9 @@ pub struct RustToolchain {
 impl RustToolchain {
     fn probe(sh: &Shell, toolchain: Option<&str>) -> Result<RustToolchain> {
         let _env = toolchain.map(|name| sh.push_env("RUSTUP_TOOLCHAIN", name));
-        let rustc_version = cmd!(sh, "rustc -V").quiet().read()?;
+        // `rustc -vV`'s first line is `rustc -V`; the rest has the commit hash.
         let verbose = cmd!(sh, "rustc -vV").quiet().read()?;
+        let rustc_version = verbose.lines().next().unwrap_or_default().to_string();
         let commit_hash = verbose
             .lines()
             .find_map(|line| line.strip_prefix("commit-hash: "))

@@ -4,8 +4,9 @@
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
+use crate::engines::buildx;
 use crate::flags;
 use crate::project::builder_spec::{BuilderSpec, BUILDER_PLATFORMS};
 use crate::project::config;
@@ -34,7 +35,7 @@ impl flags::Builder {
         if self.dry_run {
             return Ok(());
         }
-        check_docker(sh)?;
+        buildx::check_engine(sh, self.builder.as_deref())?;
         std::fs::create_dir_all(&plan.context).with_context(|| format!("cannot create {}", plan.context))?;
         let dockerfile = plan.context.join("Dockerfile");
         std::fs::write(&dockerfile, &plan.dockerfile)
@@ -142,14 +143,6 @@ pub fn host_platform() -> String {
         "aarch64" => "linux/arm64".to_string(),
         _ => "linux/amd64".to_string(),
     }
-}
-
-fn check_docker(sh: &Shell) -> Result<()> {
-    cmd!(sh, "docker buildx version").quiet().ignore_stderr().read().context(
-        "docker with the buildx plugin is needed to build the builder image: install docker-buildx \
-         (Debian trixie) or docker-buildx-plugin (Docker's repository)",
-    )?;
-    Ok(())
 }
 
 #[cfg(test)]

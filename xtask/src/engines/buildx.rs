@@ -207,7 +207,7 @@ fn render(request: &ImageRequest, plan: &BuildxPlan) -> String {
     out
 }
 
-fn check_engine(sh: &Shell, builder: Option<&str>) -> Result<()> {
+pub fn check_engine(sh: &Shell, builder: Option<&str>) -> Result<()> {
     let format = "{{.Server.Version}}";
     cmd!(sh, "docker version --format {format}").quiet().ignore_stderr().read().context(
         "no Docker engine answers: start dockerd (on a Debian test host: sudo ci/setup-host.sh) or set DOCKER_HOST",

@@ -13,7 +13,7 @@ use crate::project::workspace::ProjectFacts;
 use crate::release::checksum::{self, SumsEntry, SUMS_FILE};
 use crate::release::manifest::{Manifest, SignatureInfo, MANIFEST_FILE};
 use crate::release::provenance;
-use crate::release::signing::{self, KeyPair};
+use crate::release::signing::KeyPair;
 use crate::util::template::render;
 
 pub const DOCKERFILE_RELEASE: &str = "Dockerfile.release";
@@ -46,7 +46,7 @@ pub fn write_all(
         manifest.signature = Some(SignatureInfo {
             signature: SIGNATURE_FILE.to_string(),
             public_key: PUBLIC_KEY_FILE.to_string(),
-            public_key_sha256: signing::fingerprint(&pem)?,
+            public_key_sha256: pair.fingerprint(),
             public_key_pem: pem.clone(),
         });
         public_key = Some(pem);

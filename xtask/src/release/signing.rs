@@ -104,6 +104,12 @@ impl KeyPair {
         base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())
     }
 
+    /// SHA-256 of the public key's DER encoding (see `fingerprint`).
+    pub fn fingerprint(&self) -> String {
+        let der = self.key.verifying_key().to_public_key_der().expect("a P-256 key encodes");
+        format!("{:x}", Sha256::digest(der.as_bytes()))
+    }
+
     /// The public key as `cosign.pub` holds it (PEM, SubjectPublicKeyInfo).
     pub fn public_pem(&self) -> String {
         self.key.verifying_key().to_public_key_pem(LineEnding::LF).expect("a P-256 key encodes")
@@ -148,7 +154,7 @@ pub fn summary(signer: Option<&KeyPair>) -> String {
     match signer {
         Some(pair) => format!(
             "SHA256SUMS and the provenance signed (SHA256SUMS.sig, provenance.intoto.dsse.json) by the key {}…, published as cosign.pub",
-            &fingerprint(&pair.public_pem()).expect("our own key encodes")[..16]
+            &pair.fingerprint()[..16]
         ),
         None => "unsigned: no [sign] key in release.toml, no --sign-key".to_string(),
     }
