@@ -222,6 +222,16 @@ pub struct Image {
     /// How to build the images.
     #[arg(long, value_enum, default_value_t = Engine::Buildx)]
     pub engine: Engine,
+    /// With --push: sign the index and every platform manifest with this cosign private key
+    /// (password from COSIGN_PASSWORD), and attest each platform's SLSA provenance and
+    /// CycloneDX SBOM, in cosign's registry layout. Default: release.toml's [sign] key or
+    /// key-env; neither means unsigned.
+    #[arg(long, value_name = "KEY", conflicts_with = "keyless")]
+    pub sign_key: Option<Utf8PathBuf>,
+    /// With --push: sign and attest keyless with the cosign CLI (Sigstore's OIDC flow, e.g.
+    /// GitHub Actions with `id-token: write`); --dry-run prints the cosign commands.
+    #[arg(long)]
+    pub keyless: bool,
     /// With --engine oci: write an OCI image layout (for skopeo, umoci, podman) to DIR.
     /// Default without --push: target/oci-layout.
     #[arg(long, value_name = "DIR")]

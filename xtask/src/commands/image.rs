@@ -7,7 +7,7 @@ use camino::Utf8PathBuf;
 use xshell::Shell;
 
 use crate::commands::dist::{self, DistRequest};
-use crate::engines::{buildx, oci, ImageRequest};
+use crate::engines::{buildx, oci, signatures, ImageRequest};
 use crate::flags::{self, Engine};
 use crate::project::config::{self, expand_version, BaseKind};
 use crate::project::image_spec::ImageSpec;
@@ -45,6 +45,7 @@ impl flags::Image {
             bail!("--base busybox needs --engine buildx: the oci engine builds FROM scratch only (drop --base, or use --engine buildx)");
         }
 
+        let signing = signatures::configured(&ws, self.sign_key.as_deref(), self.keyless, self.push)?;
         let (dist_dir, manifest) = ready_dist(sh, &ws, &release, self.dist_dir, &arches, self.dry_run)?;
         let base = self.base.unwrap_or(ws.config.image.base);
         // The oci engine has no base to build on: its images are FROM scratch whatever is asked.
@@ -59,6 +60,7 @@ impl flags::Image {
             dist: dist_dir,
             manifest,
             push: self.push,
+            signing,
             builder: self.builder,
             dry_run: self.dry_run,
         };

@@ -17,7 +17,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
-use crate::engines::ImageRequest;
+use crate::engines::{signatures, ImageRequest};
 use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::{normalize_platform, Arch};
 use crate::project::workspace::Workspace;
@@ -50,6 +50,7 @@ pub struct BuildxPlan {
 pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
     let plan = plan(ws, request)?;
     print!("{}", render(request, &plan));
+    print!("{}", signatures::plan_lines(request));
     if request.dry_run {
         return Ok(());
     }
@@ -75,6 +76,7 @@ pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
         for reference in request.list_refs() {
             check_list_platforms(sh, request, &reference)?;
         }
+        signatures::sign_pushed(sh, ws, request, "buildx", None)?;
     }
     print!("{}", summary(&rows));
     if request.push {

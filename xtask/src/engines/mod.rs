@@ -4,6 +4,7 @@
 
 pub mod buildx;
 pub mod oci;
+pub mod signatures;
 
 use crate::project::config::BaseKind;
 use crate::project::image_spec::ImageSpec;
@@ -26,6 +27,7 @@ pub struct ImageRequest {
     /// The dist folder's manifest, already verified against its files.
     pub manifest: Manifest,
     pub push: bool,
+    pub signing: signatures::Signing,
     pub builder: Option<String>,
     pub dry_run: bool,
 }

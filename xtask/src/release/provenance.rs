@@ -16,14 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::project::workspace::ProjectFacts;
 use crate::release::checksum;
-use crate::release::manifest::{BuiltWith, Manifest};
+use crate::release::manifest::{Artifact, BuiltWith, Manifest};
 use crate::release::signing::{self, KeyPair};
 
 pub const PROVENANCE_FILE: &str = "provenance.intoto.json";
 pub const ENVELOPE_FILE: &str = "provenance.intoto.dsse.json";
 const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
-const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";
+/// What `cosign verify-attestation --type cyclonedx` looks for.
+pub const CYCLONEDX_PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
 
 /// Digests of the files that decide a build besides the commit's sources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,17 +104,76 @@ pub fn statement(manifest: &Manifest, facts: &ProjectFacts, inputs: &Inputs) -> 
             "metadata": {},
         },
     });
+    let subjects = manifest
+        .artifacts
+        .iter()
+        .map(|a| Subject { name: a.name.clone(), digest: Digest { sha256: a.sha256.clone() } })
+        .collect();
+    statement_text(subjects, PREDICATE_TYPE, predicate)
+}
+
+fn statement_text(subject: Vec<Subject>, predicate_type: &str, predicate: serde_json::Value) -> String {
     let statement = Statement {
         statement_type: STATEMENT_TYPE.into(),
-        subject: manifest
-            .artifacts
-            .iter()
-            .map(|a| Subject { name: a.name.clone(), digest: Digest { sha256: a.sha256.clone() } })
-            .collect(),
-        predicate_type: PREDICATE_TYPE.into(),
+        subject,
+        predicate_type: predicate_type.into(),
         predicate,
     };
     format!("{}\n", serde_json::to_string_pretty(&statement).expect("the statement serializes"))
+}
+
+/// How one platform image was made: what `image` attaches to it as a signed attestation.
+pub struct ImageBuild<'a> {
+    pub repository: &'a str,
+    /// The platform manifest's `sha256:<hex>`: the Statement's subject.
+    pub manifest_digest: &'a str,
+    pub artifact: &'a Artifact,
+    pub engine: &'a str,
+    /// The image it was built on: `scratch` or a base image's name.
+    pub base: &'a str,
+}
+
+fn image_subject(repository: &str, manifest_digest: &str) -> Vec<Subject> {
+    let sha256 = manifest_digest.trim_start_matches("sha256:").to_string();
+    vec![Subject { name: repository.to_string(), digest: Digest { sha256 } }]
+}
+
+/// SLSA provenance of one platform image: its subject is the image manifest; it names the
+/// archive and binary the image was made from, so a user can follow an image back to the
+/// release files (and the files' own provenance).
+pub fn image_statement(build: &ImageBuild, manifest: &Manifest, facts: &ProjectFacts) -> String {
+    let a = build.artifact;
+    let source = format!("git+{}", facts.source);
+    let predicate = serde_json::json!({
+        "buildDefinition": {
+            "buildType": format!("{}/xtask/image@v1", facts.source),
+            "externalParameters": {
+                "source": { "uri": source, "digest": { "gitCommit": manifest.commit } },
+                "repository": build.repository,
+                "arch": a.arch,
+                "platform": a.platform,
+                "engine": build.engine,
+                "base": build.base,
+            },
+            "internalParameters": { "sourceDateEpoch": manifest.source_date_epoch, "built_with": a.built_with },
+            "resolvedDependencies": [
+                { "uri": source, "digest": { "gitCommit": manifest.commit } },
+                { "name": a.name, "digest": { "sha256": a.sha256 } },
+                { "name": a.binary.path, "digest": { "sha256": a.binary.sha256 } },
+            ],
+        },
+        "runDetails": {
+            "builder": { "id": format!("{}/xtask", facts.source) },
+            "metadata": {},
+        },
+    });
+    statement_text(image_subject(build.repository, build.manifest_digest), PREDICATE_TYPE, predicate)
+}
+
+/// The arch's CycloneDX SBOM as an in-toto Statement about one platform image.
+pub fn sbom_statement(repository: &str, manifest_digest: &str, sbom: &[u8]) -> Result<String> {
+    let predicate: serde_json::Value = serde_json::from_slice(sbom).context("the SBOM is not JSON")?;
+    Ok(statement_text(image_subject(repository, manifest_digest), CYCLONEDX_PREDICATE_TYPE, predicate))
 }
 
 #[derive(Serialize, Deserialize)]

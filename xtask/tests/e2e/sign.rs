@@ -1,7 +1,9 @@
 //! Signed releases: a key pair from `cosign generate-key-pair` signs SHA256SUMS and the SLSA
 //! provenance natively; cosign, openssl and `cargo xtask verify --key` all accept the signature,
 //! and all refuse a changed SHA256SUMS or a signature by another key; cosign accepts the
-//! provenance's envelope for each archive.
+//! provenance's envelope for each archive. Images pushed by either engine are signed (index and
+//! every platform) and attested (provenance, SBOM) so that `cosign verify` and
+//! `cosign verify-attestation` accept them.
 
 use std::process::Command;
 
@@ -285,4 +287,175 @@ fn install_sh_checks_the_signature_and_a_pinned_key_refuses_a_replaced_release()
         "{stderr}"
     );
     assert!(prefix.join("bin/exonode").is_file());
+}
+
+/// The index at `reference` in the loopback registry: (its digest, platform → manifest digest).
+fn pushed_index(path: &str, tag: &str) -> (String, Vec<(String, String)>) {
+    let url = format!("http://{REGISTRY}/v2/{path}/manifests/{tag}");
+    let accept = "Accept: application/vnd.oci.image.index.v1+json, \
+                  application/vnd.docker.distribution.manifest.list.v2+json";
+    let raw = Command::new("curl").args(["-fsS", "-H", accept, &url]).output().unwrap();
+    assert!(raw.status.success(), "GET {url}: {}", String::from_utf8_lossy(&raw.stderr));
+    use sha2::Digest as _;
+    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&raw.stdout));
+    let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    let platforms = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            let base = format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap());
+            let platform = match p["variant"].as_str() {
+                Some(v) if base != "linux/arm64" => format!("{base}/{v}"),
+                _ => base,
+            };
+            (platform, m["digest"].as_str().unwrap().to_string())
+        })
+        .collect();
+    (digest, platforms)
+}
+
+fn cosign_verify(public_key: &Utf8Path, reference: &str) -> std::process::Output {
+    run("cosign", &["verify", "--key", public_key.as_str(), "--insecure-ignore-tlog=true", reference])
+}
+
+/// The Statement of the one attestation of `kind` that cosign verifies on `reference`.
+fn verified_statement(public_key: &Utf8Path, kind: &str, reference: &str) -> serde_json::Value {
+    let args = [
+        "verify-attestation",
+        "--key",
+        public_key.as_str(),
+        "--insecure-ignore-tlog=true",
+        "--type",
+        kind,
+        reference,
+    ];
+    let stdout = run_ok("cosign", &args);
+    let envelopes: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(envelopes.len(), 1, "one {kind} attestation on {reference}: {stdout}");
+    let envelope: serde_json::Value = serde_json::from_str(envelopes[0]).unwrap();
+    use base64::Engine as _;
+    let payload =
+        base64::engine::general_purpose::STANDARD.decode(envelope["payload"].as_str().unwrap()).unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// Layers of the cosign manifest `sha256-<hex>.<suffix>` in `path`.
+fn cosign_layers(path: &str, digest: &str, suffix: &str) -> usize {
+    let tag = format!("{}.{suffix}", digest.replace(':', "-"));
+    let url = format!("http://{REGISTRY}/v2/{path}/manifests/{tag}");
+    let raw = run_ok("curl", &["-fsS", "-H", "Accept: application/vnd.oci.image.manifest.v1+json", &url]);
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    manifest["layers"].as_array().unwrap().len()
+}
+
+#[test]
+fn both_engines_sign_the_index_and_every_platform_and_attest_provenance_and_sbom() {
+    require_docker();
+    require_registry();
+    let dist = shared_dist();
+    let keys = scratch("image-sign-keys");
+    let (key, public_key) = cosign_key_pair(&keys);
+    let other_keys = scratch("image-sign-other-keys");
+    let (_, other_public_key) = cosign_key_pair(&other_keys);
+    let env = [("COSIGN_PASSWORD", PASSWORD)];
+
+    for engine in ["oci", "buildx"] {
+        let path = unique(&format!("signed-{engine}"));
+        let repo = format!("{REGISTRY}/{path}");
+        let push = [
+            "image",
+            "--engine",
+            engine,
+            "--all-arch",
+            "--dist-dir",
+            dist.as_str(),
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--push",
+            "--sign-key",
+            key.as_str(),
+        ];
+        let output = xtask_env(&push, &env);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "{engine}: signed push failed:\n{stdout}");
+        assert!(
+            stdout.contains("signed 7 manifests") && stdout.contains("19 signature/attestation layers added"),
+            "{stdout}"
+        );
+
+        let (index_digest, platforms) = pushed_index(&path, "1.0");
+        assert_eq!(platforms.len(), 6, "{engine}: {platforms:?}");
+        let verified = cosign_verify(&public_key, &format!("{repo}:1.0"));
+        assert!(
+            verified.status.success(),
+            "{engine}: cosign verify {repo}:1.0: {}",
+            String::from_utf8_lossy(&verified.stderr)
+        );
+        assert!(String::from_utf8_lossy(&verified.stdout).contains(&index_digest));
+        assert!(
+            !cosign_verify(&other_public_key, &format!("{repo}:1.0")).status.success(),
+            "another key must not verify"
+        );
+
+        for (platform, digest) in &platforms {
+            let reference = format!("{repo}@{digest}");
+            let verified = cosign_verify(&public_key, &reference);
+            assert!(
+                verified.status.success(),
+                "{engine} {platform}: {}",
+                String::from_utf8_lossy(&verified.stderr)
+            );
+
+            let provenance = verified_statement(&public_key, "slsaprovenance1", &reference);
+            assert_eq!(provenance["subject"][0]["digest"]["sha256"], digest.trim_start_matches("sha256:"));
+            let arch = PLATFORMS.iter().find(|(_, p)| p == platform).map(|(a, _)| *a).unwrap();
+            let artifact = artifact(dist, arch);
+            let dependencies = provenance["predicate"]["buildDefinition"]["resolvedDependencies"].to_string();
+            for sha in [&artifact["sha256"], &artifact["binary"]["sha256"]] {
+                assert!(dependencies.contains(sha.as_str().unwrap()), "{engine} {platform}: {dependencies}");
+            }
+            assert_eq!(provenance["predicate"]["buildDefinition"]["externalParameters"]["engine"], engine);
+
+            let sbom = verified_statement(&public_key, "cyclonedx", &reference);
+            assert_eq!(sbom["subject"][0]["digest"]["sha256"], digest.trim_start_matches("sha256:"));
+            assert_eq!(sbom["predicate"]["bomFormat"], "CycloneDX", "{engine} {platform}");
+        }
+
+        // The same push again: every signature is already there, none is added.
+        let again = xtask_env(&push, &env);
+        let stdout = String::from_utf8_lossy(&again.stdout).into_owned();
+        assert!(
+            again.status.success() && stdout.contains("0 signature/attestation layers added"),
+            "{stdout}"
+        );
+        assert_eq!(cosign_layers(&path, &index_digest, "sig"), 1);
+        assert_eq!(cosign_layers(&path, &platforms[0].1, "att"), 2);
+
+        // An unsigned image pushed over the tag: the tag no longer verifies.
+        let unsigned = [
+            "image",
+            "--engine",
+            "oci",
+            "--arch",
+            "amd64",
+            "--dist-dir",
+            dist.as_str(),
+            "--image",
+            &repo,
+            "--tag",
+            "1.0",
+            "--push",
+        ];
+        xtask_ok(&unsigned);
+        assert_ne!(pushed_index(&path, "1.0").0, index_digest);
+        let refused = cosign_verify(&public_key, &format!("{repo}:1.0"));
+        assert!(
+            !refused.status.success(),
+            "{engine}: an unsigned index over the tag must fail cosign verify"
+        );
+    }
 }

@@ -19,7 +19,7 @@
 pub(super) mod build;
 mod layer;
 mod layout;
-mod registry;
+pub(crate) mod registry;
 pub mod spec;
 
 use std::collections::BTreeSet;
@@ -33,7 +33,7 @@ use xshell::Shell;
 use self::build::{ArchImage, SbomArtifact};
 use self::registry::{Client, Credentials, Target};
 use self::spec::{Blob, Descriptor, Index};
-use crate::engines::ImageRequest;
+use crate::engines::{signatures, ImageRequest};
 use crate::project::config::BaseKind;
 use crate::project::image_spec::{ImageSpec, SCRATCH};
 use crate::project::matrix::Arch;
@@ -69,14 +69,18 @@ pub struct PushPlan {
     pub credentials: Option<Credentials>,
 }
 
-pub fn run(_sh: &Shell, ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Result<()> {
+pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Result<()> {
     let plan = plan(ws, request, layout)?;
     print!("{}", render(&plan));
+    print!("{}", signatures::plan_lines(request));
     if request.dry_run {
         return Ok(());
     }
     let outcome = execute(&plan)?;
     print!("{}", summary(&plan, &outcome));
+    if outcome.pushed.is_some() {
+        signatures::sign_pushed(sh, ws, request, "oci", Some(&outcome.index.digest))?;
+    }
     Ok(())
 }
 

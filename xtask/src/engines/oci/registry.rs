@@ -24,6 +24,8 @@ pub const ENV_PASSWORD: &str = "REGISTRY_PASSWORD";
 /// Tests set it low to exercise the chunked path against a real registry.
 pub const ENV_CHUNK_SIZE: &str = "XTASK_OCI_CHUNK_SIZE";
 const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
 /// Where a repository lives and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -477,7 +479,9 @@ impl Client {
     /// GETs a manifest or index; None when the reference does not exist.
     pub fn get_manifest(&mut self, reference: &str) -> Result<Option<Vec<u8>>> {
         let url = self.target.url(&format!("manifests/{reference}"));
-        let accept = format!("{MEDIA_INDEX}, {MEDIA_MANIFEST}");
+        // Docker's types too: buildx's docker driver pushes them, and a registry asked only
+        // for OCI types may answer with one platform's manifest instead of the list.
+        let accept = format!("{MEDIA_INDEX}, {MEDIA_MANIFEST}, {DOCKER_LIST}, {DOCKER_MANIFEST}");
         let mut response = self.send(http::Method::GET, &url, &[("Accept", accept.as_str())], &[])?;
         match response.status().as_u16() {
             200 => Ok(Some(read_body(&mut response)?)),
