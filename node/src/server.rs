@@ -2,17 +2,19 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
 use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
-use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::build_info::{BUILD_INFO, VERSION};
+use crate::http::{Request, Response};
+use crate::http_server::{self, Limits, StopSignal};
 use crate::log::Logger;
 use crate::state::NodeState;
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
 
 #[derive(Serialize)]
 struct Status<'a> {
@@ -29,35 +31,53 @@ pub struct Node {
 
 /// Serves until SIGTERM or SIGINT. The handlers are installed before the socket is opened:
 /// as PID 1 in a container the kernel drops signals that have no handler.
-pub fn serve(listen: SocketAddr, node: Node, log: Logger) -> io::Result<()> {
-    let mut signals = Signals::new([SIGTERM, SIGINT])?;
-    let server = Server::http(listen)
-        .map(Arc::new)
-        .map_err(|e| io::Error::new(io::ErrorKind::AddrInUse, format!("cannot listen on {listen}: {e}")))?;
-    log.info("listening", &[("addr", &listen), ("id", &node.state.id), ("starts", &node.state.starts)]);
-
-    let stopper = Arc::clone(&server);
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
-            log.info("stopping", &[("signal", &name)]);
-            stopper.unblock();
-        }
-    });
-
-    for request in server.incoming_requests() {
-        respond(request, &node, log);
-    }
+pub fn serve(listen: SocketAddr, node: Node, limits: Limits, log: Logger) -> io::Result<()> {
+    let signals = stop_signals()?;
+    let listener = http_server::bind(listen)
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {listen}: {e}")))?;
+    let limits = http_server::fit_to_open_file_limit(limits, log);
+    log.info(
+        "listening",
+        &[
+            ("addr", &listen),
+            ("id", &node.state.id),
+            ("starts", &node.state.starts),
+            ("max_connections", &limits.max_connections),
+            ("idle_timeout", &humantime::format_duration(limits.idle_timeout)),
+            ("header_timeout", &humantime::format_duration(limits.header_timeout)),
+        ],
+    );
+    let signal = http_server::run(listener, signals, limits, |request| respond(request, &node), log)?;
+    log.info("stopping", &[("signal", &signal)]);
     log.info("stopped", &[]);
     Ok(())
 }
 
-fn respond(request: Request, node: &Node, log: Logger) {
-    let (status, body) = match (request.method(), request.url()) {
-        (Method::Get | Method::Head, "/healthz") => (200, "ok\n".to_string()),
-        (Method::Get | Method::Head, "/version") => (200, json(&BUILD_INFO)),
-        (Method::Get | Method::Head, "/status") => (
+/// One self-pipe per signal, so the event loop wakes on it and knows which one it was.
+fn stop_signals() -> io::Result<Vec<StopSignal>> {
+    [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")]
+        .into_iter()
+        .map(|(signal, name)| {
+            let (read, write) = std::os::unix::net::UnixStream::pair()?;
+            read.set_nonblocking(true)?;
+            signal_hook::low_level::pipe::register(signal, write)?;
+            Ok(StopSignal { pipe: mio::net::UnixStream::from_std(read), name })
+        })
+        .collect()
+}
+
+fn respond(request: &Request, node: &Node) -> Response {
+    if !matches!(request.method, "GET" | "HEAD") {
+        let mut response = Response::new(405, TEXT, "method not allowed\n".into());
+        response.allow = Some("GET, HEAD");
+        return response;
+    }
+    match request.path() {
+        "/healthz" => Response::new(200, TEXT, "ok\n".into()),
+        "/version" => Response::new(200, JSON, json(&BUILD_INFO)),
+        "/status" => Response::new(
             200,
+            JSON,
             json(&Status {
                 id: &node.state.id,
                 uptime_s: node.started.elapsed().as_secs(),
@@ -65,16 +85,7 @@ fn respond(request: Request, node: &Node, log: Logger) {
                 version: VERSION,
             }),
         ),
-        (Method::Get | Method::Head, _) => (404, "not found\n".to_string()),
-        _ => (405, "method not allowed\n".to_string()),
-    };
-    let content_type = if body.starts_with('{') { "application/json" } else { "text/plain; charset=utf-8" };
-    let header = Header::from_bytes("Content-Type", content_type).expect("static header is valid");
-    let url = request.url().to_string();
-    if let Err(err) =
-        request.respond(Response::from_string(body).with_status_code(status).with_header(header))
-    {
-        log.error("response failed", &[("url", &url), ("error", &err)]);
+        _ => Response::new(404, TEXT, "not found\n".into()),
     }
 }
 

@@ -82,8 +82,12 @@ pub struct Dist {
     /// Sign SHA256SUMS with this cosign private key (`cosign generate-key-pair`; its password
     /// from COSIGN_PASSWORD): writes SHA256SUMS.sig and cosign.pub. Default: release.toml's
     /// [sign] key or key-env; neither means unsigned.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "keyless")]
     pub sign_key: Option<Utf8PathBuf>,
+    /// Sign SHA256SUMS keyless with the cosign CLI (Sigstore's OIDC flow, e.g. GitHub Actions
+    /// with `id-token: write`) into SHA256SUMS.sigstore.json, instead of with a key.
+    #[arg(long)]
+    pub keyless: bool,
     /// Print the plan and every command, and run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -108,8 +112,11 @@ pub struct DistMerge {
     pub out: Option<Utf8PathBuf>,
     /// Sign the merged SHA256SUMS with this cosign private key (as `dist --sign-key`).
     /// Default: release.toml's [sign] key or key-env. Signed parts need a key.
-    #[arg(long, value_name = "KEY")]
+    #[arg(long, value_name = "KEY", conflicts_with = "keyless")]
     pub sign_key: Option<Utf8PathBuf>,
+    /// Sign the merged SHA256SUMS keyless with the cosign CLI (as `dist --keyless`).
+    #[arg(long)]
+    pub keyless: bool,
     /// Check the parts and print the plan, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -232,6 +239,10 @@ pub struct Image {
     /// GitHub Actions with `id-token: write`); --dry-run prints the cosign commands.
     #[arg(long)]
     pub keyless: bool,
+    /// With --push: write what was pushed to FILE as JSON (repository, tags, the index
+    /// digest, each platform's manifest digest, how it was signed), for the CI steps after it.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<Utf8PathBuf>,
     /// With --engine oci: write an OCI image layout (for skopeo, umoci, podman) to DIR.
     /// Default without --push: target/oci-layout.
     #[arg(long, value_name = "DIR")]

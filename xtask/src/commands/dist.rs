@@ -42,6 +42,8 @@ use crate::util::staging::Staging;
 pub struct DistPlan {
     pub release: Release,
     pub out_dir: Utf8PathBuf,
+    /// Sign SHA256SUMS keyless with cosign once the folder is written.
+    pub keyless: bool,
     pub arches: Vec<ArchPlan>,
     /// The run check's scenario after `--version` (release.toml `dist.smoke`).
     pub smoke: Option<SmokeConfig>,
@@ -192,6 +194,7 @@ impl flags::Dist {
             jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
             dry_run: self.dry_run,
             sign_key: self.sign_key,
+            keyless: self.keyless,
         };
         run(sh, &ws, release, &request)
     }
@@ -207,6 +210,8 @@ pub struct DistRequest {
     pub dry_run: bool,
     /// `--sign-key`: signs SHA256SUMS instead of release.toml's `[sign]` key.
     pub sign_key: Option<Utf8PathBuf>,
+    /// `--keyless`: cosign signs SHA256SUMS with Sigstore's OIDC flow instead of a key.
+    pub keyless: bool,
 }
 
 impl DistRequest {
@@ -220,6 +225,7 @@ impl DistRequest {
             jobs: default_jobs(),
             dry_run,
             sign_key: None,
+            keyless: false,
         }
     }
 }
@@ -235,7 +241,10 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
         );
     }
     // The key is read first: a wrong password fails in a second, not after the builds.
-    let signer = signing::configured_key(&ws.root, &ws.config.sign, request.sign_key.as_deref())?;
+    let signer = match request.keyless {
+        true => None,
+        false => signing::configured_key(&ws.root, &ws.config.sign, request.sign_key.as_deref())?,
+    };
     let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
     if request.backend == BackendRequest::Cross {
         toolchain.cross = Some(cross_tools(ws, &toolchain)?);
@@ -244,7 +253,11 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
     let tools =
         ToolPlan::new(&toolchain, &request.arches, &prebuilt, request.backend, ws.package.needs_c_toolchain)?;
     let plan = DistPlan::new(ws, &toolchain, release.clone(), request, &tools.choices);
-    print!("{}{}{}", tools.render(), plan.render(), signing::describe(signer.as_ref()));
+    let signing_line = match request.keyless {
+        true => signing::describe_keyless(request.out.path()),
+        false => signing::describe(signer.as_ref()),
+    };
+    print!("{}{}{signing_line}", tools.render(), plan.render());
     if request.dry_run {
         return Ok(());
     }
@@ -342,6 +355,7 @@ impl DistPlan {
         DistPlan {
             release,
             out_dir: request.out.path().to_path_buf(),
+            keyless: request.keyless,
             arches,
             smoke: ws.config.dist.smoke.clone(),
             jobs: request.jobs,
@@ -472,6 +486,9 @@ impl DistPlan {
         let manifest = Manifest::new(&self.release, artifacts);
         let inputs = provenance::Inputs::read(&ws.root)?;
         files::write_all(&staging.dir, &manifest, &ws.config, &ws.project_facts(), &inputs, signer)?;
+        if self.keyless {
+            signing::sign_keyless(&staging.dir)?;
+        }
         let dest = staging.commit()?;
         print!("{}", summary_table(&rows));
         let archives =
@@ -596,6 +613,7 @@ mod tests {
             jobs: 2,
             dry_run: true,
             sign_key: None,
+            keyless: false,
         };
         let tools = ToolPlan::new(toolchain, &request.arches, &[], backend, false).unwrap();
         let plan = DistPlan::new(&ws, toolchain, fixtures::release(), &request, &tools.choices);

@@ -45,6 +45,9 @@ impl flags::Image {
             bail!("--base busybox needs --engine buildx: the oci engine builds FROM scratch only (drop --base, or use --engine buildx)");
         }
 
+        if self.metadata_file.is_some() && !self.push {
+            bail!("--metadata-file records what was pushed: add --push");
+        }
         let signing = signatures::configured(&ws, self.sign_key.as_deref(), self.keyless, self.push)?;
         let (dist_dir, manifest) = ready_dist(sh, &ws, &release, self.dist_dir, &arches, self.dry_run)?;
         let base = self.base.unwrap_or(ws.config.image.base);
@@ -61,6 +64,7 @@ impl flags::Image {
             manifest,
             push: self.push,
             signing,
+            metadata_file: self.metadata_file,
             builder: self.builder,
             dry_run: self.dry_run,
         };

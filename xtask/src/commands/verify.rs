@@ -7,7 +7,7 @@ use xshell::Shell;
 use crate::flags;
 use crate::project::workspace::Workspace;
 use crate::release::dist_dir::{DistDir, PinnedKey};
-use crate::release::files::{PUBLIC_KEY_FILE, SIGNATURE_FILE};
+use crate::release::files::{KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use crate::release::manifest::MANIFEST_FILE;
 
 impl flags::Verify {
@@ -27,6 +27,14 @@ impl flags::Verify {
                 (None, false) => "; unsigned".to_string(),
             };
             println!("verify: {dir}: every file matches SHA256SUMS and {MANIFEST_FILE}{signed}");
+            if dir.path().join(KEYLESS_BUNDLE_FILE).is_file() {
+                // A keyless signature proves a CI identity, which only Sigstore's roots can check.
+                println!(
+                    "verify: {KEYLESS_BUNDLE_FILE} is a keyless signature; check it with `cosign verify-blob \
+                     --bundle {KEYLESS_BUNDLE_FILE} --certificate-identity-regexp <workflow> \
+                     --certificate-oidc-issuer https://token.actions.githubusercontent.com SHA256SUMS`"
+                );
+            }
             return Ok(());
         }
         for problem in &problems {
@@ -50,5 +58,16 @@ mod tests {
         std::fs::write(dir.join("extra.bin"), "x").unwrap();
         let err = flags::Verify { dir: Some(dir.clone()), key: None }.run(&sh).unwrap_err().to_string();
         assert_eq!(err, format!("verify: 1 problem(s) in {dir}"));
+    }
+
+    #[test]
+    fn a_keyless_bundle_is_the_one_file_besides_the_signature_that_needs_no_listing() {
+        let dir = scratch("verify-keyless");
+        write_dist(&dir);
+        std::fs::write(dir.join(KEYLESS_BUNDLE_FILE), "{}").unwrap();
+        let sh = Shell::new().unwrap();
+        flags::Verify { dir: Some(dir.clone()), key: None }.run(&sh).unwrap();
+        std::fs::write(dir.join("SHA256SUMS.bundle"), "{}").unwrap();
+        assert!(flags::Verify { dir: Some(dir.clone()), key: None }.run(&sh).is_err());
     }
 }

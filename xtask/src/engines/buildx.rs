@@ -76,7 +76,7 @@ pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
         for reference in request.list_refs() {
             check_list_platforms(sh, request, &reference)?;
         }
-        signatures::sign_pushed(sh, ws, request, "buildx", None)?;
+        super::after_push(sh, ws, request, "buildx", None)?;
     }
     print!("{}", summary(&rows));
     if request.push {

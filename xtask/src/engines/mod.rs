@@ -6,11 +6,21 @@ pub mod buildx;
 pub mod oci;
 pub mod signatures;
 
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+use serde_json::json;
+
+use self::oci::registry::{self, Client, Target};
+use self::oci::spec::Index;
 use crate::project::config::BaseKind;
 use crate::project::image_spec::ImageSpec;
+use crate::project::matrix::normalize_platform;
 use crate::project::matrix::Arch;
+use crate::project::workspace::Workspace;
+use crate::release::checksum;
 use crate::release::dist_dir::DistDir;
 use crate::release::manifest::{Artifact, Manifest};
+use crate::util::staging::write_atomically;
 
 /// Everything an engine needs, resolved and checked.
 pub struct ImageRequest {
@@ -28,6 +38,8 @@ pub struct ImageRequest {
     pub manifest: Manifest,
     pub push: bool,
     pub signing: signatures::Signing,
+    /// `--metadata-file`: where to write what was pushed (digests), as JSON.
+    pub metadata_file: Option<Utf8PathBuf>,
     pub builder: Option<String>,
     pub dry_run: bool,
 }
@@ -50,6 +62,92 @@ impl ImageRequest {
     pub fn list_refs(&self) -> Vec<String> {
         self.tags.iter().map(|tag| format!("{}:{tag}", self.repository)).collect()
     }
+}
+
+/// What a push left in the registry: the index the first tag names, and its manifest for
+/// each requested arch (in request order).
+pub struct Published {
+    pub index_digest: String,
+    pub platform_digests: Vec<String>,
+}
+
+/// After a push, in both engines: reads back what the first tag names (which must be
+/// `expected_index` when the engine knows it), signs it as the request says, and writes the
+/// metadata file when asked.
+pub fn after_push(
+    sh: &xshell::Shell,
+    ws: &Workspace,
+    request: &ImageRequest,
+    engine: &str,
+    expected_index: Option<&str>,
+) -> Result<()> {
+    let target = Target::parse(&request.repository);
+    let credentials = registry::credentials(&target)?;
+    let mut client = Client::connect(target, credentials)?;
+    let reference = &request.list_refs()[0];
+    let index = client
+        .get_manifest(&request.tags[0])?
+        .with_context(|| format!("{reference} is missing right after the push"))?;
+    let index_digest = format!("sha256:{}", checksum::sha256_hex(&index));
+    if let Some(expected) = expected_index.filter(|e| **e != index_digest) {
+        bail!("{reference} holds {index_digest}, not the index {expected} just pushed (another push raced this one?)");
+    }
+    let published =
+        Published { platform_digests: platform_digests(&index, reference, &request.arches)?, index_digest };
+    signatures::sign_published(sh, ws, request, engine, &mut client, &published)?;
+    if let Some(path) = &request.metadata_file {
+        write_atomically(path, metadata(request, &published).as_bytes())?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}
+
+/// `--metadata-file`'s JSON: what CI steps after the push need (digests to attest or deploy).
+fn metadata(request: &ImageRequest, published: &Published) -> String {
+    let platforms: Vec<serde_json::Value> = request
+        .arches
+        .iter()
+        .zip(&published.platform_digests)
+        .map(|(arch, digest)| json!({ "arch": arch.name, "platform": arch.platform.to_string(), "digest": digest }))
+        .collect();
+    let signed = match request.signing {
+        signatures::Signing::Unsigned => "unsigned",
+        signatures::Signing::Key(_) => "key",
+        signatures::Signing::Keyless => "keyless",
+    };
+    let value = json!({
+        "repository": request.repository,
+        "tags": request.tags,
+        "digest": published.index_digest,
+        "platforms": platforms,
+        "signed": signed,
+    });
+    format!("{}\n", serde_json::to_string_pretty(&value).expect("JSON"))
+}
+
+/// The platform manifests an index lists, by arch: fails unless every arch has one.
+pub fn platform_digests(index: &[u8], reference: &str, arches: &[&'static Arch]) -> Result<Vec<String>> {
+    let index: Index =
+        serde_json::from_slice(index).with_context(|| format!("{reference} is not an image index"))?;
+    arches
+        .iter()
+        .map(|arch| {
+            index
+                .manifests
+                .iter()
+                .find(|m| {
+                    m.platform.as_ref().is_some_and(|p| {
+                        let name = match &p.variant {
+                            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                            None => format!("{}/{}", p.os, p.architecture),
+                        };
+                        normalize_platform(&name) == arch.platform.normalized()
+                    })
+                })
+                .map(|m| m.digest.clone())
+                .with_context(|| format!("{reference} lists no {} manifest to sign", arch.platform))
+        })
+        .collect()
 }
 
 /// The three views of one spec, compared: the buildx engine's Dockerfile with its build args,
@@ -223,5 +321,21 @@ mod tests {
             assert!(file.contains(&format!("printf {} > /out/etc/group", printf_quoted(&spec.group()))));
             assert!(file.contains("chown 4242:4242 \"/out/state\""));
         }
+    }
+
+    #[test]
+    fn index_entries_are_matched_to_arches_by_platform() {
+        let arches: Vec<&'static Arch> =
+            ["amd64", "arm32v6"].iter().map(|n| crate::project::matrix::by_name(n).unwrap()).collect();
+        let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {"mediaType": "m", "digest": "sha256:b", "size": 1, "platform": {"architecture": "arm", "os": "linux", "variant": "v6"}},
+            {"mediaType": "m", "digest": "sha256:a", "size": 1, "platform": {"architecture": "amd64", "os": "linux"}},
+        ]});
+        let bytes = serde_json::to_vec(&index).unwrap();
+        assert_eq!(platform_digests(&bytes, "r:t", &arches).unwrap(), ["sha256:a", "sha256:b"]);
+        let i386 = [crate::project::matrix::by_name("i386").unwrap()];
+        let err = platform_digests(&bytes, "r:t", &i386).unwrap_err();
+        assert!(format!("{err:#}").contains("r:t lists no linux/386 manifest"), "{err:#}");
     }
 }

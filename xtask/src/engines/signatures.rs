@@ -21,12 +21,11 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde_json::json;
 
-use super::oci::registry::{self, Client, Target};
-use super::oci::spec::{Blob, Descriptor, ImageManifest, Index, MEDIA_CONFIG, MEDIA_MANIFEST};
-use super::ImageRequest;
-use crate::project::matrix::{normalize_platform, Arch};
+use super::oci::registry::Client;
+use super::oci::spec::{Blob, Descriptor, ImageManifest, MEDIA_CONFIG, MEDIA_MANIFEST};
+use super::{ImageRequest, Published};
+use crate::project::matrix::Arch;
 use crate::project::workspace::Workspace;
-use crate::release::checksum;
 use crate::release::provenance::{self, ImageBuild, CYCLONEDX_PREDICATE_TYPE, PREDICATE_TYPE};
 use crate::release::signing::{self, KeyPair};
 use crate::util::cmd::Cmd;
@@ -100,31 +99,6 @@ pub fn platform_subject(
             ),
         ],
     })
-}
-
-/// The platform manifests an index lists, by arch: fails unless every arch has one.
-pub fn platform_digests(index: &[u8], reference: &str, arches: &[&'static Arch]) -> Result<Vec<String>> {
-    let index: Index =
-        serde_json::from_slice(index).with_context(|| format!("{reference} is not an image index"))?;
-    arches
-        .iter()
-        .map(|arch| {
-            index
-                .manifests
-                .iter()
-                .find(|m| {
-                    m.platform.as_ref().is_some_and(|p| {
-                        let name = match &p.variant {
-                            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-                            None => format!("{}/{}", p.os, p.architecture),
-                        };
-                        normalize_platform(&name) == arch.platform.normalized()
-                    })
-                })
-                .map(|m| m.digest.clone())
-                .with_context(|| format!("{reference} lists no {} manifest to sign", arch.platform))
-        })
-        .collect()
 }
 
 /// cosign's signed payload for `digest` in `repository` ("simple signing").
@@ -388,36 +362,26 @@ pub fn plan_lines(request: &ImageRequest) -> String {
     out
 }
 
-/// Signs a pushed release: the index its first tag names (which must be `expected_index`
-/// when the engine knows it), and each platform manifest that index lists, with its
-/// provenance and SBOM. Prints what was done.
-pub fn sign_pushed(
+/// Signs a pushed release as the request says: its index, and each platform manifest with
+/// its provenance and SBOM. Prints what was done.
+pub fn sign_published(
     sh: &xshell::Shell,
     ws: &Workspace,
     request: &ImageRequest,
     engine: &str,
-    expected_index: Option<&str>,
+    client: &mut Client,
+    published: &Published,
 ) -> Result<()> {
     if !request.signing.is_signed() {
         return Ok(());
     }
-    let target = Target::parse(&request.repository);
-    let credentials = registry::credentials(&target)?;
-    let mut client = Client::connect(target, credentials)?;
-    let reference = &request.list_refs()[0];
-    let tag = &request.tags[0];
-    let index =
-        client.get_manifest(tag)?.with_context(|| format!("{reference} is missing: nothing to sign"))?;
-    let index_digest = format!("sha256:{}", checksum::sha256_hex(&index));
-    if let Some(expected) = expected_index.filter(|e| **e != index_digest) {
-        bail!("{reference} holds {index_digest}, not the index {expected} just pushed: not signing it");
-    }
-    let platform_digests = platform_digests(&index, reference, &request.arches)?;
-
     let facts = ws.project_facts();
-    let mut subjects =
-        vec![Subject { label: "index".into(), digest: index_digest, attestations: Vec::new() }];
-    for (arch, digest) in request.arches.iter().zip(&platform_digests) {
+    let mut subjects = vec![Subject {
+        label: "index".into(),
+        digest: published.index_digest.clone(),
+        attestations: Vec::new(),
+    }];
+    for (arch, digest) in request.arches.iter().zip(&published.platform_digests) {
         let artifact = request.artifact(arch);
         let build = ImageBuild {
             repository: &request.repository,
@@ -429,7 +393,7 @@ pub fn sign_pushed(
         subjects.push(platform_subject(&build, &request.manifest, &facts, &request.dist.sbom(artifact))?);
     }
     let scratch = ws.target_dir.join(format!("cosign-predicates-{}", std::process::id()));
-    if let Some(report) = sign(sh, &request.signing, &mut client, &request.repository, &subjects, &scratch)? {
+    if let Some(report) = sign(sh, &request.signing, client, &request.repository, &subjects, &scratch)? {
         println!("{}", report.line(subjects.len()));
     }
     Ok(())
@@ -473,21 +437,5 @@ mod tests {
         let (_, second, _) = merged(Some(stored), &[other]).unwrap();
         let second: ImageManifest = serde_json::from_slice(&second.bytes).unwrap();
         assert_eq!(second.layers.len(), 2, "another signer's layer is kept");
-    }
-
-    #[test]
-    fn index_entries_are_matched_to_arches_by_platform() {
-        let arches: Vec<&'static Arch> =
-            ["amd64", "arm32v6"].iter().map(|n| crate::project::matrix::by_name(n).unwrap()).collect();
-        let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
-        "manifests": [
-            {"mediaType": "m", "digest": "sha256:b", "size": 1, "platform": {"architecture": "arm", "os": "linux", "variant": "v6"}},
-            {"mediaType": "m", "digest": "sha256:a", "size": 1, "platform": {"architecture": "amd64", "os": "linux"}},
-        ]});
-        let bytes = serde_json::to_vec(&index).unwrap();
-        assert_eq!(platform_digests(&bytes, "r:t", &arches).unwrap(), ["sha256:a", "sha256:b"]);
-        let i386 = [crate::project::matrix::by_name("i386").unwrap()];
-        let err = platform_digests(&bytes, "r:t", &i386).unwrap_err();
-        assert!(format!("{err:#}").contains("r:t lists no linux/386 manifest"), "{err:#}");
     }
 }

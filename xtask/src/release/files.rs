@@ -20,6 +20,8 @@ pub const DOCKERFILE_RELEASE: &str = "Dockerfile.release";
 pub const INSTALL_SH: &str = "install.sh";
 /// cosign's blob signature of SHA256SUMS, and the public key that checks it.
 pub const SIGNATURE_FILE: &str = "SHA256SUMS.sig";
+/// `--keyless`: cosign's Sigstore bundle over SHA256SUMS (certificate, signature, Rekor entry).
+pub const KEYLESS_BUNDLE_FILE: &str = "SHA256SUMS.sigstore.json";
 pub const PUBLIC_KEY_FILE: &str = "cosign.pub";
 
 /// The templates, as paths from the workspace root (`cargo xtask lint` renders them from disk).

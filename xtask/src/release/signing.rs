@@ -18,6 +18,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::project::config::SignConfig;
+use crate::release::checksum::SUMS_FILE;
+use crate::release::files::KEYLESS_BUNDLE_FILE;
+use crate::util::cmd::Cmd;
 
 /// Where the password of the private key is read from, as cosign does.
 pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
@@ -158,6 +161,28 @@ pub fn summary(signer: Option<&KeyPair>) -> String {
         ),
         None => "unsigned: no [sign] key in release.toml, no --sign-key".to_string(),
     }
+}
+
+/// `--keyless`: the cosign command that signs `dir`'s SHA256SUMS with Sigstore's OIDC flow
+/// (CI's identity token) into a bundle beside it. Verified with `cosign verify-blob --bundle`.
+pub fn keyless_command(dir: &Utf8Path) -> Cmd {
+    let bundle = dir.join(KEYLESS_BUNDLE_FILE);
+    Cmd::new("cosign").args(["sign-blob", "--yes", "--bundle", bundle.as_str(), dir.join(SUMS_FILE).as_str()])
+}
+
+/// The plan's line for `--keyless`.
+pub fn describe_keyless(dir: &Utf8Path) -> String {
+    format!("signing: keyless, by cosign (Sigstore OIDC): {}\n", keyless_command(dir))
+}
+
+/// Signs `dir`'s SHA256SUMS keyless (see `keyless_command`).
+pub fn sign_keyless(dir: &Utf8Path) -> Result<()> {
+    let sh = xshell::Shell::new()?;
+    Cmd::new("cosign")
+        .arg("version")
+        .read(&sh)
+        .context("--keyless needs the cosign CLI on PATH (in GitHub Actions: sigstore/cosign-installer)")?;
+    keyless_command(dir).run(&sh).context("cosign sign-blob failed (its output is above)")
 }
 
 /// SHA-256 of the public key's DER encoding: its fingerprint, as the manifest records it.

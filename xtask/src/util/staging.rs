@@ -107,6 +107,18 @@ fn remove_stale(parent: &Utf8Path, name: &str) {
     }
 }
 
+/// Writes one file beside `path` and renames it into place, so readers see the old file or
+/// the whole new one, never a part.
+pub fn write_atomically(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
+    let name = path.file_name().with_context(|| format!("{path} names no file"))?;
+    let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+    std::fs::write(&partial, bytes).with_context(|| format!("cannot write {partial}"))?;
+    std::fs::rename(&partial, path).with_context(|| {
+        let _ = std::fs::remove_file(&partial);
+        format!("cannot move {partial} to {path}")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -364,6 +364,7 @@ fn both_engines_sign_the_index_and_every_platform_and_attest_provenance_and_sbom
     for engine in ["oci", "buildx"] {
         let path = unique(&format!("signed-{engine}"));
         let repo = format!("{REGISTRY}/{path}");
+        let metadata = keys.join(format!("{engine}-pushed.json"));
         let push = [
             "image",
             "--engine",
@@ -378,6 +379,8 @@ fn both_engines_sign_the_index_and_every_platform_and_attest_provenance_and_sbom
             "--push",
             "--sign-key",
             key.as_str(),
+            "--metadata-file",
+            metadata.as_str(),
         ];
         let output = xtask_env(&push, &env);
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -389,6 +392,15 @@ fn both_engines_sign_the_index_and_every_platform_and_attest_provenance_and_sbom
 
         let (index_digest, platforms) = pushed_index(&path, "1.0");
         assert_eq!(platforms.len(), 6, "{engine}: {platforms:?}");
+        let written: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&metadata).unwrap()).unwrap();
+        assert_eq!(written["digest"], index_digest.as_str(), "--metadata-file names the pushed index");
+        assert_eq!(written["signed"], "key");
+        for (platform, digest) in &platforms {
+            let listed =
+                written["platforms"].as_array().unwrap().iter().any(|p| p["digest"] == digest.as_str());
+            assert!(listed, "{platform} {digest} not in {written}");
+        }
         let verified = cosign_verify(&public_key, &format!("{repo}:1.0"));
         assert!(
             verified.status.success(),
@@ -458,4 +470,32 @@ fn both_engines_sign_the_index_and_every_platform_and_attest_provenance_and_sbom
             "{engine}: an unsigned index over the tag must fail cosign verify"
         );
     }
+}
+
+#[test]
+fn keyless_signing_is_planned_with_every_cosign_command_and_needs_a_push() {
+    let dist = shared_dist();
+    let out = scratch("keyless-merge").join("dist");
+    let plan = xtask_ok(&["dist", "merge", dist.as_str(), "--out", out.as_str(), "--keyless", "--dry-run"]);
+    let sums = out.join("SHA256SUMS");
+    let bundle = out.join("SHA256SUMS.sigstore.json");
+    assert!(plan.contains(&format!("cosign sign-blob --yes --bundle {bundle} {sums}")), "{plan}");
+    assert!(!out.exists(), "a dry run writes nothing");
+
+    let repo = format!("{REGISTRY}/{}", unique("keyless"));
+    let image = ["image", "--engine", "oci", "--all-arch", "--dist-dir", dist.as_str(), "--image", &repo];
+    let plan = xtask_ok(&[&image[..], &["--push", "--keyless", "--dry-run"]].concat());
+    assert!(plan.contains(&format!("cosign sign --yes {repo}@<index digest>")), "{plan}");
+    for arch in ALL_ARCHES {
+        let reference = format!("{repo}@<{arch} digest>");
+        assert!(plan.contains(&format!("cosign sign --yes {reference}")), "{arch}: {plan}");
+        for kind in ["slsaprovenance1", "cyclonedx"] {
+            assert!(
+                plan.contains(&format!("--type {kind} --predicate <{arch} {kind}> {reference}")),
+                "{plan}"
+            );
+        }
+    }
+    let refused = xtask_fails(&[&image[..], &["--keyless"]].concat());
+    assert!(refused.contains("add --push"), "{refused}");
 }

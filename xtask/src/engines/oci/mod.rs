@@ -79,7 +79,7 @@ pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest, layout: Option<&U
     let outcome = execute(&plan)?;
     print!("{}", summary(&plan, &outcome));
     if outcome.pushed.is_some() {
-        signatures::sign_pushed(sh, ws, request, "oci", Some(&outcome.index.digest))?;
+        super::after_push(sh, ws, request, "oci", Some(&outcome.index.digest))?;
     }
     Ok(())
 }
