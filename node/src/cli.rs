@@ -4,7 +4,9 @@
 use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::http_server::Limits;
 use crate::log::LogFormat;
 
 pub const DEFAULT_DATA_DIR: &str = "/data";
@@ -14,7 +16,7 @@ pub const USAGE: &str = "\
 exonode: the ExoTool node daemon
 
 Usage:
-  exonode [--log-format text|json] run [--data-dir DIR] [--listen ADDR]
+  exonode [--log-format text|json] run [--data-dir DIR] [--listen ADDR] [LIMITS]
   exonode healthcheck [--addr ADDR]
   exonode --version
   exonode --help
@@ -26,6 +28,9 @@ Commands:
 Options:
   --data-dir DIR       Where the node keeps its identity [env EXONODE_DATA_DIR, default /data]
   --listen ADDR        Address to serve on [env EXONODE_LISTEN, default 0.0.0.0:7070]
+  --max-connections N  Open connections served at once; more get 503 [default 4096]
+  --idle-timeout DUR   Close a connection idle this long between requests [default 5s]
+  --header-timeout DUR Time a request has to arrive whole after its first byte [default 5s]
   --addr ADDR          Node to check [default: the listen address, with 0.0.0.0 as 127.0.0.1]
   --log-format FORMAT  text or json, one line per event on stderr [env EXONODE_LOG_FORMAT]
   -V, --version        Print version, target, commit and build date
@@ -44,6 +49,7 @@ pub enum Command {
 pub struct RunOptions {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
+    pub limits: Limits,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -75,6 +81,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &dyn Env) -> Result<
     let mut data_dir = None;
     let mut listen = None;
     let mut addr = None;
+    let mut limits = Limits::default();
+    let mut limit_flag = None;
 
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
         match arg {
@@ -90,6 +98,18 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &dyn Env) -> Result<
             Long("data-dir") => data_dir = Some(PathBuf::from(parser.value().map_err(|e| e.to_string())?)),
             Long("listen") => listen = Some(parse_addr(&string_value(&mut parser)?, "--listen")?),
             Long("addr") => addr = Some(parse_addr(&string_value(&mut parser)?, "--addr")?),
+            Long("max-connections") => {
+                limits.max_connections = parse_count(&string_value(&mut parser)?, "--max-connections")?;
+                limit_flag = Some("--max-connections");
+            }
+            Long("idle-timeout") => {
+                limits.idle_timeout = parse_timeout(&string_value(&mut parser)?, "--idle-timeout")?;
+                limit_flag = Some("--idle-timeout");
+            }
+            Long("header-timeout") => {
+                limits.header_timeout = parse_timeout(&string_value(&mut parser)?, "--header-timeout")?;
+                limit_flag = Some("--header-timeout");
+            }
             Value(value) if subcommand.is_none() => {
                 subcommand = Some(value.into_string().map_err(|v| format!("invalid command {v:?}"))?)
             }
@@ -117,10 +137,13 @@ pub fn parse(args: impl IntoIterator<Item = OsString>, env: &dyn Env) -> Result<
             let data_dir = data_dir
                 .or_else(|| env.var("EXONODE_DATA_DIR").map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-            Command::Run(RunOptions { data_dir, listen })
+            Command::Run(RunOptions { data_dir, listen, limits })
         }
         Some("healthcheck") => {
             reject_flag(data_dir.is_some(), "--data-dir", "healthcheck")?;
+            if let Some(flag) = limit_flag {
+                reject_flag(true, flag, "healthcheck")?;
+            }
             Command::Healthcheck { addr: addr.unwrap_or_else(|| local_address_of(listen)) }
         }
         Some(other) => {
@@ -154,6 +177,20 @@ fn parse_log_format(raw: &str, source: &str) -> Result<LogFormat, String> {
 fn parse_addr(raw: &str, source: &str) -> Result<SocketAddr, String> {
     raw.parse()
         .map_err(|_| format!("{source}: invalid address {raw:?}; expected IP:PORT such as 0.0.0.0:7070"))
+}
+
+fn parse_count(raw: &str, source: &str) -> Result<usize, String> {
+    match raw.parse() {
+        Ok(count) if count > 0 => Ok(count),
+        _ => Err(format!("{source}: invalid count {raw:?}; expected a whole number above 0")),
+    }
+}
+
+fn parse_timeout(raw: &str, source: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(raw) {
+        Ok(timeout) if !timeout.is_zero() => Ok(timeout),
+        _ => Err(format!("{source}: invalid duration {raw:?}; expected a time above 0 such as 5s or 500ms")),
+    }
 }
 
 /// The address a local client should dial to reach a server listening on `listen`.
@@ -190,7 +227,11 @@ mod tests {
         let cli = parse_with(&["run"], &[]).unwrap();
         assert_eq!(
             cli.command,
-            Command::Run(RunOptions { data_dir: "/data".into(), listen: "0.0.0.0:7070".parse().unwrap() })
+            Command::Run(RunOptions {
+                data_dir: "/data".into(),
+                listen: "0.0.0.0:7070".parse().unwrap(),
+                limits: Limits::default()
+            })
         );
         assert_eq!(cli.log_format, LogFormat::Text);
     }
@@ -202,9 +243,35 @@ mod tests {
         let cli = parse_with(&["run", "--data-dir", "/flag"], &env).unwrap();
         assert_eq!(
             cli.command,
-            Command::Run(RunOptions { data_dir: "/flag".into(), listen: "127.0.0.1:1".parse().unwrap() })
+            Command::Run(RunOptions {
+                data_dir: "/flag".into(),
+                listen: "127.0.0.1:1".parse().unwrap(),
+                limits: Limits::default()
+            })
         );
         assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn connection_limits_are_flags_of_run() {
+        let args = ["run", "--max-connections", "10", "--idle-timeout", "2s", "--header-timeout", "500ms"];
+        let Command::Run(options) = parse_with(&args, &[]).unwrap().command else { panic!("not run") };
+        assert_eq!(
+            options.limits,
+            Limits {
+                max_connections: 10,
+                idle_timeout: Duration::from_secs(2),
+                header_timeout: Duration::from_millis(500)
+            }
+        );
+        for (flag, value) in
+            [("--max-connections", "0"), ("--idle-timeout", "0s"), ("--header-timeout", "soon")]
+        {
+            let err = parse_with(&["run", flag, value], &[]).unwrap_err();
+            assert!(err.contains(flag) && err.contains(value), "{err}");
+        }
+        let err = parse_with(&["healthcheck", "--idle-timeout", "1s"], &[]).unwrap_err();
+        assert!(err.contains("--idle-timeout") && err.contains("healthcheck"), "{err}");
     }
 
     #[test]

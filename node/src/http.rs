@@ -289,7 +289,7 @@ mod tests {
             "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
             "GET / HTTP/2.0\r\n\r\n",
-            "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            "\x16\x03\x01\x02\x00\x01\x00\x01\x03\x03",
         ] {
             assert_eq!(parse(raw.as_bytes()), Parsed::Rejected(400), "{raw:?}");
         }

@@ -91,7 +91,8 @@ pub fn bind(addr: std::net::SocketAddr) -> io::Result<TcpListener> {
 /// limit towards the hard one. Returns the limits to serve with.
 pub fn fit_to_open_file_limit(limits: Limits, log: Logger) -> Limits {
     let wanted = limits.max_connections.saturating_add(RESERVED_FDS);
-    let available = match raise_open_file_limit(wanted as u64) {
+    let wanted = libc::rlim_t::try_from(wanted).unwrap_or(libc::RLIM_INFINITY);
+    let available = match raise_open_file_limit(wanted) {
         Ok(available) => usize::try_from(available).unwrap_or(usize::MAX),
         Err(err) => {
             log.error("cannot read the open-file limit", &[("error", &err)]);
@@ -109,13 +110,13 @@ pub fn fit_to_open_file_limit(limits: Limits, log: Logger) -> Limits {
 }
 
 /// Raises the soft RLIMIT_NOFILE to `wanted` (at most the hard limit); returns the soft limit.
-fn raise_open_file_limit(wanted: u64) -> io::Result<u64> {
+fn raise_open_file_limit(wanted: libc::rlim_t) -> io::Result<libc::rlim_t> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit write and read only the struct we pass.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let wanted = libc::rlim_t::try_from(wanted).unwrap_or(libc::RLIM_INFINITY).min(limit.rlim_max);
+    let wanted = wanted.min(limit.rlim_max);
     if limit.rlim_cur < wanted {
         let raised = libc::rlimit { rlim_cur: wanted, rlim_max: limit.rlim_max };
         // SAFETY: as above.
@@ -123,7 +124,7 @@ fn raise_open_file_limit(wanted: u64) -> io::Result<u64> {
             limit = raised;
         }
     }
-    Ok(u64::try_from(limit.rlim_cur).unwrap_or(u64::MAX))
+    Ok(limit.rlim_cur)
 }
 
 /// Serves `listener` with `handler` until one of `signals` arrives; returns that signal's name.
@@ -233,10 +234,11 @@ where
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream, now: Instant) {
+    fn admit(&mut self, stream: TcpStream, now: Instant) {
         if self.connections.len() >= self.limits.max_connections {
             if !self.at_capacity {
-                self.log.info("connection limit reached", &[("max_connections", &self.limits.max_connections)]);
+                self.log
+                    .info("connection limit reached", &[("max_connections", &self.limits.max_connections)]);
                 self.at_capacity = true;
             }
             refuse(stream, self.date.now());

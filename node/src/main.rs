@@ -3,6 +3,8 @@
 mod build_info;
 mod cli;
 mod healthcheck;
+mod http;
+mod http_server;
 mod log;
 mod server;
 mod state;
@@ -55,7 +57,7 @@ fn main() -> ExitCode {
                     ("data_dir", &options.data_dir.display()),
                 ],
             );
-            match server::serve(options.listen, server::Node { state, started }, log) {
+            match server::serve(options.listen, server::Node { state, started }, options.limits, log) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     log.error(&err.to_string(), &[]);

@@ -31,6 +31,8 @@ fn the_repository_is_lint_clean() {
         "ok    shellcheck        install.sh (generated from xtask/templates/install.sh.in)",
         "ok    check-jsonschema  .github/workflows/ci.yml",
         "ok    check-jsonschema  .github/workflows/release.yml",
+        "ok    actionlint        .github/workflows/ci.yml",
+        "ok    actionlint        .github/workflows/release.yml",
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line:?} in:\n{out}");
     }
@@ -78,22 +80,42 @@ fn a_seeded_bad_file_fails_lint_and_is_named() {
     let clean = xtask_ok(&["lint", "--root", tree.as_str()]);
     assert!(clean.contains("no findings"), "{clean}");
 
-    let seeds: [(&str, &str, &str, &str); 3] = [
-        ("docker/Dockerfile.debug", "FROM busybox:1.36\nRUN cd /tmp && touch x\n", "hadolint", "DL3003"),
-        ("ci/publish.sh", "#!/bin/sh\nset -eu\nrm -rf $1/dist\n", "shellcheck", "SC2086"),
+    // (file, text, the linters that must fail it, a finding each must name)
+    let workflow = ".github/workflows/nightly.yml";
+    let seeds: [(&str, &str, &[&str], &[&str]); 4] = [
         (
-            ".github/workflows/nightly.yml",
+            "docker/Dockerfile.debug",
+            "FROM busybox:1.36\nRUN cd /tmp && touch x\n",
+            &["hadolint"],
+            &["DL3003"],
+        ),
+        ("ci/publish.sh", "#!/bin/sh\nset -eu\nrm -rf $1/dist\n", &["shellcheck"], &["SC2086"]),
+        (
+            workflow,
             "on: push\njobs:\n  build:\n    steps:\n      - run: true\n",
-            "check-jsonschema",
-            "runs-on",
+            &["check-jsonschema", "actionlint"],
+            &["runs-on", "\"runs-on\" section is missing"],
+        ),
+        // Schema-valid, but the action runs on a retired runtime; and a `run:` script finding.
+        (
+            workflow,
+            "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      \
+             - uses: actions/checkout@v4\n      - run: echo $GITHUB_SHA\n",
+            &["actionlint"],
+            &["node20", "SC2086"],
         ),
     ];
-    for (file, text, linter, finding) in seeds {
+    for (file, text, linters, findings) in seeds {
         std::fs::write(tree.join(file), text).unwrap();
         let (stdout, stderr) = lint_fails(&tree);
-        assert!(stdout.lines().any(|l| l == format!("FAIL  {linter:<16}  {file}")), "{file}:\n{stdout}");
-        assert!(stdout.contains(finding), "expected {finding} for {file}:\n{stdout}");
-        assert!(stderr.contains("lint: 1 of ") && stderr.contains(&format!("{file} ({linter})")), "{stderr}");
+        for linter in linters {
+            assert!(stdout.lines().any(|l| l == format!("FAIL  {linter:<16}  {file}")), "{file}:\n{stdout}");
+            assert!(stderr.contains(&format!("{file} ({linter})")), "{stderr}");
+        }
+        for finding in findings {
+            assert!(stdout.contains(finding), "expected {finding} for {file}:\n{stdout}");
+        }
+        assert!(stderr.contains(&format!("lint: {} of ", linters.len())), "{stderr}");
         std::fs::remove_file(tree.join(file)).unwrap();
     }
 
