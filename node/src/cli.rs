@@ -16,7 +16,8 @@ pub const USAGE: &str = "\
 exonode: the ExoTool node daemon
 
 Usage:
-  exonode [--log-format text|json] run [--data-dir DIR] [--listen ADDR] [LIMITS]
+  exonode [--log-format text|json] run [--data-dir DIR] [--listen ADDR]
+          [--max-connections N] [--idle-timeout TIME] [--header-timeout TIME]
   exonode healthcheck [--addr ADDR]
   exonode --version
   exonode --help
@@ -26,15 +27,15 @@ Commands:
   healthcheck  Exit 0 if the node at ADDR answers GET /healthz with 200, else 1.
 
 Options:
-  --data-dir DIR       Where the node keeps its identity [env EXONODE_DATA_DIR, default /data]
-  --listen ADDR        Address to serve on [env EXONODE_LISTEN, default 0.0.0.0:7070]
-  --max-connections N  Open connections served at once; more get 503 [default 4096]
-  --idle-timeout DUR   Close a connection idle this long between requests [default 5s]
-  --header-timeout DUR Time a request has to arrive whole after its first byte [default 5s]
-  --addr ADDR          Node to check [default: the listen address, with 0.0.0.0 as 127.0.0.1]
-  --log-format FORMAT  text or json, one line per event on stderr [env EXONODE_LOG_FORMAT]
-  -V, --version        Print version, target, commit and build date
-  -h, --help           Print this help
+  --data-dir DIR         Where the node keeps its identity [env EXONODE_DATA_DIR, default /data]
+  --listen ADDR          Address to serve on [env EXONODE_LISTEN, default 0.0.0.0:7070]
+  --max-connections N    Connections served at once; the next ones get 503 [default 4096]
+  --idle-timeout TIME    Close a connection idle this long between requests [default 5s]
+  --header-timeout TIME  Time a request has to arrive whole from its first byte [default 5s]
+  --addr ADDR            Node to check [default: the listen address, with 0.0.0.0 as 127.0.0.1]
+  --log-format FORMAT    text or json, one line per event on stderr [env EXONODE_LOG_FORMAT]
+  -V, --version          Print version, target, commit and build date
+  -h, --help             Print this help
 ";
 
 #[derive(Debug, PartialEq, Eq)]

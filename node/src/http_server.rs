@@ -127,14 +127,14 @@ fn raise_open_file_limit(wanted: libc::rlim_t) -> io::Result<libc::rlim_t> {
     Ok(limit.rlim_cur)
 }
 
-/// Serves `listener` with `handler` until one of `signals` arrives; returns that signal's name.
+/// Serves `listener` with `handler` until one of `signals` arrives.
 pub fn run<H>(
     listener: TcpListener,
     signals: Vec<StopSignal>,
     limits: Limits,
     handler: H,
     log: Logger,
-) -> io::Result<&'static str>
+) -> io::Result<()>
 where
     H: Fn(&Request) -> Response,
 {
@@ -182,7 +182,7 @@ where
         })
     }
 
-    fn run(&mut self, signals: &[StopSignal]) -> io::Result<&'static str> {
+    fn run(&mut self, signals: &[StopSignal]) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         let mut next_sweep = Instant::now() + SWEEP_INTERVAL;
         loop {
@@ -201,7 +201,10 @@ where
                 match event.token() {
                     LISTENER => self.accept_all(now),
                     token => match signal_index(token, signals.len()) {
-                        Some(index) => return Ok(signals[index].name),
+                        Some(index) => {
+                            self.log.info("stopping", &[("signal", &signals[index].name)]);
+                            return Ok(());
+                        }
                         None => self.drive(token, now),
                     },
                 }
@@ -219,8 +222,14 @@ where
     fn accept_all(&mut self, now: Instant) {
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => self.admit(stream, now),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Ok((stream, _)) => {
+                    self.accept_paused = false;
+                    self.admit(stream, now);
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.accept_paused = false;
+                    return;
+                }
                 Err(err) if is_transient_accept_error(&err) => continue,
                 Err(err) => {
                     // Out of descriptors or memory: the connection waits in the backlog.
@@ -289,7 +298,6 @@ where
             }
         }
         if self.accept_paused {
-            self.accept_paused = false;
             self.accept_all(now);
         }
     }

@@ -47,8 +47,7 @@ pub fn serve(listen: SocketAddr, node: Node, limits: Limits, log: Logger) -> io:
             ("header_timeout", &humantime::format_duration(limits.header_timeout)),
         ],
     );
-    let signal = http_server::run(listener, signals, limits, |request| respond(request, &node), log)?;
-    log.info("stopping", &[("signal", &signal)]);
+    http_server::run(listener, signals, limits, |request| respond(request, &node), log)?;
     log.info("stopped", &[]);
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! the buildx engine on the same dist folder, every arch, without pushing (buildx loads into
 //! the engine, oci writes a layout) and pushing to a loopback registry. Each round is the
 //! real command a user runs, as a child process; pushes go to a fresh repository per round
-//! so every blob is uploaded. Prints a markdown table for docs/benchmarks.md.
+//! so every blob is uploaded. Signed pushes use the unit tests' throwaway cosign key. Prints
+//! a markdown table for docs/benchmarks.md.
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -17,6 +18,9 @@ use crate::util::cmd::Cmd;
 
 /// The registry ci/setup-host.sh runs; pushes go there and nowhere else.
 pub const REGISTRY: &str = "localhost:5000";
+/// The unit tests' cosign key (testdata/README.md: made for tests, its password is public).
+const THROWAWAY_KEY: &str = "xtask/src/release/testdata/cosign.key";
+const THROWAWAY_PASSWORD: &str = "secret";
 
 struct Case {
     engine: &'static str,
@@ -36,6 +40,9 @@ pub fn run(sh: &Shell, ws: &Workspace, dist_dir: &Utf8Path, manifest: &Manifest,
         .map_err(|p| anyhow::anyhow!("{p:?} is not UTF-8"))?;
     let layout = ws.target_dir.join("bench/oci-layout");
     let repo = |engine: &str| format!("{REGISTRY}/bench/{engine}-{}-{{round}}", std::process::id());
+    let signed_repo =
+        |engine: &str| format!("{REGISTRY}/bench/signed-{engine}-{}-{{round}}", std::process::id());
+    let key = ws.root.join(THROWAWAY_KEY);
     let cases = [
         Case {
             engine: "buildx",
@@ -67,7 +74,20 @@ pub fn run(sh: &Shell, ws: &Workspace, dist_dir: &Utf8Path, manifest: &Manifest,
             args: args(&["--image", &repo("oci"), "--push"]),
             prune: false,
         },
+        Case {
+            engine: "buildx",
+            mode: "push to a fresh repository, signed",
+            args: args(&["--image", &signed_repo("buildx"), "--push", "--sign-key", key.as_str()]),
+            prune: false,
+        },
+        Case {
+            engine: "oci",
+            mode: "push to a fresh repository, signed",
+            args: args(&["--image", &signed_repo("oci"), "--push", "--sign-key", key.as_str()]),
+            prune: false,
+        },
     ];
+    let mut signing_lines = Vec::new();
     eprintln!(
         "bench image: {} arches from {dist_dir}, {rounds} round(s) per case, registry {REGISTRY}",
         arches.len()
@@ -86,7 +106,7 @@ pub fn run(sh: &Shell, ws: &Workspace, dist_dir: &Utf8Path, manifest: &Manifest,
                 Cmd::new("docker").args(["builder", "prune", "--all", "--force"]).output(sh)?;
             }
             let started = Instant::now();
-            let (ok, output) = cmd.output(sh)?;
+            let (ok, output) = cmd.clone().env("COSIGN_PASSWORD", THROWAWAY_PASSWORD).output(sh)?;
             let elapsed = started.elapsed();
             if !ok {
                 bail!("`{cmd}` failed:\n{output}");
@@ -99,10 +119,16 @@ pub fn run(sh: &Shell, ws: &Workspace, dist_dir: &Utf8Path, manifest: &Manifest,
                 elapsed.as_secs_f64()
             );
             times.push(elapsed);
+            if let Some(line) = output.lines().find(|l| l.starts_with("signed ")) {
+                signing_lines.push(format!("{}: {line}", case.engine));
+            }
         }
         rows.push((case, times));
     }
     print!("{}", table(&rows, arches.len()));
+    for line in signing_lines {
+        println!("{line}");
+    }
     Ok(())
 }
 
@@ -121,14 +147,16 @@ fn table(rows: &[(&Case, Vec<Duration>)], arches: usize) -> String {
         "| `cargo xtask image`, {arches} arches | engine | rounds | mean s | min s | oci faster by |"
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
-    let oci_mean = |push: bool| {
+    // A push compares with the oci push of the same mode; a local build with the layout.
+    let oci_mean = |mode: &str| {
+        let push = mode.starts_with("push");
         rows.iter()
-            .find(|(c, _)| c.engine == "oci" && c.mode.starts_with("push") == push)
+            .find(|(c, _)| c.engine == "oci" && if push { c.mode == mode } else { !c.mode.starts_with("push") })
             .map(|(_, t)| mean(t))
     };
     for (case, times) in rows {
         let min = times.iter().min().copied().unwrap_or_default().as_secs_f64();
-        let speedup = match (case.engine, oci_mean(case.mode.starts_with("push"))) {
+        let speedup = match (case.engine, oci_mean(case.mode)) {
             ("buildx", Some(oci)) if oci > 0.0 => format!("{:.0}x", mean(times) / oci),
             _ => "-".to_string(),
         };
