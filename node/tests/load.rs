@@ -263,17 +263,18 @@ fn apache_bench_completes_with_and_without_keep_alive() {
 }
 
 /// Raises this process's open-file limit for the sockets a test holds; the daemon inherits it.
-fn raise_open_file_limit(needed: u64) {
+fn raise_open_file_limit(needed: libc::rlim_t) {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit/setrlimit read and write only the struct passed.
     assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
     assert!(
-        limit.rlim_max as u64 >= needed,
+        limit.rlim_max >= needed,
         "this test holds {needed} sockets but the hard open-file limit is {}; raise it (ulimit -Hn)",
         limit.rlim_max
     );
-    if (limit.rlim_cur as u64) < needed {
-        limit.rlim_cur = needed as _;
+    if limit.rlim_cur < needed {
+        limit.rlim_cur = needed;
+        // SAFETY: as above.
         assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
     }
 }
@@ -294,7 +295,7 @@ fn timed_health_check(addr: &str) -> Duration {
 #[test]
 fn thousands_of_idle_connections_cost_no_threads_and_are_closed_when_idle() {
     let _heavy = heavy_test();
-    raise_open_file_limit(IDLE_CONNECTIONS as u64 + 512);
+    raise_open_file_limit(IDLE_CONNECTIONS as libc::rlim_t + 512);
     let daemon = Daemon::start("idle", &[]);
     let (threads_before, rss_before) = (daemon.threads(), daemon.rss_kib());
 
@@ -409,4 +410,64 @@ fn a_request_that_never_completes_is_closed_after_the_header_timeout() {
         elapsed < Duration::from_secs(30),
         "closed after {elapsed:?}: the idle clock, not the header clock"
     );
+}
+
+#[test]
+fn a_burst_of_pipelined_requests_is_answered_in_order() {
+    let daemon = Daemon::start("pipeline", &[]);
+    let mut stream = daemon.connect();
+    const REQUESTS: usize = 2000;
+    let mut writer = stream.try_clone().unwrap();
+    // Written from another thread: the daemon stops reading while its answers are not read.
+    let sender = std::thread::spawn(move || {
+        let burst = "GET /status HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n".repeat(REQUESTS / 2);
+        writer.write_all(burst.as_bytes()).unwrap();
+    });
+    for n in 0..REQUESTS {
+        let response = read_response(&mut stream);
+        let expected = if n % 2 == 0 { "application/json" } else { "text/plain; charset=utf-8" };
+        assert_eq!((response.status(), response.header("Content-Type")), (200, Some(expected)), "#{n}");
+    }
+    sender.join().unwrap();
+}
+
+#[test]
+fn the_header_clock_restarts_with_each_request() {
+    let daemon = Daemon::start("header-clock", &["--header-timeout", "1s", "--idle-timeout", "60s"]);
+    let mut stream = daemon.connect();
+    let (start, end) = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".split_at(10);
+    stream.write_all(start.as_bytes()).unwrap();
+    // Three header timeouts long, with always a request under way, each complete in 100 ms.
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        stream.write_all(format!("{end}{start}").as_bytes()).unwrap();
+        assert_eq!(read_response(&mut stream).status(), 200);
+    }
+}
+
+#[test]
+fn a_client_that_does_not_read_its_answers_is_dropped_after_the_idle_timeout() {
+    let daemon = Daemon::start("slow-reader", &["--idle-timeout", "1s"]);
+    let mut stream = daemon.connect();
+    let mut writer = stream.try_clone().unwrap();
+    // Requests until the daemon's answers fill both send buffers and it stops reading.
+    std::thread::spawn(move || {
+        let burst = "GET /status HTTP/1.1\r\n\r\n".repeat(1000);
+        while writer.write_all(burst.as_bytes()).is_ok() {}
+    });
+    std::thread::sleep(Duration::from_secs(1) + TIMEOUT_MARGIN);
+    stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Reading lets a daemon without a write timeout go on answering forever.
+        assert!(Instant::now() < deadline, "the connection is still served after the idle timeout");
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(err) => panic!("the connection is still open after the idle timeout: {err}"),
+        }
+    }
+    assert_eq!(daemon.try_get("/healthz").unwrap(), "HTTP/1.0 200 OK");
 }
