@@ -220,6 +220,20 @@ setup_debian_base() {
   [ "$(image_platform "$DEBIAN_BASE")" = linux/amd64 ] || die "base image $DEBIAN_BASE was not made"
 }
 
+# The .deb tests' systemd host: the Debian base plus systemd (as PID 1 in a privileged
+# container) and curl, from Debian's packages.
+SYSTEMD_IMAGE=exotool-test/bookworm-systemd
+setup_systemd_image() {
+  if [ "$(image_platform "$SYSTEMD_IMAGE")" = linux/amd64 ]; then
+    say "image $SYSTEMD_IMAGE: present"
+    return
+  fi
+  say "making image $SYSTEMD_IMAGE (systemd from Debian's packages on $DEBIAN_BASE)"
+  printf 'FROM %s\nRUN apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd systemd-sysv curl >/dev/null && rm -rf /var/lib/apt/lists/*\n' \
+    "$DEBIAN_BASE" | docker build -q -t "$SYSTEMD_IMAGE" - >"$LOG_DIR/systemd-image.log" 2>&1 \
+    || die "cannot build $SYSTEMD_IMAGE; see $LOG_DIR/systemd-image.log"
+}
+
 setup_base_images() {
   local pending=()
   for row in "${BASE_IMAGES[@]}"; do
@@ -268,6 +282,8 @@ main() {
   apt_install skopeo umoci apache2-utils
   # The run-check tests compile a static C program (`cc -static`) that is not a daemon.
   apt_install gcc libc6-dev
+  # The .deb quality gates: lintian, and systemd-analyze (verify, security) from systemd.
+  apt_install lintian systemd
   setup_engine
   setup_buildx
   setup_cosign
@@ -275,6 +291,7 @@ main() {
   setup_registry
   setup_base_images
   setup_debian_base
+  setup_systemd_image
   say "host ready"
 }
 

@@ -151,7 +151,9 @@ fn table(rows: &[(&Case, Vec<Duration>)], arches: usize) -> String {
     let oci_mean = |mode: &str| {
         let push = mode.starts_with("push");
         rows.iter()
-            .find(|(c, _)| c.engine == "oci" && if push { c.mode == mode } else { !c.mode.starts_with("push") })
+            .find(|(c, _)| {
+                c.engine == "oci" && if push { c.mode == mode } else { !c.mode.starts_with("push") }
+            })
             .map(|(_, t)| mean(t))
     };
     for (case, times) in rows {

@@ -20,11 +20,12 @@ use crate::build::toolchain::Toolchain;
 use crate::flags;
 use crate::project::builder_spec::{self, BuilderSpec};
 use crate::project::cargo_metadata::Metadata;
-use crate::project::config::SmokeConfig;
+use crate::project::config::{DebConfig, SmokeConfig};
 use crate::project::matrix::{self, Arch};
 use crate::project::workspace::{Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
+use crate::release::deb::{self, DebFiles, DebInputs};
 use crate::release::dist_dir::DistDir;
 use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
@@ -51,6 +52,9 @@ pub struct DistPlan {
     pub jobs: usize,
     /// The pinned toolchains, as the plan states them.
     pub pins: String,
+    /// `[deb]`, when packages are enabled.
+    pub deb: Option<DebConfig>,
+    pub binary_name: String,
 }
 
 #[derive(Debug)]
@@ -65,6 +69,8 @@ pub struct ArchPlan {
     pub package: String,
     /// The `cargo metadata` whose dependency graph the SBOM lists.
     pub sbom: Cmd,
+    /// The Debian package made beside the archive, if any.
+    pub deb_name: Option<String>,
 }
 
 /// How one arch's binary comes to be.
@@ -240,6 +246,10 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
             short(&release.commit)
         );
     }
+    // The packages' files are read now: a missing unit fails before the builds, not after.
+    if ws.config.deb.enabled {
+        DebFiles::read(&ws.root, &ws.config.deb)?;
+    }
     // The key is read first: a wrong password fails in a second, not after the builds.
     let signer = match request.keyless {
         true => None,
@@ -349,6 +359,10 @@ impl DistPlan {
                     archive_name: release.archive_name(arch.target),
                     package: ws.config.dist.package.clone(),
                     sbom: Metadata::command(&ws.root.join("Cargo.toml"), Some(arch.target)),
+                    deb_name: arch
+                        .deb_arch
+                        .filter(|_| ws.config.deb.enabled)
+                        .map(|deb_arch| deb::file_name(&release, &ws.config.deb, deb_arch)),
                 }
             })
             .collect();
@@ -360,6 +374,8 @@ impl DistPlan {
             smoke: ws.config.dist.smoke.clone(),
             jobs: request.jobs,
             pins: pins(toolchain),
+            deb: ws.config.deb.enabled.then(|| ws.config.deb.clone()),
+            binary_name: ws.config.dist.binary.clone(),
         }
     }
 
@@ -411,6 +427,9 @@ impl DistPlan {
             }
             let _ = writeln!(out, "    pack:  {} (+ .sha256)", step.archive_name);
             let _ = writeln!(out, "    sbom:  {} from {}", sbom::file_name(&step.archive_name), step.sbom);
+            if let Some(deb) = &step.deb_name {
+                let _ = writeln!(out, "    deb:   {deb} (/usr/bin/{}, its systemd unit)", self.binary_name);
+            }
         }
         let _ = writeln!(
             out,
@@ -424,8 +443,19 @@ impl DistPlan {
     }
 
     fn execute(&self, ws: &Workspace, signer: Option<&KeyPair>) -> Result<()> {
-        let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         let includes = read_includes(ws)?;
+        let deb_files = self.deb.as_ref().map(|config| DebFiles::read(&ws.root, config)).transpose()?;
+        let facts = ws.project_facts();
+        let packaging = self.deb.as_ref().zip(deb_files.as_ref()).map(|(config, files)| DebInputs {
+            release: &self.release,
+            config,
+            facts: &facts,
+            binary: &self.binary_name,
+            unit: &files.unit,
+            defaults: &files.defaults,
+            license_text: &files.license_text,
+        });
+        let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         let progress = Progress::new(self.arches.iter().map(|step| step.arch.name));
         let first_failure = AtomicBool::new(false);
         let built = pool::run_ordered(
@@ -439,7 +469,9 @@ impl DistPlan {
                 // xshell's Shell is not shared between threads; each worker has its own.
                 let built = Shell::new()
                     .map_err(anyhow::Error::from)
-                    .and_then(|sh| build_one(&sh, step, self, &includes, &staging.dir, log))
+                    .and_then(|sh| {
+                        build_one(&sh, step, self, &includes, packaging.as_ref(), &staging.dir, log)
+                    })
                     .with_context(|| format!("{} ({}) failed", step.arch.name, step.arch.target));
                 match &built {
                     Ok((artifact, _)) => progress.finish(
@@ -528,6 +560,7 @@ fn build_one(
     step: &ArchPlan,
     plan: &DistPlan,
     includes: &[ArchiveEntry],
+    packaging: Option<&DebInputs>,
     out: &Utf8Path,
     log: RowLog,
 ) -> Result<(Artifact, String)> {
@@ -546,7 +579,7 @@ fn build_one(
     let mut entries = includes.to_vec();
     entries.push(ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true });
     let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch)?;
-    let artifact = Artifact::packed(release, step.arch, &bytes, &binary, build.built_with.clone());
+    let mut artifact = Artifact::packed(release, step.arch, &bytes, &binary, build.built_with.clone());
     let archive_path = out.join(&artifact.name);
     std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
     checksum::write_sidecar(out, &artifact.name, &artifact.sha256)?;
@@ -559,6 +592,12 @@ fn build_one(
     };
     let metadata = Metadata::run(sh, &step.sbom)?;
     sbom::write(&metadata, &facts, out)?;
+    if let (Some(inputs), Some(_)) = (packaging, &step.deb_name) {
+        let (package, bytes) = deb::build(inputs, step.arch, &binary)?;
+        let path = out.join(&package.name);
+        std::fs::write(&path, &bytes).with_context(|| format!("cannot write {path}"))?;
+        artifact.deb = Some(package);
+    }
     Ok((artifact, ran_on))
 }
 

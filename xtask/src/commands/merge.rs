@@ -17,7 +17,9 @@ use crate::project::matrix;
 use crate::project::workspace::{ProjectFacts, Workspace};
 use crate::release::checksum::SUMS_FILE;
 use crate::release::dist_dir::DistDir;
-use crate::release::files::{self, DOCKERFILE_RELEASE, INSTALL_SH, PUBLIC_KEY_FILE, SIGNATURE_FILE};
+use crate::release::files::{
+    self, DOCKERFILE_RELEASE, INSTALL_SH, KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE,
+};
 use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
 use crate::release::signing::{self, KeyPair};
@@ -131,7 +133,7 @@ pub fn read_part(dir: &Utf8Path) -> Result<Part> {
         let name = entry.with_context(|| format!("part {label}: cannot list {dir}"))?.file_name().to_string();
         // Shared files are regenerated, and the signature files made again by merge's own key.
         if SHARED_FILES.contains(&name.as_str())
-            || [SIGNATURE_FILE, PUBLIC_KEY_FILE, ENVELOPE_FILE].contains(&name.as_str())
+            || [SIGNATURE_FILE, PUBLIC_KEY_FILE, ENVELOPE_FILE, KEYLESS_BUNDLE_FILE].contains(&name.as_str())
         {
             continue;
         }
@@ -174,10 +176,17 @@ fn check_generated_files(part: &Part, config: &Config, facts: &ProjectFacts) -> 
 
 /// The archive a file belongs to: the archive itself or a file named `<archive>.<something>`
 /// (its `.sha256`, an SBOM, a signature...).
+/// The archive a file belongs to: the archive itself, a file named after it, or its package.
 fn owner<'a>(artifacts: &'a [Artifact], file: &str) -> Option<&'a str> {
-    artifacts.iter().map(|a| a.name.as_str()).find(|archive| {
-        file == *archive || file.strip_prefix(archive).is_some_and(|rest| rest.starts_with('.'))
-    })
+    artifacts
+        .iter()
+        .find(|a| {
+            let archive = a.name.as_str();
+            file == archive
+                || file.strip_prefix(archive).is_some_and(|rest| rest.starts_with('.'))
+                || a.deb.as_ref().is_some_and(|deb| deb.name == file)
+        })
+        .map(|a| a.name.as_str())
 }
 
 /// Checks that the parts are one release with no arch twice, and returns the manifest one
@@ -477,6 +486,7 @@ mod tests {
             },
             sbom: crate::release::sbom::file_name(&release.archive_name(target)),
             built_with: BuiltWith { rustc: "rustc 1.0.0".into(), ..BuiltWith::fixture() },
+            deb: None,
         }
     }
 

@@ -19,6 +19,22 @@ pub struct Config {
     pub image: ImageSection,
     pub toolchain: ToolchainConfig,
     pub sign: SignConfig,
+    pub deb: DebConfig,
+}
+
+/// `[deb]`: Debian packages of the binary with a systemd unit (see release/deb.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebConfig {
+    pub enabled: bool,
+    /// `Name <email>`, the control file's Maintainer.
+    pub maintainer: String,
+    /// The Debian revision: `<package>_<version>-<revision>_<arch>.deb`.
+    pub revision: u32,
+    pub section: String,
+    /// The systemd unit shipped as `/lib/systemd/system/<binary>.service`, relative to the root.
+    pub unit: Utf8PathBuf,
+    /// The conffile shipped as `/etc/default/<binary>`, relative to the root.
+    pub defaults: Utf8PathBuf,
 }
 
 /// `[sign]`: the cosign private key that signs SHA256SUMS (its password: COSIGN_PASSWORD).
@@ -107,6 +123,13 @@ pub struct ToolchainConfig {
     pub cross: String,
 }
 
+/// `Name <email>`: some name, then one email address in angle brackets at the end.
+fn is_maintainer(text: &str) -> bool {
+    let Some((name, rest)) = text.split_once(" <") else { return false };
+    let Some(email) = rest.strip_suffix('>') else { return false };
+    !name.trim().is_empty() && email.contains('@') && !email.contains(['<', '>', ' '])
+}
+
 pub fn expand_version(template: &str, version: &str) -> String {
     template.replace("{version}", version)
 }
@@ -122,6 +145,20 @@ struct RawConfig {
     toolchain: RawToolchain,
     #[serde(default)]
     sign: RawSign,
+    #[serde(default)]
+    deb: RawDeb,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDeb {
+    #[serde(default)]
+    enabled: bool,
+    maintainer: Option<Spanned<String>>,
+    revision: Option<Spanned<i64>>,
+    section: Option<String>,
+    unit: Option<Utf8PathBuf>,
+    defaults: Option<Utf8PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -410,6 +447,38 @@ impl Config {
             labels.insert(key.into_inner(), value.into_inner());
         }
 
+        let binary = raw.dist.binary.clone().unwrap_or_else(|| raw.dist.package.clone());
+        let maintainer = match raw.deb.maintainer {
+            Some(m) if is_maintainer(m.get_ref()) => m.into_inner(),
+            Some(m) => {
+                return Err(fail(
+                    m.span(),
+                    format!(
+                        "deb.maintainer {:?} must read \"Name <email>\" (Debian's Maintainer field)",
+                        m.get_ref()
+                    ),
+                ))
+            }
+            None if raw.deb.enabled => {
+                bail!("{path}: [deb] enabled = true needs maintainer = \"Name <email>\" (Debian's Maintainer field)")
+            }
+            None => String::new(),
+        };
+        let revision = match raw.deb.revision {
+            None => 1,
+            Some(r) => u32::try_from(*r.get_ref()).ok().filter(|r| *r > 0).ok_or_else(|| {
+                fail(r.span(), format!("deb.revision {} must be a positive number (e.g. 1)", r.get_ref()))
+            })?,
+        };
+        let deb = DebConfig {
+            enabled: raw.deb.enabled,
+            maintainer,
+            revision,
+            section: raw.deb.section.unwrap_or_else(|| "net".into()),
+            unit: raw.deb.unit.unwrap_or_else(|| format!("packaging/deb/{binary}.service").into()),
+            defaults: raw.deb.defaults.unwrap_or_else(|| format!("packaging/deb/{binary}.default").into()),
+        };
+
         let toolchain = raw.toolchain;
         Ok(Config {
             dist: DistConfig {
@@ -440,6 +509,7 @@ impl Config {
                 cross: toolchain.cross.unwrap_or_else(|| "0.2.5".into()),
             },
             sign: SignConfig { key: raw.sign.key, key_env: raw.sign.key_env },
+            deb,
         })
     }
 
@@ -566,6 +636,31 @@ mod tests {
 
     fn error(text: &str) -> String {
         format!("{:#}", parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn deb_needs_a_maintainer_when_enabled_and_names_bad_values_where_they_are() {
+        let base = "[dist]\npackage = \"exonode\"\n[deb]\n";
+        let off = parse(base).unwrap().deb;
+        assert!(!off.enabled);
+        assert_eq!(off.unit, "packaging/deb/exonode.service");
+        assert_eq!(off.defaults, "packaging/deb/exonode.default");
+        let err = error(&format!("{base}enabled = true\n"));
+        assert_eq!(err, "release.toml: [deb] enabled = true needs maintainer = \"Name <email>\" (Debian's Maintainer field)");
+        for bad in ["\"nobody\"", "\"<a@b>\"", "\"A <ab>\"", "\"A <a@b> x\""] {
+            let err = error(&format!("{base}maintainer = {bad}\n"));
+            assert!(
+                err.starts_with("release.toml:4:14: deb.maintainer") && err.contains("Name <email>"),
+                "{bad}: {err}"
+            );
+        }
+        let err = error(&format!("{base}maintainer = \"A <a@b.org>\"\nrevision = 0\n"));
+        assert_eq!(err, "release.toml:5:12: deb.revision 0 must be a positive number (e.g. 1)");
+        let on = parse(&format!("{base}enabled = true\nmaintainer = \"A B <a@b.org>\"\nrevision = 3\n"))
+            .unwrap()
+            .deb;
+        assert_eq!((on.enabled, on.maintainer.as_str(), on.revision), (true, "A B <a@b.org>", 3));
+        assert!(error(&format!("{base}enable = true\n")).contains("unknown field `enable`"));
     }
 
     #[test]

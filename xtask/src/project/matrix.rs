@@ -83,6 +83,10 @@ pub struct Arch {
     pub target: &'static str,
     pub platform: Platform,
     pub debian_arch: &'static str,
+    /// The Debian architecture of the .deb this arch's build is packaged as, if any. armhf
+    /// carries the ARMv6 (VFPv2 hard-float) build, which runs on Raspberry Pi OS's armhf
+    /// (ARMv6) and Debian's armhf (ARMv7) alike; the ARMv7 build gets no package of its own.
+    pub deb_arch: Option<&'static str>,
     pub elf: ElfKind,
     pub run_on: RunOn,
     /// `uname -m` answers on machines of this arch, for install.sh.
@@ -114,6 +118,7 @@ pub const MATRIX: &[Arch] = &[
         target: "x86_64-unknown-linux-musl",
         platform: platform("amd64", None),
         debian_arch: "amd64",
+        deb_arch: Some("amd64"),
         elf: elf(ElfClass::Elf64, EM_X86_64),
         run_on: RunOn::Host,
         uname_machines: &["x86_64", "amd64"],
@@ -124,6 +129,7 @@ pub const MATRIX: &[Arch] = &[
         target: "aarch64-unknown-linux-musl",
         platform: platform("arm64", Some("v8")),
         debian_arch: "arm64",
+        deb_arch: Some("arm64"),
         elf: elf(ElfClass::Elf64, EM_AARCH64),
         run_on: RunOn::Qemu { emulator: "qemu-aarch64-static", cpu: "cortex-a53" },
         uname_machines: &["aarch64", "arm64"],
@@ -134,6 +140,7 @@ pub const MATRIX: &[Arch] = &[
         target: "armv7-unknown-linux-musleabihf",
         platform: platform("arm", Some("v7")),
         debian_arch: "armhf",
+        deb_arch: None,
         elf: arm(FloatAbi::Hard, 10),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "cortex-a7" },
         uname_machines: &["armv7l", "armv8l"],
@@ -146,6 +153,7 @@ pub const MATRIX: &[Arch] = &[
         // Debian's armhf needs ARMv7; its armel runs on ARMv6.
         debian_arch: "armel",
         // v6KZ is the ARM1176 of the Raspberry Pi 1 and Zero; v6T2 and v6K are not.
+        deb_arch: Some("armhf"),
         elf: arm(FloatAbi::Hard, 7),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm1176" },
         uname_machines: &["armv6l"],
@@ -156,6 +164,7 @@ pub const MATRIX: &[Arch] = &[
         target: "armv5te-unknown-linux-musleabi",
         platform: platform("arm", Some("v5")),
         debian_arch: "armel",
+        deb_arch: Some("armel"),
         elf: arm(FloatAbi::Soft, 5),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm926" },
         uname_machines: &["armv5tel", "armv5tejl", "armv5l"],
@@ -166,6 +175,7 @@ pub const MATRIX: &[Arch] = &[
         target: "i686-unknown-linux-musl",
         platform: platform("386", None),
         debian_arch: "i386",
+        deb_arch: Some("i386"),
         elf: elf(ElfClass::Elf32, EM_386),
         run_on: RunOn::Host,
         uname_machines: &["i386", "i486", "i586", "i686", "x86"],

@@ -16,9 +16,9 @@ use crate::project::matrix;
 use crate::project::workspace::{absolute, Workspace};
 use crate::release::checksum::{self, SUMS_FILE};
 use crate::release::files::{KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE};
-use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
+use crate::release::manifest::{Artifact, DebPackage, Manifest, MANIFEST_FILE};
 use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
-use crate::release::{archive, sbom, signing};
+use crate::release::{archive, deb, sbom, signing};
 
 /// A public key the user pinned (`verify --key`): the folder must be signed, and by it.
 pub struct PinnedKey {
@@ -289,7 +289,55 @@ fn artifact_problems(dir: &Utf8Path, manifest: &Manifest, artifact: &Artifact) -
         Ok(binary) => problems.extend(binary_problem(artifact, &binary)),
         Err(err) => problems.push(format!("{}: {err:#}", artifact.name)),
     }
+    if let Some(package) = &artifact.deb {
+        problems.extend(deb_problem(dir, artifact, package)?);
+    }
     Ok(problems)
+}
+
+/// The package must be the manifest's, for the arch's Debian architecture, and hold the very
+/// binary the archive holds.
+fn deb_problem(dir: &Utf8Path, artifact: &Artifact, package: &DebPackage) -> Result<Option<String>> {
+    let path = dir.join(&package.name);
+    if !path.is_file() {
+        return Ok(Some(format!(
+            "{}: missing (the package of {} in {MANIFEST_FILE})",
+            package.name, artifact.arch
+        )));
+    }
+    let expected_arch = matrix::by_name(&artifact.arch).and_then(|arch| arch.deb_arch);
+    if expected_arch != Some(package.architecture.as_str()) {
+        return Ok(Some(format!(
+            "{}: architecture {} is not the Debian package architecture of {} ({})",
+            package.name,
+            package.architecture,
+            artifact.arch,
+            expected_arch.unwrap_or("none")
+        )));
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+    let sha256 = checksum::sha256_hex(&bytes);
+    if sha256 != package.sha256 || bytes.len() as u64 != package.size {
+        return Ok(Some(format!(
+            "{}: sha256 {sha256} ({} bytes) does not match {MANIFEST_FILE} ({}, {} bytes)",
+            package.name,
+            bytes.len(),
+            package.sha256,
+            package.size
+        )));
+    }
+    let binary_path = format!("usr/bin/{}", artifact.binary.path.rsplit('/').next().unwrap_or_default());
+    Ok(match deb::read_data_file(&bytes, &binary_path) {
+        Ok(binary) if checksum::sha256_hex(&binary) == artifact.binary.sha256 => None,
+        Ok(binary) => Some(format!(
+            "{}: /{binary_path} has sha256 {}, not the binary of {} ({})",
+            package.name,
+            checksum::sha256_hex(&binary),
+            artifact.name,
+            artifact.binary.sha256
+        )),
+        Err(err) => Some(format!("{}: {err:#}", package.name)),
+    })
 }
 
 /// The SBOM must describe this very archive, target, commit and version: an SBOM swapped in

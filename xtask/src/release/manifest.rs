@@ -55,6 +55,21 @@ pub struct Artifact {
     pub sbom: String,
     /// How it was built: backend and compiler, so anyone can rebuild it the same way.
     pub built_with: BuiltWith,
+    /// The Debian package made from the same binary, when `[deb]` is enabled and the arch
+    /// has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deb: Option<DebPackage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebPackage {
+    /// `<package>_<version>-<revision>_<architecture>.deb`.
+    pub name: String,
+    /// Debian's architecture name (armhf, armel, ...).
+    pub architecture: String,
+    pub size: u64,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +135,7 @@ impl Artifact {
             },
             sbom: crate::release::sbom::file_name(&name),
             built_with,
+            deb: None,
             name,
         }
     }
@@ -141,6 +157,7 @@ impl Artifact {
             },
             sbom: crate::release::sbom::file_name(&name),
             built_with: BuiltWith::default(),
+            deb: None,
             name,
         }
     }
@@ -215,6 +232,7 @@ pub mod tests {
                 },
                 sbom: "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json".into(),
                 built_with: BuiltWith::fixture(),
+                deb: None,
             }],
         )
     }

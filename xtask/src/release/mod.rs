@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod checksum;
+pub mod deb;
 pub mod dist_dir;
 pub mod files;
 pub mod manifest;

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod deb;
 mod dist;
 mod image;
 mod lint;
