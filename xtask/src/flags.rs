@@ -161,6 +161,10 @@ pub struct Lint {
     /// Lint this tree instead of the workspace (it needs the same layout).
     #[arg(long, value_name = "DIR")]
     pub root: Option<Utf8PathBuf>,
+    /// The dist folder whose Debian packages lintian checks. Default: target/dist; without
+    /// packages there, lintian is skipped and says so (run `cargo xtask dist` first).
+    #[arg(long, value_name = "DIR")]
+    pub dist_dir: Option<Utf8PathBuf>,
     /// Print the linter commands, and run nothing (fetch nothing).
     #[arg(long)]
     pub dry_run: bool,

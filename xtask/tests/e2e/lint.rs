@@ -12,7 +12,7 @@ use crate::support::*;
 /// tests use, so they never fetch concurrently.
 fn lint_repo() -> &'static str {
     static OUTPUT: OnceLock<String> = OnceLock::new();
-    OUTPUT.get_or_init(|| xtask_ok(&["lint"]))
+    OUTPUT.get_or_init(|| xtask_ok(&["lint", "--dist-dir", shared_dist().as_str()]))
 }
 
 #[test]
@@ -33,6 +33,13 @@ fn the_repository_is_lint_clean() {
         "ok    check-jsonschema  .github/workflows/release.yml",
         "ok    actionlint        .github/workflows/ci.yml",
         "ok    actionlint        .github/workflows/release.yml",
+        "ok    systemd verify    packaging/deb/exonode.service",
+        "ok    systemd security  packaging/deb/exonode.service",
+        "ok    lintian           exonode_0.1.0-1_amd64.deb",
+        "ok    lintian           exonode_0.1.0-1_arm64.deb",
+        "ok    lintian           exonode_0.1.0-1_armhf.deb",
+        "ok    lintian           exonode_0.1.0-1_armel.deb",
+        "ok    lintian           exonode_0.1.0-1_i386.deb",
     ] {
         assert!(out.lines().any(|l| l == line), "missing {line:?} in:\n{out}");
     }
@@ -50,7 +57,9 @@ fn the_repository_is_lint_clean() {
 /// A copy of the parts of the tree that lint reads (their files, not subfolders).
 fn tree_copy(name: &str) -> Utf8PathBuf {
     let tree = scratch(name);
-    for dir in ["docker", "docker/hooks", "ci", ".ci", ".github/workflows", "xtask/templates"] {
+    for dir in
+        ["docker", "docker/hooks", "ci", ".ci", ".github/workflows", "xtask/templates", "packaging/deb"]
+    {
         std::fs::create_dir_all(tree.join(dir)).unwrap();
         for entry in root().join(dir).read_dir_utf8().unwrap() {
             let entry = entry.unwrap();
@@ -65,7 +74,8 @@ fn tree_copy(name: &str) -> Utf8PathBuf {
 
 /// Lints `tree`, expecting failure; returns (stdout, stderr).
 fn lint_fails(tree: &Utf8Path) -> (String, String) {
-    let output = xtask(&["lint", "--root", tree.as_str()]);
+    let no_packages = tree.join("no-dist");
+    let output = xtask(&["lint", "--root", tree.as_str(), "--dist-dir", no_packages.as_str()]);
     assert!(!output.status.success(), "lint --root {tree} should have failed");
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -77,8 +87,10 @@ fn lint_fails(tree: &Utf8Path) -> (String, String) {
 fn a_seeded_bad_file_fails_lint_and_is_named() {
     lint_repo();
     let tree = tree_copy("lint-seeded");
-    let clean = xtask_ok(&["lint", "--root", tree.as_str()]);
+    let no_packages = tree.join("no-dist");
+    let clean = xtask_ok(&["lint", "--root", tree.as_str(), "--dist-dir", no_packages.as_str()]);
     assert!(clean.contains("no findings"), "{clean}");
+    assert!(clean.contains(&format!("skip  lintian           no .deb in {no_packages}")), "{clean}");
 
     // (file, text, the linters that must fail it, a finding each must name)
     let workflow = ".github/workflows/nightly.yml";
@@ -117,6 +129,32 @@ fn a_seeded_bad_file_fails_lint_and_is_named() {
         }
         assert!(stderr.contains(&format!("lint: {} of ", linters.len())), "{stderr}");
         std::fs::remove_file(tree.join(file)).unwrap();
+    }
+
+    // The unit: a value systemd would ignore (verify exits 0 but says so), and a unit without
+    // its sandboxing (exposure above 2.0).
+    let unit = tree.join("packaging/deb/exonode.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let weakened: String = text
+        .lines()
+        .filter(|l| !["Protect", "Private", "SystemCall", "Restrict"].iter().any(|p| l.starts_with(p)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (edited, linter, finding) in [
+        (
+            text.replace("ProtectSystem=strict", "ProtectSystem=sometimes"),
+            "systemd verify",
+            "Failed to parse",
+        ),
+        (weakened, "systemd security", "Overall exposure level"),
+    ] {
+        std::fs::write(&unit, edited).unwrap();
+        let (stdout, stderr) = lint_fails(&tree);
+        let file = "packaging/deb/exonode.service";
+        assert!(stdout.lines().any(|l| l == format!("FAIL  {linter:<16}  {file}")), "{linter}:\n{stdout}");
+        assert!(stdout.contains(finding), "expected {finding}:\n{stdout}");
+        assert!(stderr.contains("lint: 1 of "), "{stderr}");
+        std::fs::write(&unit, &text).unwrap();
     }
 
     // Generated files are linted from the tree's templates.
