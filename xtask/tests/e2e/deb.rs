@@ -229,8 +229,3 @@ fn verify_names_a_tampered_package_and_one_holding_another_binary() {
     let stderr = xtask_fails(&["verify", swapped.as_str()]);
     assert!(stderr.contains(&format!("FAILED {name}: /usr/bin/exonode has sha256")), "{stderr}");
 }
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("{:x}", sha2::Sha256::digest(bytes))
-}

@@ -327,11 +327,6 @@ fn two_checkouts_at_different_paths_produce_identical_bytes() {
     let _ = std::fs::remove_dir_all(base.join("second"));
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("{:x}", Sha256::digest(bytes))
-}
-
 /// Rebuilds `arch`'s archive in `dir` with `binary` in place of its binary, same path.
 fn repack_with_binary(dir: &Utf8Path, arch: &str, binary: &[u8]) {
     use std::io::Read;

@@ -194,17 +194,6 @@ fn oci_layout_twice_gives_one_digest_and_skopeo_and_umoci_read_it() {
     assert_eq!(sbom, std::fs::read(sbom_file).unwrap(), "the attached SBOM is dist's file");
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
-}
-
 #[test]
 fn pushed_index_runs_on_each_platform_as_non_root_with_a_stable_digest() {
     require_registry();

@@ -296,22 +296,13 @@ fn pushed_index(path: &str, tag: &str) -> (String, Vec<(String, String)>) {
                   application/vnd.docker.distribution.manifest.list.v2+json";
     let raw = Command::new("curl").args(["-fsS", "-H", accept, &url]).output().unwrap();
     assert!(raw.status.success(), "GET {url}: {}", String::from_utf8_lossy(&raw.stderr));
-    use sha2::Digest as _;
-    let digest = format!("sha256:{:x}", sha2::Sha256::digest(&raw.stdout));
+    let digest = format!("sha256:{}", sha256_hex(&raw.stdout));
     let index: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
     let platforms = index["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| {
-            let p = &m["platform"];
-            let base = format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap());
-            let platform = match p["variant"].as_str() {
-                Some(v) if base != "linux/arm64" => format!("{base}/{v}"),
-                _ => base,
-            };
-            (platform, m["digest"].as_str().unwrap().to_string())
-        })
+        .map(|m| (entry_platform(m), m["digest"].as_str().unwrap().to_string()))
         .collect();
     (digest, platforms)
 }

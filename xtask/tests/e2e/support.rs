@@ -82,21 +82,25 @@ pub fn all_platforms() -> Vec<String> {
 pub fn list_platforms(list: &str) -> Vec<String> {
     let raw = run_ok("docker", &["buildx", "imagetools", "inspect", "--raw", list]);
     let index: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    let mut platforms: Vec<String> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            let p = &m["platform"];
-            let base = format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap());
-            match p["variant"].as_str() {
-                Some(v) if base != "linux/arm64" => format!("{base}/{v}"),
-                _ => base,
-            }
-        })
-        .collect();
+    let mut platforms: Vec<String> =
+        index["manifests"].as_array().unwrap().iter().map(entry_platform).collect();
     platforms.sort();
     platforms
+}
+
+/// The platform of an index entry, as PLATFORMS spells it (arm64 without its v8).
+pub fn entry_platform(entry: &serde_json::Value) -> String {
+    let p = &entry["platform"];
+    let base = format!("{}/{}", p["os"].as_str().unwrap(), p["architecture"].as_str().unwrap());
+    match p["variant"].as_str() {
+        Some(v) if base != "linux/arm64" => format!("{base}/{v}"),
+        _ => base,
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("{:x}", Sha256::digest(bytes))
 }
 
 /// One `cargo xtask dist` of every arch, shared by every test in this binary: cross builds
