@@ -252,6 +252,7 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
     }
     // The key is read first: a wrong password fails in a second, not after the builds.
     let signer = match request.keyless {
+        true if !request.dry_run => signing::require_cosign().map(|()| None)?,
         true => None,
         false => signing::configured_key(&ws.root, &ws.config.sign, request.sign_key.as_deref())?,
     };

@@ -69,6 +69,7 @@ impl flags::DistMerge {
             }
         }
         let signer = match self.keyless {
+            true if !self.dry_run => signing::require_cosign().map(|()| None)?,
             true => None,
             false => signing::configured_key(&ws.root, &ws.config.sign, self.sign_key.as_deref())?,
         };

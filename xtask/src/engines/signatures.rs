@@ -320,9 +320,6 @@ pub fn sign(
         Signing::Key(pair) => sign_with_key(client, repository, pair, subjects).map(Some),
         Signing::Keyless => {
             let started = Instant::now();
-            Cmd::new("cosign").arg("version").read(sh).context(
-                "--keyless needs the cosign CLI on PATH (in GitHub Actions: sigstore/cosign-installer)",
-            )?;
             std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {scratch}"))?;
             let commands = keyless_commands(repository, subjects, scratch);
             let result = commands.and_then(|commands| {
@@ -337,7 +334,13 @@ pub fn sign(
 
 /// How `image` signs: `--keyless`, `--sign-key`, release.toml's `[sign]`, or not at all. Without
 /// --push nothing is signed, so no key (and no password) is needed.
-pub fn configured(ws: &Workspace, sign_key: Option<&Utf8Path>, keyless: bool, push: bool) -> Result<Signing> {
+pub fn configured(
+    ws: &Workspace,
+    sign_key: Option<&Utf8Path>,
+    keyless: bool,
+    push: bool,
+    dry_run: bool,
+) -> Result<Signing> {
     if !push {
         if sign_key.is_some() || keyless {
             bail!("--sign-key and --keyless sign what is pushed: add --push (signatures are stored in the registry)");
@@ -345,6 +348,9 @@ pub fn configured(ws: &Workspace, sign_key: Option<&Utf8Path>, keyless: bool, pu
         return Ok(Signing::Unsigned);
     }
     if keyless {
+        if !dry_run {
+            signing::require_cosign()?;
+        }
         return Ok(Signing::Keyless);
     }
     Ok(match signing::configured_key(&ws.root, &ws.config.sign, sign_key)? {

@@ -178,11 +178,18 @@ pub fn describe_keyless(dir: &Utf8Path) -> String {
 /// Signs `dir`'s SHA256SUMS keyless (see `keyless_command`).
 pub fn sign_keyless(dir: &Utf8Path) -> Result<()> {
     let sh = xshell::Shell::new()?;
+    keyless_command(dir).run(&sh).context("cosign sign-blob failed (its output is above)")
+}
+
+/// `--keyless` runs the cosign CLI: checked before anything is built or pushed, so a missing
+/// cosign cannot leave a release unsigned halfway.
+pub fn require_cosign() -> Result<()> {
+    let sh = xshell::Shell::new()?;
     Cmd::new("cosign")
         .arg("version")
         .read(&sh)
-        .context("--keyless needs the cosign CLI on PATH (in GitHub Actions: sigstore/cosign-installer)")?;
-    keyless_command(dir).run(&sh).context("cosign sign-blob failed (its output is above)")
+        .map(drop)
+        .context("--keyless needs the cosign CLI on PATH (in GitHub Actions: sigstore/cosign-installer); nothing was done")
 }
 
 /// SHA-256 of the public key's DER encoding: its fingerprint, as the manifest records it.

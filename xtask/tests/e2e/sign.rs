@@ -489,4 +489,24 @@ fn keyless_signing_is_planned_with_every_cosign_command_and_needs_a_push() {
     }
     let refused = xtask_fails(&[&image[..], &["--keyless"]].concat());
     assert!(refused.contains("add --push"), "{refused}");
+
+    // Without cosign, keyless stops before anything is written or pushed.
+    let path = path_without("path-without-cosign", |name| name == "cosign");
+    let merge = ["dist", "merge", dist.as_str(), "--out", out.as_str(), "--keyless"];
+    let push = [&image[..], &["--push", "--keyless"]].concat();
+    for args in [&merge[..], &push[..]] {
+        let output = xtask_env(args, &[("PATH", &path)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && stderr.contains("--keyless needs the cosign CLI"), "{stderr}");
+        assert!(stderr.contains("nothing was done"), "{stderr}");
+    }
+    assert!(!out.exists(), "no merged folder without cosign");
+    let tags = Command::new("curl")
+        .args([
+            "-s",
+            &format!("http://{REGISTRY}/v2/{}/tags/list", repo.trim_start_matches(&format!("{REGISTRY}/"))),
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&tags.stdout).contains("\"tags\":["), "nothing was pushed");
 }

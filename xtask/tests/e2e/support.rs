@@ -386,3 +386,20 @@ pub fn assert_stops_within_a_second_on_sigterm(container: &str) -> u64 {
     }
     panic!("{container} took {seen:?} to stop on SIGTERM, three times over a second");
 }
+
+/// A PATH of one folder, `scratch(name)`, linking every program on this PATH that `left_out`
+/// does not pick: the same tools, minus those.
+pub fn path_without(name: &str, left_out: impl Fn(&str) -> bool) -> String {
+    let bin = scratch(name);
+    for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap()) {
+        let Ok(entries) = dir.read_dir() else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let link = bin.as_std_path().join(&name);
+            if !left_out(&name.to_string_lossy()) && !link.exists() {
+                std::os::unix::fs::symlink(entry.path(), link).unwrap();
+            }
+        }
+    }
+    bin.to_string()
+}
