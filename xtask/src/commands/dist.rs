@@ -29,7 +29,7 @@ use crate::release::deb::{self, DebFiles, DebInputs};
 use crate::release::dist_dir::DistDir;
 use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
-use crate::release::signing::{self, KeyPair};
+use crate::release::signing::FileSigning;
 use crate::release::{provenance, sbom};
 use crate::util::cmd::Cmd;
 use crate::util::interrupt;
@@ -43,8 +43,6 @@ use crate::util::staging::Staging;
 pub struct DistPlan {
     pub release: Release,
     pub out_dir: Utf8PathBuf,
-    /// Sign SHA256SUMS keyless with cosign once the folder is written.
-    pub keyless: bool,
     pub arches: Vec<ArchPlan>,
     /// The run check's scenario after `--version` (release.toml `dist.smoke`).
     pub smoke: Option<SmokeConfig>,
@@ -247,15 +245,15 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
         );
     }
     // The packages' files are read now: a missing unit fails before the builds, not after.
-    if ws.config.deb.enabled {
-        DebFiles::read(&ws.root, &ws.config.deb)?;
-    }
+    let deb_files = ws.config.deb.enabled.then(|| DebFiles::read(&ws.root, &ws.config.deb)).transpose()?;
     // The key is read first: a wrong password fails in a second, not after the builds.
-    let signer = match request.keyless {
-        true if !request.dry_run => signing::require_cosign().map(|()| None)?,
-        true => None,
-        false => signing::configured_key(&ws.root, &ws.config.sign, request.sign_key.as_deref())?,
-    };
+    let signing = FileSigning::configured(
+        &ws.root,
+        &ws.config.sign,
+        request.sign_key.as_deref(),
+        request.keyless,
+        request.dry_run,
+    )?;
     let mut toolchain = Toolchain::probe(sh, &ws.target_dir, &ws.config.toolchain)?;
     if request.backend == BackendRequest::Cross {
         toolchain.cross = Some(cross_tools(ws, &toolchain)?);
@@ -264,11 +262,7 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
     let tools =
         ToolPlan::new(&toolchain, &request.arches, &prebuilt, request.backend, ws.package.needs_c_toolchain)?;
     let plan = DistPlan::new(ws, &toolchain, release.clone(), request, &tools.choices);
-    let signing_line = match request.keyless {
-        true => signing::describe_keyless(request.out.path()),
-        false => signing::describe(signer.as_ref()),
-    };
-    print!("{}{}{signing_line}", tools.render(), plan.render());
+    print!("{}{}{}", tools.render(), plan.render(), signing.describe(request.out.path()));
     if request.dry_run {
         return Ok(());
     }
@@ -278,7 +272,7 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
         .map(|(arch, backend)| (arch, Choice::Settled(backend)))
         .collect();
     // The same plan, with the toolchain's outcomes (and what it installed) filled in.
-    DistPlan::new(ws, &toolchain, release, request, &settled).execute(ws, signer.as_ref())
+    DistPlan::new(ws, &toolchain, release, request, &settled).execute(ws, &signing, deb_files.as_ref())
 }
 
 /// cross at its pinned version, and the builder image it runs every build in.
@@ -370,7 +364,6 @@ impl DistPlan {
         DistPlan {
             release,
             out_dir: request.out.path().to_path_buf(),
-            keyless: request.keyless,
             arches,
             smoke: ws.config.dist.smoke.clone(),
             jobs: request.jobs,
@@ -443,18 +436,15 @@ impl DistPlan {
         out
     }
 
-    fn execute(&self, ws: &Workspace, signer: Option<&KeyPair>) -> Result<()> {
+    fn execute(&self, ws: &Workspace, signing: &FileSigning, deb_files: Option<&DebFiles>) -> Result<()> {
         let includes = read_includes(ws)?;
-        let deb_files = self.deb.as_ref().map(|config| DebFiles::read(&ws.root, config)).transpose()?;
         let facts = ws.project_facts();
-        let packaging = self.deb.as_ref().zip(deb_files.as_ref()).map(|(config, files)| DebInputs {
+        let packaging = self.deb.as_ref().zip(deb_files).map(|(config, files)| DebInputs {
             release: &self.release,
             config,
             facts: &facts,
             binary: &self.binary_name,
-            unit: &files.unit,
-            defaults: &files.defaults,
-            license_text: &files.license_text,
+            files,
         });
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         let progress = Progress::new(self.arches.iter().map(|step| step.arch.name));
@@ -518,10 +508,8 @@ impl DistPlan {
         let artifacts = built.into_iter().map(|(artifact, _, _)| artifact).collect();
         let manifest = Manifest::new(&self.release, artifacts);
         let inputs = provenance::Inputs::read(&ws.root)?;
-        files::write_all(&staging.dir, &manifest, &ws.config, &ws.project_facts(), &inputs, signer)?;
-        if self.keyless {
-            signing::sign_keyless(&staging.dir)?;
-        }
+        files::write_all(&staging.dir, &manifest, &ws.config, &facts, &inputs, signing.key())?;
+        signing.finish(&staging.dir)?;
         let dest = staging.commit()?;
         print!("{}", summary_table(&rows));
         let archives =
@@ -532,7 +520,7 @@ impl DistPlan {
             files::DOCKERFILE_RELEASE,
             files::INSTALL_SH,
             provenance::PROVENANCE_FILE,
-            signing::summary(signer)
+            signing.summary()
         );
         Ok(())
     }

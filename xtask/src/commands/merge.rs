@@ -22,7 +22,7 @@ use crate::release::files::{
 };
 use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
-use crate::release::signing::{self, KeyPair};
+use crate::release::signing::FileSigning;
 use crate::util::report::short;
 use crate::util::staging::Staging;
 
@@ -68,13 +68,15 @@ impl flags::DistMerge {
                 bail!("--out {out_dir} is also the part {part}; write the merged folder somewhere else");
             }
         }
-        let signer = match self.keyless {
-            true if !self.dry_run => signing::require_cosign().map(|()| None)?,
-            true => None,
-            false => signing::configured_key(&ws.root, &ws.config.sign, self.sign_key.as_deref())?,
-        };
+        let signing = FileSigning::configured(
+            &ws.root,
+            &ws.config.sign,
+            self.sign_key.as_deref(),
+            self.keyless,
+            self.dry_run,
+        )?;
         let parts = self.parts.iter().map(|dir| read_part(dir)).collect::<Result<Vec<Part>>>()?;
-        if let (None, Some(signed)) = (&signer, parts.iter().find(|p| p.manifest.signature.is_some())) {
+        if let (None, Some(signed)) = (signing.key(), parts.iter().find(|p| p.manifest.signature.is_some())) {
             bail!(
                 "part {} is signed, and the merged SHA256SUMS would not be: pass --sign-key KEY (or set \
                  [sign] in release.toml) so the merged release is signed too",
@@ -85,15 +87,11 @@ impl flags::DistMerge {
         for part in &parts {
             check_generated_files(part, &ws.config, &facts)?;
         }
-        let signing_line = match self.keyless {
-            true => signing::describe_keyless(&plan.out_dir),
-            false => signing::describe(signer.as_ref()),
-        };
-        print!("{}{signing_line}", plan.render());
+        print!("{}{}", plan.render(), signing.describe(&plan.out_dir));
         if self.dry_run {
             return Ok(());
         }
-        plan.execute(&ws.config, &facts, &provenance::Inputs::read(&ws.root)?, signer.as_ref(), self.keyless)
+        plan.execute(&ws.config, &facts, &provenance::Inputs::read(&ws.root)?, &signing)
     }
 }
 
@@ -318,8 +316,7 @@ impl MergePlan {
         config: &Config,
         facts: &ProjectFacts,
         inputs: &provenance::Inputs,
-        signer: Option<&KeyPair>,
-        keyless: bool,
+        signing: &FileSigning,
     ) -> Result<()> {
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         for copy in &self.copies {
@@ -328,10 +325,8 @@ impl MergePlan {
                 std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
             }
         }
-        files::write_all(&staging.dir, &self.manifest, config, facts, inputs, signer)?;
-        if keyless {
-            signing::sign_keyless(&staging.dir)?;
-        }
+        files::write_all(&staging.dir, &self.manifest, config, facts, inputs, signing.key())?;
+        signing.finish(&staging.dir)?;
         // The parts were verified; this catches a part changed while it was being copied.
         let problems = DistDir::at(&staging.dir).problems()?;
         if !problems.is_empty() {
@@ -395,7 +390,7 @@ mod synthetic_tests {
                 archive("i686-unknown-linux-musl"),
             )
         );
-        plan.execute(&config, &facts, &fixtures::inputs(), None, false).unwrap();
+        plan.execute(&config, &facts, &fixtures::inputs(), &FileSigning::Unsigned).unwrap();
         assert_eq!(files(&out), files(&whole), "merged parts differ from one run");
         let lone = ArtifactCopy {
             arch: "amd64".into(),

@@ -31,8 +31,8 @@ use crate::release::signing::{self, KeyPair};
 use crate::util::cmd::Cmd;
 use crate::util::report::seconds;
 
-pub const MEDIA_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
-pub const MEDIA_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
+const MEDIA_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+const MEDIA_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 const ANNOTATION_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 const ANNOTATION_PREDICATE_TYPE: &str = "predicateType";
 
@@ -70,17 +70,17 @@ impl Signing {
 }
 
 /// One pushed manifest to sign, with the Statements to attest to it.
-pub struct Subject {
+struct Subject {
     /// `index` or the arch's name, for messages.
-    pub label: String,
+    label: String,
     /// `sha256:<hex>`.
-    pub digest: String,
+    digest: String,
     /// (predicate type, Statement) pairs.
-    pub attestations: Vec<(&'static str, String)>,
+    attestations: Vec<(&'static str, String)>,
 }
 
 /// The Statements attached to one platform image: its SLSA provenance and its SBOM.
-pub fn platform_subject(
+fn platform_subject(
     build: &ImageBuild,
     manifest: &crate::release::manifest::Manifest,
     facts: &crate::project::workspace::ProjectFacts,
@@ -102,7 +102,7 @@ pub fn platform_subject(
 }
 
 /// cosign's signed payload for `digest` in `repository` ("simple signing").
-pub fn simple_signing_payload(repository: &str, digest: &str) -> Vec<u8> {
+fn simple_signing_payload(repository: &str, digest: &str) -> Vec<u8> {
     let payload = json!({
         "critical": {
             "identity": { "docker-reference": repository },
@@ -114,9 +114,9 @@ pub fn simple_signing_payload(repository: &str, digest: &str) -> Vec<u8> {
     serde_json::to_vec(&payload).expect("the payload serializes")
 }
 
-/// `sha256:abc` + `sig` → `sha256-abc.sig`.
-pub fn tag(digest: &str, suffix: &str) -> String {
-    format!("{}.{suffix}", digest.replace(':', "-"))
+/// `sha256:abc` + `sig` → `sha256-abc.sig`: the referrers tag schema's tag with cosign's suffix.
+fn tag(digest: &str, suffix: &str) -> String {
+    format!("{}.{suffix}", super::oci::build::referrers_tag(digest))
 }
 
 /// A layer to add to a signature or attestation manifest.
@@ -194,15 +194,15 @@ fn merged(existing: Option<ImageManifest>, new: &[Layer]) -> Option<(Blob, Blob,
 
 /// What signing did, for the summary.
 #[derive(Default)]
-pub struct Report {
-    pub added: usize,
-    pub present: usize,
-    pub bytes: u64,
-    pub elapsed: Duration,
+struct Report {
+    added: usize,
+    present: usize,
+    bytes: u64,
+    elapsed: Duration,
 }
 
 impl Report {
-    pub fn line(&self, subjects: usize) -> String {
+    fn line(&self, subjects: usize) -> String {
         let mut out = format!(
             "signed {subjects} manifests in {}: {} signature/attestation layers added ({} bytes)",
             seconds(self.elapsed),
@@ -240,7 +240,7 @@ fn store(client: &mut Client, tag: &str, layers: &[Layer], report: &mut Report) 
 }
 
 /// Signs every subject with `pair` and attaches its attestations, in cosign's layout.
-pub fn sign_with_key(
+fn sign_with_key(
     client: &mut Client,
     repository: &str,
     pair: &KeyPair,
@@ -264,7 +264,7 @@ pub fn sign_with_key(
 }
 
 /// The cosign commands of keyless signing; each predicate is written to `predicates`.
-pub fn keyless_commands(repository: &str, subjects: &[Subject], predicates: &Utf8Path) -> Result<Vec<Cmd>> {
+fn keyless_commands(repository: &str, subjects: &[Subject], predicates: &Utf8Path) -> Result<Vec<Cmd>> {
     let mut commands = Vec::new();
     for subject in subjects {
         let reference = format!("{repository}@{}", subject.digest);
@@ -290,7 +290,7 @@ pub fn keyless_commands(repository: &str, subjects: &[Subject], predicates: &Utf
 }
 
 /// The keyless mode's plan lines: what cosign will be asked to do, digests not known yet.
-pub fn keyless_plan(repository: &str, arches: &[&'static Arch]) -> String {
+fn keyless_plan(repository: &str, arches: &[&'static Arch]) -> String {
     let mut out = format!("    cosign sign --yes {repository}@<index digest>\n");
     for arch in arches {
         let reference = format!("{repository}@<{} digest>", arch.name);
@@ -307,7 +307,7 @@ pub fn keyless_plan(repository: &str, arches: &[&'static Arch]) -> String {
 }
 
 /// Signs the pushed `subjects` as `signing` says.
-pub fn sign(
+fn sign(
     sh: &xshell::Shell,
     signing: &Signing,
     client: &mut Client,

@@ -482,7 +482,7 @@ impl Config {
         let toolchain = raw.toolchain;
         Ok(Config {
             dist: DistConfig {
-                binary: raw.dist.binary.unwrap_or_else(|| raw.dist.package.clone()),
+                binary,
                 package: raw.dist.package,
                 arches,
                 include: raw.dist.include,

@@ -40,16 +40,14 @@ pub struct DebInputs<'a> {
     pub facts: &'a ProjectFacts,
     /// The binary's name: `/usr/bin/<binary>`, `<binary>.service`, the account.
     pub binary: &'a str,
-    pub unit: &'a str,
-    pub defaults: &'a str,
-    /// The project's license text (its LICENSE file), for the copyright file.
-    pub license_text: &'a str,
+    pub files: &'a DebFiles,
 }
 
 /// The project's files a package is made of, read (and checked) before anything is built.
 pub struct DebFiles {
     pub unit: String,
     pub defaults: String,
+    /// The project's license text (its LICENSE file), for the copyright file.
     pub license_text: String,
 }
 
@@ -119,8 +117,8 @@ fn data_entries(inputs: &DebInputs, binary: &[u8]) -> Result<Vec<Entry>> {
     let name = inputs.binary;
     let doc = format!("./usr/share/doc/{name}");
     let files = vec![
-        (format!("./etc/default/{name}"), 0o644, inputs.defaults.as_bytes().to_vec()),
-        (format!("./lib/systemd/system/{name}.service"), 0o644, inputs.unit.as_bytes().to_vec()),
+        (format!("./etc/default/{name}"), 0o644, inputs.files.defaults.as_bytes().to_vec()),
+        (format!("./lib/systemd/system/{name}.service"), 0o644, inputs.files.unit.as_bytes().to_vec()),
         (format!("./usr/bin/{name}"), 0o755, binary.to_vec()),
         (
             format!("{doc}/changelog.Debian.gz"),
@@ -209,6 +207,7 @@ fn short_description(description: &str, name: &str) -> String {
 /// Machine-readable copyright (DEP-5) with the license's full text.
 fn copyright(inputs: &DebInputs) -> String {
     let holder = inputs
+        .files
         .license_text
         .lines()
         .find_map(|l| l.trim().strip_prefix("Copyright (c)").or_else(|| l.trim().strip_prefix("Copyright")))
@@ -216,6 +215,7 @@ fn copyright(inputs: &DebInputs) -> String {
         .unwrap_or("the authors")
         .to_string();
     let text: String = inputs
+        .files
         .license_text
         .lines()
         .skip_while(|l| l.trim().is_empty() || l.trim().ends_with("License") && !l.contains(' '))
@@ -337,15 +337,14 @@ mod tests {
         let release = fixtures::release();
         let config = config();
         let facts = fixtures::facts();
-        let inputs = DebInputs {
-            release: &release,
-            config: &config,
-            facts: &facts,
-            binary: "exonode",
-            unit: "[Service]\nExecStart=/usr/bin/exonode run\n",
-            defaults: "EXONODE_LISTEN=127.0.0.1:7070\n",
-            license_text: "MIT License\n\nCopyright (c) 2026 ExoTool developers\n\nPermission is granted.\n",
+        let files = DebFiles {
+            unit: "[Service]\nExecStart=/usr/bin/exonode run\n".into(),
+            defaults: "EXONODE_LISTEN=127.0.0.1:7070\n".into(),
+            license_text: "MIT License\n\nCopyright (c) 2026 ExoTool developers\n\nPermission is granted.\n"
+                .into(),
         };
+        let inputs =
+            DebInputs { release: &release, config: &config, facts: &facts, binary: "exonode", files: &files };
         build(&inputs, by_name(arch).unwrap(), binary).unwrap()
     }
 
@@ -406,9 +405,11 @@ mod tests {
                 config: &config(),
                 facts: &fixtures::facts(),
                 binary: "exonode",
-                unit: "",
-                defaults: "",
-                license_text: "",
+                files: &DebFiles {
+                    unit: String::new(),
+                    defaults: String::new(),
+                    license_text: String::new(),
+                },
             },
             b"x",
         )

@@ -147,38 +147,81 @@ pub fn configured_key(
     Ok(None)
 }
 
-/// The plan's line about signing.
-pub fn describe(signer: Option<&KeyPair>) -> String {
-    format!("signing: {}\n", summary(signer))
+/// How `dist` and `dist merge` sign a folder's SHA256SUMS.
+pub enum FileSigning {
+    Unsigned,
+    /// Natively, while the files are written (`files::write_all`).
+    Key(KeyPair),
+    /// By the cosign CLI, once the folder is written (`finish`).
+    Keyless,
 }
 
-/// "unsigned", or what signs SHA256SUMS.
-pub fn summary(signer: Option<&KeyPair>) -> String {
-    match signer {
-        Some(pair) => format!(
-            "SHA256SUMS and the provenance signed (SHA256SUMS.sig, provenance.intoto.dsse.json) by the key {}…, published as cosign.pub",
-            &pair.fingerprint()[..16]
-        ),
-        None => "unsigned: no [sign] key in release.toml, no --sign-key".to_string(),
+impl FileSigning {
+    /// `--keyless`, else `--sign-key` (`flag`) or release.toml's `[sign]`, else unsigned. Keyless
+    /// checks for cosign now (unless a dry run), before anything is built or written.
+    pub fn configured(
+        root: &Utf8Path,
+        sign: &SignConfig,
+        flag: Option<&Utf8Path>,
+        keyless: bool,
+        dry_run: bool,
+    ) -> Result<FileSigning> {
+        if keyless {
+            if !dry_run {
+                require_cosign()?;
+            }
+            return Ok(FileSigning::Keyless);
+        }
+        Ok(configured_key(root, sign, flag)?.map_or(FileSigning::Unsigned, FileSigning::Key))
+    }
+
+    /// The key that signs while the files are written, if any.
+    pub fn key(&self) -> Option<&KeyPair> {
+        match self {
+            FileSigning::Key(pair) => Some(pair),
+            _ => None,
+        }
+    }
+
+    /// The plan's line about signing `dir`.
+    pub fn describe(&self, dir: &Utf8Path) -> String {
+        match self {
+            FileSigning::Keyless => {
+                format!("signing: keyless, by cosign (Sigstore OIDC): {}\n", keyless_command(dir))
+            }
+            _ => format!("signing: {}\n", self.summary()),
+        }
+    }
+
+    /// "unsigned", or what signs SHA256SUMS.
+    pub fn summary(&self) -> String {
+        match self {
+            FileSigning::Key(pair) => format!(
+                "SHA256SUMS and the provenance signed (SHA256SUMS.sig, provenance.intoto.dsse.json) by the key {}…, published as cosign.pub",
+                &pair.fingerprint()[..16]
+            ),
+            FileSigning::Keyless => format!("SHA256SUMS signed keyless by cosign ({KEYLESS_BUNDLE_FILE})"),
+            FileSigning::Unsigned => "unsigned: no [sign] key in release.toml, no --sign-key".to_string(),
+        }
+    }
+
+    /// What signing does after the files are written into the staged `dir`.
+    pub fn finish(&self, dir: &Utf8Path) -> Result<()> {
+        match self {
+            FileSigning::Keyless => {
+                let sh = xshell::Shell::new()?;
+                keyless_command(dir).run(&sh).context("cosign sign-blob failed (its output is above)")
+            }
+            _ => Ok(()),
+        }
     }
 }
 
 /// `--keyless`: the cosign command that signs `dir`'s SHA256SUMS with Sigstore's OIDC flow
 /// (CI's identity token) into a bundle beside it. Verified with `cosign verify-blob --bundle`.
-pub fn keyless_command(dir: &Utf8Path) -> Cmd {
+fn keyless_command(dir: &Utf8Path) -> Cmd {
     let bundle = dir.join(KEYLESS_BUNDLE_FILE);
     Cmd::new("cosign").args(["sign-blob", "--yes", "--bundle", bundle.as_str(), dir.join(SUMS_FILE).as_str()])
-}
-
-/// The plan's line for `--keyless`.
-pub fn describe_keyless(dir: &Utf8Path) -> String {
-    format!("signing: keyless, by cosign (Sigstore OIDC): {}\n", keyless_command(dir))
-}
-
-/// Signs `dir`'s SHA256SUMS keyless (see `keyless_command`).
-pub fn sign_keyless(dir: &Utf8Path) -> Result<()> {
-    let sh = xshell::Shell::new()?;
-    keyless_command(dir).run(&sh).context("cosign sign-blob failed (its output is above)")
 }
 
 /// `--keyless` runs the cosign CLI: checked before anything is built or pushed, so a missing

@@ -81,10 +81,6 @@ fn every_package_installs_on_bookworm_and_runs_on_its_cpu_class() {
     }
 }
 
-fn target_of(arch: &str) -> String {
-    artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
-}
-
 /// A systemd container (privileged: systemd needs its cgroups and mounts), removed on drop.
 struct SystemdHost {
     name: String,

@@ -485,10 +485,6 @@ fn path_without_qemu() -> String {
     path
 }
 
-fn target_of(arch: &str) -> String {
-    artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn the_elf_check_alone_refuses_the_wrong_cpu_level_float_abi_linkage_or_machine() {
     let work = scratch("elf-fixtures");

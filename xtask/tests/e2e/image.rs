@@ -33,10 +33,6 @@ impl Drop for Container {
     }
 }
 
-fn target_of(arch: &str) -> String {
-    artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn all_arch_push_makes_one_list_whose_every_platform_runs_its_own_binary() {
     require_registry();

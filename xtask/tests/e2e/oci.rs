@@ -28,10 +28,6 @@ fn index_digest(stdout: &str) -> String {
         .to_string()
 }
 
-fn target_of(arch: &str) -> String {
-    artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
-}
-
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }

@@ -403,3 +403,8 @@ pub fn path_without(name: &str, left_out: impl Fn(&str) -> bool) -> String {
     }
     bin.to_string()
 }
+
+/// The Rust target of `arch`, as the shared dist's manifest records it.
+pub fn target_of(arch: &str) -> String {
+    artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
+}
