@@ -10,7 +10,7 @@ use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
 use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest};
-use crate::release::signing::KeyPair;
+use crate::sign::key::KeyPair;
 
 /// A fresh empty folder under the system's temp dir, unique to this test.
 pub fn scratch(name: &str) -> Utf8PathBuf {
@@ -166,9 +166,9 @@ pub fn inputs() -> crate::release::provenance::Inputs {
     }
 }
 
-/// The test key pair of `release::signing` (made by `cosign generate-key-pair`).
+/// The test key pair of `sign::key` (made by `cosign generate-key-pair`).
 pub fn key_pair() -> KeyPair {
-    KeyPair::parse(crate::release::signing::tests::KEY, "secret").unwrap()
+    KeyPair::parse(crate::sign::key::tests::KEY, "secret").unwrap()
 }
 
 /// Makes every checksum file agree with the folder as it now is, as someone who controls the

@@ -79,6 +79,18 @@ pub struct Dist {
     /// the output is byte-identical whatever the number.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
+    #[command(flatten)]
+    pub sign: SignFlags,
+    /// Print the plan and every command, and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `--sign-key KEY | --keyless`, flattened into `dist`, `dist merge` and `image`, which
+/// resolve them with release.toml's `[sign]` into one `sign::Signing`. The help here is
+/// `dist`'s; the others say what they sign with `mut_arg` (`sign_help`).
+#[derive(Debug, Args)]
+pub struct SignFlags {
     /// Sign SHA256SUMS with this cosign private key (`cosign generate-key-pair`; its password
     /// from COSIGN_PASSWORD): writes SHA256SUMS.sig and cosign.pub. Default: release.toml's
     /// [sign] key or key-env; neither means unsigned.
@@ -88,9 +100,22 @@ pub struct Dist {
     /// with `id-token: write`) into SHA256SUMS.sigstore.json, instead of with a key.
     #[arg(long)]
     pub keyless: bool,
-    /// Print the plan and every command, and run nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+}
+
+/// The help of `dist merge`'s and `image`'s sign flags, which sign other things than `dist`'s
+/// (written as clap shows a doc comment: one paragraph, no final period).
+mod sign_help {
+    pub const MERGE_KEY: &str = "Sign the merged SHA256SUMS with this cosign private key (as `dist \
+        --sign-key`). Default: release.toml's [sign] key or key-env. Signed parts need a key";
+    pub const MERGE_KEYLESS: &str =
+        "Sign the merged SHA256SUMS keyless with the cosign CLI (as `dist --keyless`)";
+    pub const IMAGE_KEY: &str = "With --push: sign the index and every platform manifest with this \
+        cosign private key (password from COSIGN_PASSWORD), and attest each platform's SLSA \
+        provenance and CycloneDX SBOM, in cosign's registry layout. Default: release.toml's \
+        [sign] key or key-env; neither means unsigned";
+    pub const IMAGE_KEYLESS: &str = "With --push: sign and attest keyless with the cosign CLI \
+        (Sigstore's OIDC flow, e.g. GitHub Actions with `id-token: write`); --dry-run prints the \
+        cosign commands";
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +128,10 @@ pub enum DistCommand {
 /// The result is byte-identical to one `dist` run over the same arches. Parts must come from
 /// the same version, commit and source date, pass their own checksums, and not share an arch.
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("sign_key", |arg| arg.help(sign_help::MERGE_KEY)),
+    mut_arg("keyless", |arg| arg.help(sign_help::MERGE_KEYLESS))
+)]
 pub struct DistMerge {
     /// The dist folders to combine.
     #[arg(value_name = "PART", required = true)]
@@ -110,13 +139,8 @@ pub struct DistMerge {
     /// Output folder. Default: target/dist.
     #[arg(long, value_name = "DIR")]
     pub out: Option<Utf8PathBuf>,
-    /// Sign the merged SHA256SUMS with this cosign private key (as `dist --sign-key`).
-    /// Default: release.toml's [sign] key or key-env. Signed parts need a key.
-    #[arg(long, value_name = "KEY", conflicts_with = "keyless")]
-    pub sign_key: Option<Utf8PathBuf>,
-    /// Sign the merged SHA256SUMS keyless with the cosign CLI (as `dist --keyless`).
-    #[arg(long)]
-    pub keyless: bool,
+    #[command(flatten)]
+    pub sign: SignFlags,
     /// Check the parts and print the plan, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -203,6 +227,10 @@ pub enum Engine {
 /// per-arch tag is pushed and the manifest list IMAGE:TAG is created from them and checked;
 /// without it, each image is loaded into the local engine.
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("sign_key", |arg| arg.help(sign_help::IMAGE_KEY)),
+    mut_arg("keyless", |arg| arg.help(sign_help::IMAGE_KEYLESS))
+)]
 pub struct Image {
     /// Build this architecture (repeatable).
     #[arg(long = "arch", value_name = "NAME", conflicts_with = "all_arch")]
@@ -233,16 +261,8 @@ pub struct Image {
     /// How to build the images.
     #[arg(long, value_enum, default_value_t = Engine::Buildx)]
     pub engine: Engine,
-    /// With --push: sign the index and every platform manifest with this cosign private key
-    /// (password from COSIGN_PASSWORD), and attest each platform's SLSA provenance and
-    /// CycloneDX SBOM, in cosign's registry layout. Default: release.toml's [sign] key or
-    /// key-env; neither means unsigned.
-    #[arg(long, value_name = "KEY", conflicts_with = "keyless")]
-    pub sign_key: Option<Utf8PathBuf>,
-    /// With --push: sign and attest keyless with the cosign CLI (Sigstore's OIDC flow, e.g.
-    /// GitHub Actions with `id-token: write`); --dry-run prints the cosign commands.
-    #[arg(long)]
-    pub keyless: bool,
+    #[command(flatten)]
+    pub sign: SignFlags,
     /// With --push: write what was pushed to FILE as JSON (repository, tags, the index
     /// digest, each platform's manifest digest, how it was signed), for the CI steps after it.
     #[arg(long, value_name = "FILE")]
@@ -311,4 +331,15 @@ pub struct Bench {
     /// With `source`: the arch to build.
     #[arg(long, value_name = "NAME", default_value = "amd64")]
     pub arch: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_and_flag_is_well_formed() {
+        // Also checks that `mut_arg` names flags that exist (the flattened `SignFlags`).
+        super::Xtask::command().debug_assert();
+    }
 }

@@ -8,6 +8,7 @@ mod fixtures;
 mod flags;
 mod project;
 mod release;
+mod sign;
 mod util;
 
 use std::process::ExitCode;

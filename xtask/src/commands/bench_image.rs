@@ -19,7 +19,7 @@ use crate::util::cmd::Cmd;
 /// The registry ci/setup-host.sh runs; pushes go there and nowhere else.
 pub const REGISTRY: &str = "localhost:5000";
 /// The unit tests' cosign key (testdata/README.md: made for tests, its password is public).
-const THROWAWAY_KEY: &str = "xtask/src/release/testdata/cosign.key";
+const THROWAWAY_KEY: &str = "xtask/src/sign/testdata/cosign.key";
 const THROWAWAY_PASSWORD: &str = "secret";
 
 struct Case {

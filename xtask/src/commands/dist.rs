@@ -27,10 +27,11 @@ use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
 use crate::release::deb::{self, DebFiles, DebInputs};
 use crate::release::dist_dir::DistDir;
+use crate::release::dist_signing;
 use crate::release::files;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
-use crate::release::signing::FileSigning;
 use crate::release::{provenance, sbom};
+use crate::sign::Signing;
 use crate::util::cmd::Cmd;
 use crate::util::interrupt;
 use crate::util::pool;
@@ -197,8 +198,8 @@ impl flags::Dist {
             backend: self.backend,
             jobs: self.jobs.map_or_else(default_jobs, |n| n as usize),
             dry_run: self.dry_run,
-            sign_key: self.sign_key,
-            keyless: self.keyless,
+            sign_key: self.sign.sign_key,
+            keyless: self.sign.keyless,
         };
         run(sh, &ws, release, &request)
     }
@@ -247,7 +248,7 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
     // The packages' files are read now: a missing unit fails before the builds, not after.
     let deb_files = ws.config.deb.enabled.then(|| DebFiles::read(&ws.root, &ws.config.deb)).transpose()?;
     // The key is read first: a wrong password fails in a second, not after the builds.
-    let signing = FileSigning::configured(
+    let signing = Signing::resolve(
         &ws.root,
         &ws.config.sign,
         request.sign_key.as_deref(),
@@ -262,7 +263,7 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
     let tools =
         ToolPlan::new(&toolchain, &request.arches, &prebuilt, request.backend, ws.package.needs_c_toolchain)?;
     let plan = DistPlan::new(ws, &toolchain, release.clone(), request, &tools.choices);
-    print!("{}{}{}", tools.render(), plan.render(), signing.describe(request.out.path()));
+    print!("{}{}{}", tools.render(), plan.render(), dist_signing::plan_line(&signing, request.out.path()));
     if request.dry_run {
         return Ok(());
     }
@@ -436,7 +437,7 @@ impl DistPlan {
         out
     }
 
-    fn execute(&self, ws: &Workspace, signing: &FileSigning, deb_files: Option<&DebFiles>) -> Result<()> {
+    fn execute(&self, ws: &Workspace, signing: &Signing, deb_files: Option<&DebFiles>) -> Result<()> {
         let includes = read_includes(ws)?;
         let facts = ws.project_facts();
         let packaging = self.deb.as_ref().zip(deb_files).map(|(config, files)| DebInputs {
@@ -509,7 +510,7 @@ impl DistPlan {
         let manifest = Manifest::new(&self.release, artifacts);
         let inputs = provenance::Inputs::read(&ws.root)?;
         files::write_all(&staging.dir, &manifest, &ws.config, &facts, &inputs, signing.key())?;
-        signing.finish(&staging.dir)?;
+        dist_signing::finish(signing, &staging.dir)?;
         let dest = staging.commit()?;
         print!("{}", summary_table(&rows));
         let archives =
@@ -520,7 +521,7 @@ impl DistPlan {
             files::DOCKERFILE_RELEASE,
             files::INSTALL_SH,
             provenance::PROVENANCE_FILE,
-            signing.summary()
+            dist_signing::summary(signing)
         );
         Ok(())
     }

@@ -48,8 +48,13 @@ impl flags::Image {
         if self.metadata_file.is_some() && !self.push {
             bail!("--metadata-file records what was pushed: add --push");
         }
-        let signing =
-            signatures::configured(&ws, self.sign_key.as_deref(), self.keyless, self.push, self.dry_run)?;
+        let signing = signatures::configured(
+            &ws,
+            self.sign.sign_key.as_deref(),
+            self.sign.keyless,
+            self.push,
+            self.dry_run,
+        )?;
         let (dist_dir, manifest) = ready_dist(sh, &ws, &release, self.dist_dir, &arches, self.dry_run)?;
         let base = self.base.unwrap_or(ws.config.image.base);
         // The oci engine has no base to build on: its images are FROM scratch whatever is asked.

@@ -17,12 +17,13 @@ use crate::project::matrix;
 use crate::project::workspace::{ProjectFacts, Workspace};
 use crate::release::checksum::SUMS_FILE;
 use crate::release::dist_dir::DistDir;
+use crate::release::dist_signing;
 use crate::release::files::{
     self, DOCKERFILE_RELEASE, INSTALL_SH, KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE,
 };
 use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
 use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
-use crate::release::signing::FileSigning;
+use crate::sign::Signing;
 use crate::util::report::short;
 use crate::util::staging::Staging;
 
@@ -68,11 +69,11 @@ impl flags::DistMerge {
                 bail!("--out {out_dir} is also the part {part}; write the merged folder somewhere else");
             }
         }
-        let signing = FileSigning::configured(
+        let signing = Signing::resolve(
             &ws.root,
             &ws.config.sign,
-            self.sign_key.as_deref(),
-            self.keyless,
+            self.sign.sign_key.as_deref(),
+            self.sign.keyless,
             self.dry_run,
         )?;
         let parts = self.parts.iter().map(|dir| read_part(dir)).collect::<Result<Vec<Part>>>()?;
@@ -87,7 +88,7 @@ impl flags::DistMerge {
         for part in &parts {
             check_generated_files(part, &ws.config, &facts)?;
         }
-        print!("{}{}", plan.render(), signing.describe(&plan.out_dir));
+        print!("{}{}", plan.render(), dist_signing::plan_line(&signing, &plan.out_dir));
         if self.dry_run {
             return Ok(());
         }
@@ -316,7 +317,7 @@ impl MergePlan {
         config: &Config,
         facts: &ProjectFacts,
         inputs: &provenance::Inputs,
-        signing: &FileSigning,
+        signing: &Signing,
     ) -> Result<()> {
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         for copy in &self.copies {
@@ -326,7 +327,7 @@ impl MergePlan {
             }
         }
         files::write_all(&staging.dir, &self.manifest, config, facts, inputs, signing.key())?;
-        signing.finish(&staging.dir)?;
+        dist_signing::finish(signing, &staging.dir)?;
         // The parts were verified; this catches a part changed while it was being copied.
         let problems = DistDir::at(&staging.dir).problems()?;
         if !problems.is_empty() {
@@ -390,7 +391,7 @@ mod synthetic_tests {
                 archive("i686-unknown-linux-musl"),
             )
         );
-        plan.execute(&config, &facts, &fixtures::inputs(), &FileSigning::Unsigned).unwrap();
+        plan.execute(&config, &facts, &fixtures::inputs(), &Signing::Unsigned).unwrap();
         assert_eq!(files(&out), files(&whole), "merged parts differ from one run");
         let lone = ArtifactCopy {
             arch: "amd64".into(),
@@ -436,8 +437,7 @@ mod synthetic_tests {
         let merge = flags::DistMerge {
             parts: vec![other.clone(), root.join("other/.")],
             out: Some(other.clone()),
-            sign_key: None,
-            keyless: false,
+            sign: flags::SignFlags { sign_key: None, keyless: false },
             dry_run: true,
         };
         let err = merge.run(&Shell::new().unwrap()).unwrap_err().to_string();

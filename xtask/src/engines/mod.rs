@@ -20,6 +20,7 @@ use crate::project::workspace::Workspace;
 use crate::release::checksum;
 use crate::release::dist_dir::DistDir;
 use crate::release::manifest::{Artifact, Manifest};
+use crate::sign::Signing;
 use crate::util::staging::write_atomically;
 
 /// Everything an engine needs, resolved and checked.
@@ -37,7 +38,7 @@ pub struct ImageRequest {
     /// The dist folder's manifest, already verified against its files.
     pub manifest: Manifest,
     pub push: bool,
-    pub signing: signatures::Signing,
+    pub signing: Signing,
     /// `--metadata-file`: where to write what was pushed (digests), as JSON.
     pub metadata_file: Option<Utf8PathBuf>,
     pub builder: Option<String>,
@@ -110,17 +111,12 @@ fn metadata(request: &ImageRequest, published: &Published) -> String {
         .zip(&published.platform_digests)
         .map(|(arch, digest)| json!({ "arch": arch.name, "platform": arch.platform.to_string(), "digest": digest }))
         .collect();
-    let signed = match request.signing {
-        signatures::Signing::Unsigned => "unsigned",
-        signatures::Signing::Key(_) => "key",
-        signatures::Signing::Keyless => "keyless",
-    };
     let value = json!({
         "repository": request.repository,
         "tags": request.tags,
         "digest": published.index_digest,
         "platforms": platforms,
-        "signed": signed,
+        "signed": request.signing.name(),
     });
     format!("{}\n", serde_json::to_string_pretty(&value).expect("JSON"))
 }

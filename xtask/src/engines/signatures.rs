@@ -6,9 +6,9 @@
 //!
 //! Written by hand on the oci engine's registry client, for both engines: sigstore-rs can push
 //! this layout, but only on tokio and oci-client, the tree oci/mod.rs measured at 81 s of build;
-//! the layout is two small manifests. The key mode signs natively (release/signing.rs), so the
-//! oci engine stays daemonless and needs no cosign. The keyless mode needs Sigstore's Fulcio and
-//! Rekor, so it hands the same subjects to the cosign CLI.
+//! the layout is two small manifests. Of the signing modes (`sign::Signing`), the key mode signs
+//! natively (sign/key.rs), so the oci engine stays daemonless and needs no cosign. The keyless
+//! mode needs Sigstore's Fulcio and Rekor, so it hands the same subjects to the cosign CLI.
 //!
 //! A layer is added only when an identical one is not there already; signatures are
 //! deterministic (RFC 6979), so pushing unchanged input again leaves the registry as it was.
@@ -27,7 +27,8 @@ use super::{ImageRequest, Published};
 use crate::project::matrix::Arch;
 use crate::project::workspace::Workspace;
 use crate::release::provenance::{self, ImageBuild, CYCLONEDX_PREDICATE_TYPE, PREDICATE_TYPE};
-use crate::release::signing::{self, KeyPair};
+use crate::sign::key::KeyPair;
+use crate::sign::Signing;
 use crate::util::cmd::Cmd;
 use crate::util::report::seconds;
 
@@ -35,39 +36,6 @@ const MEDIA_SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+
 const MEDIA_DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 const ANNOTATION_SIGNATURE: &str = "dev.cosignproject.cosign/signature";
 const ANNOTATION_PREDICATE_TYPE: &str = "predicateType";
-
-/// How pushed images are signed.
-pub enum Signing {
-    Unsigned,
-    /// A cosign key pair (release.toml `[sign]` or `--sign-key`).
-    Key(KeyPair),
-    /// `--keyless`: the cosign CLI with Sigstore's OIDC flow (CI's identity token).
-    Keyless,
-}
-
-impl Signing {
-    pub fn is_signed(&self) -> bool {
-        !matches!(self, Signing::Unsigned)
-    }
-
-    /// The plan's line.
-    pub fn describe(&self, push: bool) -> String {
-        let what = "the index and every platform manifest signed; SLSA provenance and CycloneDX SBOM attested per platform";
-        match self {
-            _ if !push => {
-                "sign:    nothing (signatures are stored in the registry: they come with --push)".into()
-            }
-            Signing::Unsigned => {
-                "sign:    unsigned (no [sign] key in release.toml, no --sign-key or --keyless)".into()
-            }
-            Signing::Key(pair) => format!(
-                "sign:    {what}, by the key {}… (cosign's layout: sha256-<digest>.sig / .att tags)",
-                &pair.fingerprint()[..16]
-            ),
-            Signing::Keyless => format!("sign:    {what}, keyless by cosign (Sigstore OIDC):"),
-        }
-    }
-}
 
 /// One pushed manifest to sign, with the Statements to attest to it.
 struct Subject {
@@ -347,21 +315,30 @@ pub fn configured(
         }
         return Ok(Signing::Unsigned);
     }
-    if keyless {
-        if !dry_run {
-            signing::require_cosign()?;
+    Signing::resolve(&ws.root, &ws.config.sign, sign_key, keyless, dry_run)
+}
+
+/// The plan's line saying how `signing` signs what is pushed.
+fn plan_line(signing: &Signing, push: bool) -> String {
+    let what = "the index and every platform manifest signed; SLSA provenance and CycloneDX SBOM attested per platform";
+    match signing {
+        _ if !push => {
+            "sign:    nothing (signatures are stored in the registry: they come with --push)".into()
         }
-        return Ok(Signing::Keyless);
+        Signing::Unsigned => {
+            "sign:    unsigned (no [sign] key in release.toml, no --sign-key or --keyless)".into()
+        }
+        Signing::Key(pair) => format!(
+            "sign:    {what}, by the key {}… (cosign's layout: sha256-<digest>.sig / .att tags)",
+            &pair.fingerprint()[..16]
+        ),
+        Signing::Keyless => format!("sign:    {what}, keyless by cosign (Sigstore OIDC):"),
     }
-    Ok(match signing::configured_key(&ws.root, &ws.config.sign, sign_key)? {
-        Some(pair) => Signing::Key(pair),
-        None => Signing::Unsigned,
-    })
 }
 
 /// The plan's signing lines for `request`.
 pub fn plan_lines(request: &ImageRequest) -> String {
-    let mut out = format!("  {}\n", request.signing.describe(request.push));
+    let mut out = format!("  {}\n", plan_line(&request.signing, request.push));
     if request.push && matches!(request.signing, Signing::Keyless) {
         out.push_str(&keyless_plan(&request.repository, &request.arches));
     }
@@ -427,8 +404,12 @@ mod tests {
     fn a_signature_layer_verifies_and_is_added_once() {
         let pair = fixtures::key_pair();
         let layer = Layer::signature("r", DIGEST, &pair);
-        signing::verify(&pair.public_pem(), &layer.blob.bytes, &layer.annotations[ANNOTATION_SIGNATURE])
-            .unwrap();
+        crate::sign::key::verify(
+            &pair.public_pem(),
+            &layer.blob.bytes,
+            &layer.annotations[ANNOTATION_SIGNATURE],
+        )
+        .unwrap();
 
         let (config_blob, first, added) = merged(None, &[Layer::signature("r", DIGEST, &pair)]).unwrap();
         assert_eq!(added, 1);

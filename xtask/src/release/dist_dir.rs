@@ -18,7 +18,8 @@ use crate::release::checksum::{self, SUMS_FILE};
 use crate::release::files::{KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE};
 use crate::release::manifest::{Artifact, DebPackage, Manifest, MANIFEST_FILE};
 use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
-use crate::release::{archive, deb, sbom, signing};
+use crate::release::{archive, deb, sbom};
+use crate::sign::key as signing;
 
 /// A public key the user pinned (`verify --key`): the folder must be signed, and by it.
 pub struct PinnedKey {
@@ -694,7 +695,7 @@ mod tests {
     mod signed {
         use super::super::*;
         use crate::fixtures::{key_pair, scratch, write_dist_signed_by};
-        use crate::release::signing::tests::PUB;
+        use crate::sign::key::tests::PUB;
 
         fn signed_dist(name: &str) -> Utf8PathBuf {
             let dir = scratch(name);

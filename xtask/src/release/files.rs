@@ -13,7 +13,7 @@ use crate::project::workspace::ProjectFacts;
 use crate::release::checksum::{self, SumsEntry, SUMS_FILE};
 use crate::release::manifest::{Manifest, SignatureInfo, MANIFEST_FILE};
 use crate::release::provenance;
-use crate::release::signing::KeyPair;
+use crate::sign::key::KeyPair;
 use crate::util::template::render;
 
 pub const DOCKERFILE_RELEASE: &str = "Dockerfile.release";

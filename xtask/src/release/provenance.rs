@@ -4,20 +4,17 @@
 //! manifest's `built_with`). It holds no wall-clock time and no machine path, so the same commit
 //! gives the same bytes. With a key it is also signed as a DSSE envelope,
 //! `provenance.intoto.dsse.json`, in the format `cosign attest-blob` writes, which
-//! `cosign verify-blob-attestation --type slsaprovenance1` accepts.
-//!
-//! The DSSE envelope and its pre-authentication encoding are written by hand: they are a few
-//! lines, and no maintained crate offers them without a large dependency tree.
+//! `cosign verify-blob-attestation --type slsaprovenance1` accepts (`sign::dsse`).
 
 use anyhow::{bail, Context, Result};
-use base64::Engine as _;
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
 use crate::project::workspace::ProjectFacts;
 use crate::release::checksum;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest};
-use crate::release::signing::{self, KeyPair};
+use crate::sign::dsse;
+use crate::sign::key::KeyPair;
 
 pub const PROVENANCE_FILE: &str = "provenance.intoto.json";
 pub const ENVELOPE_FILE: &str = "provenance.intoto.dsse.json";
@@ -176,62 +173,14 @@ pub fn sbom_statement(repository: &str, manifest_digest: &str, sbom: &[u8]) -> R
     Ok(statement_text(image_subject(repository, manifest_digest), CYCLONEDX_PREDICATE_TYPE, predicate))
 }
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    #[serde(rename = "payloadType")]
-    payload_type: String,
-    payload: String,
-    signatures: Vec<EnvelopeSignature>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct EnvelopeSignature {
-    keyid: String,
-    sig: String,
-}
-
-/// DSSE's pre-authentication encoding: what the signature covers.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {} {} ", payload_type.len(), payload_type, payload.len()).into_bytes();
-    out.extend_from_slice(payload);
-    out
-}
-
 /// The signed envelope of `statement`, as `cosign attest-blob` writes it.
 pub fn envelope(statement: &str, pair: &KeyPair) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let envelope = Envelope {
-        payload_type: PAYLOAD_TYPE.into(),
-        payload: b64.encode(statement),
-        signatures: vec![EnvelopeSignature {
-            keyid: String::new(),
-            sig: pair.sign(&pae(PAYLOAD_TYPE, statement.as_bytes())),
-        }],
-    };
-    serde_json::to_string(&envelope).expect("the envelope serializes")
+    dsse::sign(PAYLOAD_TYPE, statement, pair)
 }
 
-/// Checks the envelope's signature with `public_pem`; returns the payload it signs.
+/// Checks the envelope's signature with `public_pem`; returns the Statement it signs.
 pub fn verify_envelope(text: &str, public_pem: &str) -> Result<Vec<u8>> {
-    let envelope: Envelope = serde_json::from_str(text).context("not a DSSE envelope")?;
-    if envelope.payload_type != PAYLOAD_TYPE {
-        bail!("payload type {:?}, expected {PAYLOAD_TYPE}", envelope.payload_type);
-    }
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(&envelope.payload)
-        .context("payload is not base64")?;
-    let signed = pae(&envelope.payload_type, &payload);
-    let mut reasons = Vec::new();
-    for signature in &envelope.signatures {
-        match signing::verify(public_pem, &signed, &signature.sig) {
-            Ok(()) => return Ok(payload),
-            Err(err) => reasons.push(format!("{err:#}")),
-        }
-    }
-    bail!(
-        "no signature verifies with the key ({})",
-        if reasons.is_empty() { "it has none".to_string() } else { reasons.join("; ") }
-    )
+    dsse::verify(text, PAYLOAD_TYPE, public_pem)
 }
 
 /// The subjects of a Statement's bytes.
@@ -245,6 +194,8 @@ pub fn subjects(text: &[u8]) -> Result<Vec<Subject>> {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
     use crate::fixtures;
 
@@ -277,6 +228,5 @@ mod tests {
             &base64::engine::general_purpose::STANDARD.encode(text.replace("exonode", "evil")),
         );
         assert!(verify_envelope(&forged, &pair.public_pem()).is_err());
-        assert_eq!(pae("t", b"ab"), b"DSSEv1 1 t 2 ab");
     }
 }

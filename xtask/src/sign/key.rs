@@ -17,11 +17,6 @@ use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePublicKey, LineEnding
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::project::config::SignConfig;
-use crate::release::checksum::SUMS_FILE;
-use crate::release::files::KEYLESS_BUNDLE_FILE;
-use crate::util::cmd::Cmd;
-
 /// Where the password of the private key is read from, as cosign does.
 pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
 /// The PEM labels cosign has written its encrypted private keys under (newest first).
@@ -117,122 +112,6 @@ impl KeyPair {
     pub fn public_pem(&self) -> String {
         self.key.verifying_key().to_public_key_pem(LineEnding::LF).expect("a P-256 key encodes")
     }
-}
-
-/// The key that signs this release: `--sign-key` (`flag`), else release.toml's `[sign]` key
-/// or key-env; none means unsigned. The password is COSIGN_PASSWORD (empty when unset).
-pub fn configured_key(
-    root: &Utf8Path,
-    sign: &SignConfig,
-    flag: Option<&Utf8Path>,
-) -> Result<Option<KeyPair>> {
-    let password = std::env::var(PASSWORD_ENV).unwrap_or_default();
-    if let Some(path) = flag {
-        return KeyPair::load(path, &password).context("--sign-key").map(Some);
-    }
-    if let Some(path) = &sign.key {
-        return KeyPair::load(&root.join(path), &password).context("release.toml [sign] key").map(Some);
-    }
-    if let Some(var) = &sign.key_env {
-        let text = std::env::var(var).with_context(|| {
-            format!(
-                "release.toml [sign] key-env names {var}, which is not set: set it to the text of the \
-                 cosign private key, or remove key-env to release unsigned"
-            )
-        })?;
-        return KeyPair::parse(&text, &password)
-            .with_context(|| format!("the signing key in ${var}"))
-            .map(Some);
-    }
-    Ok(None)
-}
-
-/// How `dist` and `dist merge` sign a folder's SHA256SUMS.
-pub enum FileSigning {
-    Unsigned,
-    /// Natively, while the files are written (`files::write_all`).
-    Key(KeyPair),
-    /// By the cosign CLI, once the folder is written (`finish`).
-    Keyless,
-}
-
-impl FileSigning {
-    /// `--keyless`, else `--sign-key` (`flag`) or release.toml's `[sign]`, else unsigned. Keyless
-    /// checks for cosign now (unless a dry run), before anything is built or written.
-    pub fn configured(
-        root: &Utf8Path,
-        sign: &SignConfig,
-        flag: Option<&Utf8Path>,
-        keyless: bool,
-        dry_run: bool,
-    ) -> Result<FileSigning> {
-        if keyless {
-            if !dry_run {
-                require_cosign()?;
-            }
-            return Ok(FileSigning::Keyless);
-        }
-        Ok(configured_key(root, sign, flag)?.map_or(FileSigning::Unsigned, FileSigning::Key))
-    }
-
-    /// The key that signs while the files are written, if any.
-    pub fn key(&self) -> Option<&KeyPair> {
-        match self {
-            FileSigning::Key(pair) => Some(pair),
-            _ => None,
-        }
-    }
-
-    /// The plan's line about signing `dir`.
-    pub fn describe(&self, dir: &Utf8Path) -> String {
-        match self {
-            FileSigning::Keyless => {
-                format!("signing: keyless, by cosign (Sigstore OIDC): {}\n", keyless_command(dir))
-            }
-            _ => format!("signing: {}\n", self.summary()),
-        }
-    }
-
-    /// "unsigned", or what signs SHA256SUMS.
-    pub fn summary(&self) -> String {
-        match self {
-            FileSigning::Key(pair) => format!(
-                "SHA256SUMS and the provenance signed (SHA256SUMS.sig, provenance.intoto.dsse.json) by the key {}…, published as cosign.pub",
-                &pair.fingerprint()[..16]
-            ),
-            FileSigning::Keyless => format!("SHA256SUMS signed keyless by cosign ({KEYLESS_BUNDLE_FILE})"),
-            FileSigning::Unsigned => "unsigned: no [sign] key in release.toml, no --sign-key".to_string(),
-        }
-    }
-
-    /// What signing does after the files are written into the staged `dir`.
-    pub fn finish(&self, dir: &Utf8Path) -> Result<()> {
-        match self {
-            FileSigning::Keyless => {
-                let sh = xshell::Shell::new()?;
-                keyless_command(dir).run(&sh).context("cosign sign-blob failed (its output is above)")
-            }
-            _ => Ok(()),
-        }
-    }
-}
-
-/// `--keyless`: the cosign command that signs `dir`'s SHA256SUMS with Sigstore's OIDC flow
-/// (CI's identity token) into a bundle beside it. Verified with `cosign verify-blob --bundle`.
-fn keyless_command(dir: &Utf8Path) -> Cmd {
-    let bundle = dir.join(KEYLESS_BUNDLE_FILE);
-    Cmd::new("cosign").args(["sign-blob", "--yes", "--bundle", bundle.as_str(), dir.join(SUMS_FILE).as_str()])
-}
-
-/// `--keyless` runs the cosign CLI: checked before anything is built or pushed, so a missing
-/// cosign cannot leave a release unsigned halfway.
-pub fn require_cosign() -> Result<()> {
-    let sh = xshell::Shell::new()?;
-    Cmd::new("cosign")
-        .arg("version")
-        .read(&sh)
-        .map(drop)
-        .context("--keyless needs the cosign CLI on PATH (in GitHub Actions: sigstore/cosign-installer); nothing was done")
 }
 
 /// SHA-256 of the public key's DER encoding: its fingerprint, as the manifest records it.
