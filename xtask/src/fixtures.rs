@@ -6,9 +6,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::project::config::Config;
 use crate::project::matrix;
 use crate::project::workspace::{Member, PackageInfo, ProjectFacts, Release, Workspace};
-use crate::release::archive::{self, ArchiveEntry};
+use crate::release::archive;
 use crate::release::checksum;
 use crate::release::files;
+use crate::release::layout;
 use crate::release::manifest::{Artifact, BuiltWith, Manifest};
 use crate::sign::key::KeyPair;
 
@@ -141,11 +142,8 @@ pub fn write_dist_signed_by(dir: &Utf8Path, arches: &[&str], signer: Option<&Key
     for &name in arches {
         let arch = matrix::by_name(name).unwrap();
         let binary = binary_for(name);
-        let archive_name = release.archive_name(arch.target);
-        let stem = release.archive_stem(arch.target);
-        let entries =
-            [ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true }];
-        let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch).unwrap();
+        let archive_name = layout::archive_name(&release, arch.target);
+        let bytes = archive::pack(&release, arch.target, &binary, &[]).unwrap();
         let built_with = BuiltWith::fixture();
         let artifact = Artifact::packed(&release, arch, &bytes, &binary, built_with);
         std::fs::write(dir.join(&archive_name), &bytes).unwrap();
@@ -181,18 +179,16 @@ pub fn reseal(dir: &Utf8Path, manifest: &mut Manifest) {
         artifact.size = bytes.len() as u64;
         checksum::write_sidecar(dir, &artifact.name, &artifact.sha256).unwrap();
     }
-    std::fs::write(dir.join(crate::release::manifest::MANIFEST_FILE), manifest.to_json()).unwrap();
+    std::fs::write(dir.join(layout::MANIFEST_FILE), manifest.to_json()).unwrap();
     let statement = crate::release::provenance::statement(manifest, &facts(), &inputs());
-    std::fs::write(dir.join(crate::release::provenance::PROVENANCE_FILE), statement).unwrap();
+    std::fs::write(dir.join(layout::PROVENANCE_FILE), statement).unwrap();
     files::write_sums(dir).unwrap();
 }
 
 /// Repacks `artifact`'s archive with `binary` at the same path.
 pub fn repack(dir: &Utf8Path, artifact: &Artifact, binary: &[u8]) {
-    let release = release();
-    let stem = release.archive_stem(&artifact.target);
-    let entries = [ArchiveEntry { path: release.name.clone(), contents: binary.to_vec(), executable: true }];
-    std::fs::write(dir.join(&artifact.name), archive::tar_gz(&stem, &entries, 86400).unwrap()).unwrap();
+    let bytes = archive::pack(&release(), &artifact.target, binary, &[]).unwrap();
+    std::fs::write(dir.join(&artifact.name), bytes).unwrap();
 }
 
 /// A little-endian ELF executable built field by field, with just what `elf::inspect` reads:

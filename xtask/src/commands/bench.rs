@@ -13,6 +13,7 @@ use crate::project::workspace::Workspace;
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
 use crate::release::dist_dir::DistDir;
+use crate::release::layout;
 use crate::release::manifest::Manifest;
 
 impl flags::Bench {
@@ -59,7 +60,7 @@ fn unpack_sample(sh: &Shell, ws: &Workspace, dist_dir: &Utf8Path, manifest: &Man
     for artifact in &manifest.artifacts {
         let archive = dist_dir.join(&artifact.name);
         cmd!(sh, "tar -xzf {archive} -C {dir}").quiet().run()?;
-        let stem = artifact.name.trim_end_matches(".tar.gz").to_string();
+        let stem = artifact.name.trim_end_matches(layout::ARCHIVE_SUFFIX).to_string();
         let mut entries = Vec::new();
         for entry in dir.join(&stem).read_dir_utf8()? {
             let entry = entry?;

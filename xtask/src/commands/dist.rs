@@ -25,11 +25,16 @@ use crate::project::matrix::{self, Arch};
 use crate::project::workspace::{Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
-use crate::release::deb::{self, DebFiles, DebInputs};
+use crate::release::deb;
 use crate::release::dist_dir::DistDir;
 use crate::release::dist_signing;
 use crate::release::files;
-use crate::release::manifest::{Artifact, BuiltWith, Manifest, MANIFEST_FILE};
+use crate::release::layout::{
+    self, DOCKERFILE_RELEASE, INSTALL_SH, MANIFEST_FILE, PROVENANCE_FILE, SHARED_FILES, SIDECAR_SUFFIX,
+    SUMS_FILE,
+};
+use crate::release::manifest::{Artifact, BuiltWith, Manifest};
+use crate::release::package::{self, PackageFiles, PackageInputs, PackageSpec};
 use crate::release::{provenance, sbom};
 use crate::sign::Signing;
 use crate::util::cmd::Cmd;
@@ -246,7 +251,8 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
         );
     }
     // The packages' files are read now: a missing unit fails before the builds, not after.
-    let deb_files = ws.config.deb.enabled.then(|| DebFiles::read(&ws.root, &ws.config.deb)).transpose()?;
+    let deb_files =
+        ws.config.deb.enabled.then(|| PackageFiles::read(&ws.root, &ws.config.deb)).transpose()?;
     // The key is read first: a wrong password fails in a second, not after the builds.
     let signing = Signing::resolve(
         &ws.root,
@@ -352,7 +358,7 @@ impl DistPlan {
                     build: how(choice.backend()),
                     if_rustup_refuses: choice.fallback().map(how),
                     run_check: RunCheck::for_arch(arch),
-                    archive_name: release.archive_name(arch.target),
+                    archive_name: layout::archive_name(&release, arch.target),
                     package: ws.config.dist.package.clone(),
                     sbom: Metadata::command(&ws.root.join("Cargo.toml"), Some(arch.target)),
                     deb_name: arch
@@ -420,27 +426,24 @@ impl DistPlan {
             for line in step.run_check.describe(&step.build.binary, self.smoke.as_ref()) {
                 let _ = writeln!(out, "    run:   {line}");
             }
-            let _ = writeln!(out, "    pack:  {} (+ .sha256)", step.archive_name);
-            let _ = writeln!(out, "    sbom:  {} from {}", sbom::file_name(&step.archive_name), step.sbom);
+            let _ = writeln!(out, "    pack:  {} (+ {SIDECAR_SUFFIX})", step.archive_name);
+            let _ = writeln!(out, "    sbom:  {} from {}", layout::sbom_name(&step.archive_name), step.sbom);
             if let Some(deb) = &step.deb_name {
-                let _ = writeln!(out, "    deb:   {deb} (/usr/bin/{}, its systemd unit)", self.binary_name);
+                let _ = writeln!(
+                    out,
+                    "    deb:   {deb} (/{}, its systemd unit)",
+                    package::binary_path(&self.binary_name)
+                );
             }
         }
-        let _ = writeln!(
-            out,
-            "  then:  {MANIFEST_FILE}, {}, {}, {}, {}",
-            files::DOCKERFILE_RELEASE,
-            files::INSTALL_SH,
-            provenance::PROVENANCE_FILE,
-            checksum::SUMS_FILE
-        );
+        let _ = writeln!(out, "  then:  {}", SHARED_FILES.join(", "));
         out
     }
 
-    fn execute(&self, ws: &Workspace, signing: &Signing, deb_files: Option<&DebFiles>) -> Result<()> {
+    fn execute(&self, ws: &Workspace, signing: &Signing, deb_files: Option<&PackageFiles>) -> Result<()> {
         let includes = read_includes(ws)?;
         let facts = ws.project_facts();
-        let packaging = self.deb.as_ref().zip(deb_files).map(|(config, files)| DebInputs {
+        let packaging = self.deb.as_ref().zip(deb_files).map(|(config, files)| PackageInputs {
             release: &self.release,
             config,
             facts: &facts,
@@ -516,11 +519,8 @@ impl DistPlan {
         let archives =
             if rows.len() == 1 { "1 archive".to_string() } else { format!("{} archives", rows.len()) };
         println!(
-            "wrote {archives}, {}, {MANIFEST_FILE}, {}, {}, {} to {dest}; {}",
-            checksum::SUMS_FILE,
-            files::DOCKERFILE_RELEASE,
-            files::INSTALL_SH,
-            provenance::PROVENANCE_FILE,
+            "wrote {archives}, {SUMS_FILE}, {MANIFEST_FILE}, {DOCKERFILE_RELEASE}, {INSTALL_SH}, {PROVENANCE_FILE} \
+             to {dest}; {}",
             dist_signing::summary(signing)
         );
         Ok(())
@@ -550,7 +550,7 @@ fn build_one(
     step: &ArchPlan,
     plan: &DistPlan,
     includes: &[ArchiveEntry],
-    packaging: Option<&DebInputs>,
+    packaging: Option<&PackageInputs>,
     out: &Utf8Path,
     log: RowLog,
 ) -> Result<(Artifact, String)> {
@@ -565,10 +565,7 @@ fn build_one(
     elf::check(step.arch, &facts).with_context(|| format!("refusing {}", build.binary))?;
     let ran_on = step.run_check.run(sh, &build.binary, plan.smoke.as_ref(), log)?;
 
-    let stem = release.archive_stem(step.arch.target);
-    let mut entries = includes.to_vec();
-    entries.push(ArchiveEntry { path: release.name.clone(), contents: binary.clone(), executable: true });
-    let bytes = archive::tar_gz(&stem, &entries, release.source_date_epoch)?;
+    let bytes = archive::pack(release, step.arch.target, &binary, includes)?;
     let mut artifact = Artifact::packed(release, step.arch, &bytes, &binary, build.built_with.clone());
     let archive_path = out.join(&artifact.name);
     std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
@@ -583,7 +580,7 @@ fn build_one(
     let metadata = Metadata::run(sh, &step.sbom)?;
     sbom::write(&metadata, &facts, out)?;
     if let (Some(inputs), Some(_)) = (packaging, &step.deb_name) {
-        let (package, bytes) = deb::build(inputs, step.arch, &binary)?;
+        let (package, bytes) = deb::build(&PackageSpec::new(inputs, step.arch, &binary))?;
         let path = out.join(&package.name);
         std::fs::write(&path, &bytes).with_context(|| format!("cannot write {path}"))?;
         artifact.deb = Some(package);

@@ -18,7 +18,8 @@ use crate::build::toolchain::{pip_install_command, which};
 use crate::flags;
 use crate::project::config::{Config, CONFIG_FILE};
 use crate::project::workspace::{ProjectFacts, Release, Workspace};
-use crate::release::files::{self, DOCKERFILE_RELEASE, INSTALL_SH};
+use crate::release::files;
+use crate::release::layout::{self, DOCKERFILE_RELEASE, INSTALL_SH};
 use crate::release::manifest::{Artifact, Manifest};
 use crate::util::cmd::Cmd;
 use crate::util::staging::Staging;
@@ -154,7 +155,7 @@ impl flags::Lint {
             targets.push(security);
             generated.push(verify);
         }
-        let dist_dir = self.dist_dir.unwrap_or_else(|| ws.target_dir.join("dist"));
+        let dist_dir = self.dist_dir.unwrap_or_else(|| layout::default_dir(&ws.target_dir));
         let packages = packages_in(&dist_dir)?;
         if config.deb.enabled && packages.is_empty() {
             println!("skip  lintian           no .deb in {dist_dir}: run `cargo xtask dist` (or pass --dist-dir) to lint the packages");
@@ -284,7 +285,7 @@ fn with_stand_in_program(text: &str, program: &str) -> String {
 fn packages_in(dir: &Utf8Path) -> Result<Vec<Target>> {
     Ok(files_in(dir)?
         .into_iter()
-        .filter(|path| path.extension() == Some("deb"))
+        .filter(|path| layout::is_deb(path))
         .map(|path| Target {
             linter: Linter::Lintian,
             shown: path.file_name().unwrap_or_default().to_string(),

@@ -15,20 +15,15 @@ use crate::flags;
 use crate::project::config::Config;
 use crate::project::matrix;
 use crate::project::workspace::{ProjectFacts, Workspace};
-use crate::release::checksum::SUMS_FILE;
 use crate::release::dist_dir::DistDir;
 use crate::release::dist_signing;
-use crate::release::files::{
-    self, DOCKERFILE_RELEASE, INSTALL_SH, KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE,
-};
-use crate::release::manifest::{Artifact, Manifest, MANIFEST_FILE};
-use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
+use crate::release::files;
+use crate::release::layout::{self, DOCKERFILE_RELEASE, INSTALL_SH, MANIFEST_FILE, SHARED_FILES, SUMS_FILE};
+use crate::release::manifest::{Artifact, Manifest};
+use crate::release::provenance;
 use crate::sign::Signing;
 use crate::util::report::short;
 use crate::util::staging::Staging;
-
-/// Files every dist folder has once, regenerated from the merged manifest.
-const SHARED_FILES: [&str; 5] = [MANIFEST_FILE, DOCKERFILE_RELEASE, INSTALL_SH, PROVENANCE_FILE, SUMS_FILE];
 
 /// One input folder, read and checked on its own.
 #[derive(Debug)]
@@ -79,7 +74,7 @@ impl flags::DistMerge {
         let parts = self.parts.iter().map(|dir| read_part(dir)).collect::<Result<Vec<Part>>>()?;
         if let (None, Some(signed)) = (signing.key(), parts.iter().find(|p| p.manifest.signature.is_some())) {
             bail!(
-                "part {} is signed, and the merged SHA256SUMS would not be: pass --sign-key KEY (or set \
+                "part {} is signed, and the merged {SUMS_FILE} would not be: pass --sign-key KEY (or set \
                  [sign] in release.toml) so the merged release is signed too",
                 signed.label
             );
@@ -110,13 +105,13 @@ pub fn read_part(dir: &Utf8Path) -> Result<Part> {
     if !dir.is_dir() {
         bail!("part {label}: not a folder; pass folders made by `cargo xtask dist --arch NAME --out DIR`");
     }
-    if !dir.join(MANIFEST_FILE).is_file() {
+    let part = DistDir::at(dir);
+    if !part.manifest_path().is_file() {
         bail!(
             "part {label}: not a dist folder (it has no {MANIFEST_FILE}); pass folders made by \
              `cargo xtask dist --arch NAME --out DIR`"
         );
     }
-    let part = DistDir::at(dir);
     let problems = part.problems().with_context(|| format!("part {label}: cannot check it"))?;
     if !problems.is_empty() {
         bail!(
@@ -132,9 +127,7 @@ pub fn read_part(dir: &Utf8Path) -> Result<Part> {
     for entry in dir.read_dir_utf8().with_context(|| format!("part {label}: cannot list {dir}"))? {
         let name = entry.with_context(|| format!("part {label}: cannot list {dir}"))?.file_name().to_string();
         // Shared files are regenerated, and the signature files made again by merge's own key.
-        if SHARED_FILES.contains(&name.as_str())
-            || [SIGNATURE_FILE, PUBLIC_KEY_FILE, ENVELOPE_FILE, KEYLESS_BUNDLE_FILE].contains(&name.as_str())
-        {
+        if layout::is_folder_file(&name) {
             continue;
         }
         match owner(&manifest.artifacts, &name) {
@@ -174,18 +167,11 @@ fn check_generated_files(part: &Part, config: &Config, facts: &ProjectFacts) -> 
     Ok(())
 }
 
-/// The archive a file belongs to: the archive itself or a file named `<archive>.<something>`
-/// (its `.sha256`, an SBOM, a signature...).
-/// The archive a file belongs to: the archive itself, a file named after it, or its package.
+/// The archive a file belongs to (see `layout::belongs_to`).
 fn owner<'a>(artifacts: &'a [Artifact], file: &str) -> Option<&'a str> {
     artifacts
         .iter()
-        .find(|a| {
-            let archive = a.name.as_str();
-            file == archive
-                || file.strip_prefix(archive).is_some_and(|rest| rest.starts_with('.'))
-                || a.deb.as_ref().is_some_and(|deb| deb.name == file)
-        })
+        .find(|a| layout::belongs_to(file, &a.name, a.deb.as_ref().map(|deb| deb.name.as_str())))
         .map(|a| a.name.as_str())
 }
 
@@ -233,13 +219,14 @@ pub fn merge_manifests(parts: &[(&str, &Manifest)]) -> Result<Manifest> {
                     matrix::names().join(", ")
                 )
             })?;
-            if artifact.target != arch.target || artifact.name != release.archive_name(arch.target) {
+            let expected = layout::archive_name(&release, arch.target);
+            if artifact.target != arch.target || artifact.name != expected {
                 bail!(
                     "part {label}: the {} artifact {} ({}) is not what dist names that arch ({}, {})",
                     arch.name,
                     artifact.name,
                     artifact.target,
-                    release.archive_name(arch.target),
+                    expected,
                     arch.target
                 );
             }
@@ -378,7 +365,7 @@ mod synthetic_tests {
         }
         let out = root.join("merged");
         let plan = MergePlan::new(&parts, out.clone()).unwrap();
-        let archive = |target: &str| fixtures::release().archive_name(target);
+        let archive = |target: &str| layout::archive_name(&fixtures::release(), target);
         assert_eq!(
             plan.render(),
             format!(
@@ -469,18 +456,18 @@ mod tests {
     fn artifact(release: &Release, arch: &str) -> Artifact {
         let target = matrix::by_name(arch).unwrap().target;
         Artifact {
-            name: release.archive_name(target),
+            name: layout::archive_name(release, target),
             target: target.into(),
             arch: arch.into(),
             platform: matrix::by_name(arch).unwrap().platform.to_string(),
             size: 1,
             sha256: "a".repeat(64),
             binary: Binary {
-                path: format!("{}/exonode", release.archive_stem(target)),
+                path: format!("{}/exonode", layout::archive_stem(release, target)),
                 size: 1,
                 sha256: "b".repeat(64),
             },
-            sbom: crate::release::sbom::file_name(&release.archive_name(target)),
+            sbom: layout::sbom_name(&layout::archive_name(release, target)),
             built_with: BuiltWith { rustc: "rustc 1.0.0".into(), ..BuiltWith::fixture() },
             deb: None,
         }

@@ -7,8 +7,9 @@ use xshell::Shell;
 use crate::flags;
 use crate::project::workspace::Workspace;
 use crate::release::dist_dir::{DistDir, PinnedKey};
-use crate::release::files::{KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE};
-use crate::release::manifest::MANIFEST_FILE;
+use crate::release::layout::{
+    KEYLESS_BUNDLE_FILE, MANIFEST_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE, SUMS_FILE,
+};
 
 impl flags::Verify {
     pub fn run(self, sh: &Shell) -> Result<()> {
@@ -20,19 +21,19 @@ impl flags::Verify {
         let problems = dir.problems_with_key(key.as_ref())?;
         if problems.is_empty() {
             let signed = match (&key, dir.path().join(SIGNATURE_FILE).is_file()) {
-                (Some(key), _) => format!("; SHA256SUMS is signed by {}", key.path),
+                (Some(key), _) => format!("; {SUMS_FILE} is signed by {}", key.path),
                 (None, true) => {
-                    format!("; SHA256SUMS is signed by its {PUBLIC_KEY_FILE} (pass --key to pin the key)")
+                    format!("; {SUMS_FILE} is signed by its {PUBLIC_KEY_FILE} (pass --key to pin the key)")
                 }
                 (None, false) => "; unsigned".to_string(),
             };
-            println!("verify: {dir}: every file matches SHA256SUMS and {MANIFEST_FILE}{signed}");
+            println!("verify: {dir}: every file matches {SUMS_FILE} and {MANIFEST_FILE}{signed}");
             if dir.path().join(KEYLESS_BUNDLE_FILE).is_file() {
                 // A keyless signature proves a CI identity, which only Sigstore's roots can check.
                 println!(
                     "verify: {KEYLESS_BUNDLE_FILE} is a keyless signature; check it with `cosign verify-blob \
                      --bundle {KEYLESS_BUNDLE_FILE} --certificate-identity-regexp <workflow> \
-                     --certificate-oidc-issuer https://token.actions.githubusercontent.com SHA256SUMS`"
+                     --certificate-oidc-issuer https://token.actions.githubusercontent.com {SUMS_FILE}`"
                 );
             }
             return Ok(());

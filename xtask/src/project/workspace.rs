@@ -59,15 +59,6 @@ pub struct Release {
 }
 
 impl Release {
-    /// `exonode-0.1.0-x86_64-unknown-linux-musl`: the archive's stem and top-level folder.
-    pub fn archive_stem(&self, target: &str) -> String {
-        format!("{}-{}-{}", self.name, self.version, target)
-    }
-
-    pub fn archive_name(&self, target: &str) -> String {
-        format!("{}.tar.gz", self.archive_stem(target))
-    }
-
     /// RFC 3339, for OCI `created` labels.
     pub fn created(&self) -> String {
         rfc3339(self.source_date_epoch)
@@ -285,17 +276,13 @@ mod tests {
     }
 
     #[test]
-    fn archive_names_follow_the_release() {
+    fn a_release_is_created_at_its_source_date() {
         let release = Release {
             name: "exonode".into(),
             version: "0.1.0".into(),
             commit: "c".into(),
             source_date_epoch: 0,
         };
-        assert_eq!(
-            release.archive_name("i686-unknown-linux-musl"),
-            "exonode-0.1.0-i686-unknown-linux-musl.tar.gz"
-        );
         assert_eq!(release.created(), "1970-01-01T00:00:00Z");
     }
 }

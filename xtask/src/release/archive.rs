@@ -4,6 +4,8 @@
 use anyhow::{Context, Result};
 use camino::Utf8Path;
 
+use crate::project::workspace::Release;
+use crate::release::layout;
 use crate::util::tar_writer::{self, Entry};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +18,15 @@ pub struct ArchiveEntry {
 
 /// The gzip level is part of the output's identity: changing it changes every checksum.
 const GZIP_LEVEL: u32 = 9;
+
+/// The release archive of `binary` for `target`: the binary (executable) and the included
+/// files in the archive's top folder, dated SOURCE_DATE_EPOCH. dist packs with it, and
+/// anything that must reproduce dist's bytes.
+pub fn pack(release: &Release, target: &str, binary: &[u8], includes: &[ArchiveEntry]) -> Result<Vec<u8>> {
+    let mut entries = includes.to_vec();
+    entries.push(ArchiveEntry { path: release.name.clone(), contents: binary.to_vec(), executable: true });
+    tar_gz(&layout::archive_stem(release, target), &entries, release.source_date_epoch)
+}
 
 /// Builds the archive bytes: a top-level folder `root` holding `entries`, sorted, owned by
 /// root with mode 0644 (0755 when executable).

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use sha2::{Digest, Sha256};
 
-pub const SUMS_FILE: &str = "SHA256SUMS";
+use crate::release::layout;
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
@@ -52,14 +52,9 @@ pub fn render_sums(entries: &[SumsEntry]) -> String {
     sorted.iter().map(|e| format!("{}  {}\n", e.sha256, e.name)).collect()
 }
 
-/// The sidecar's file name: `<archive>.sha256`.
-pub fn sidecar_name(archive_name: &str) -> String {
-    format!("{archive_name}.sha256")
-}
-
 /// Writes `<archive>.sha256` into `dir`: the one line of SHA256SUMS for that file.
 pub fn write_sidecar(dir: &Utf8Path, archive_name: &str, sha256: &str) -> Result<()> {
-    let path = dir.join(sidecar_name(archive_name));
+    let path = dir.join(layout::sidecar_name(archive_name));
     let entry = SumsEntry { sha256: sha256.to_string(), name: archive_name.to_string() };
     std::fs::write(&path, render_sums(&[entry])).with_context(|| format!("cannot write {path}"))
 }

@@ -1,12 +1,12 @@
-//! Debian packages of the binary, made by the xtask itself: an ar archive of `debian-binary`,
+//! Debian packages of a `PackageSpec` (release/package.rs), made by the xtask itself: an ar archive of `debian-binary`,
 //! `control.tar.gz` and `data.tar.gz`, every tar entry owned by root with fixed modes and
 //! SOURCE_DATE_EPOCH as mtime, ar members likewise, gzip with no name or time; so the same
 //! binary and release give the same bytes, like the archives. dpkg-deb and lintian read them.
 //!
-//! The package holds `/usr/bin/<binary>`, the project's systemd unit
-//! (`/lib/systemd/system/<binary>.service`) and its settings (`/etc/default/<binary>`, a
-//! conffile), the copyright (machine-readable, with the project's license text), a changelog
-//! and lintian's overrides. Its maintainer scripts (templates/deb/) create the system account,
+//! The package holds the spec's files (`/usr/bin/<binary>`, the project's systemd unit
+//! `/lib/systemd/system/<binary>.service` and its settings `/etc/default/<binary>`, a conffile)
+//! and Debian's own: the copyright (machine-readable, with the project's license text), a
+//! changelog and lintian's overrides. Its maintainer scripts (templates/deb/) create the system account,
 //! enable and start the unit where systemd runs (as debhelper's snippets do), stop it on
 //! remove, and delete the state directory on purge only.
 //!
@@ -20,10 +20,11 @@ use md5::Digest as _;
 use anyhow::{bail, Context, Result};
 
 use crate::project::config::DebConfig;
-use crate::project::matrix::Arch;
-use crate::project::workspace::{ProjectFacts, Release};
+use crate::project::workspace::Release;
 use crate::release::checksum;
+use crate::release::layout;
 use crate::release::manifest::DebPackage;
+use crate::release::package::{self, PackageSpec};
 use crate::util::tar_writer::{self, Entry};
 use crate::util::template;
 
@@ -33,70 +34,31 @@ const POSTRM: &str = include_str!("../../templates/deb/postrm.in");
 /// Maximum compression, as lintian expects of changelogs; part of the bytes' identity.
 const GZIP_LEVEL: u32 = 9;
 
-/// Everything one package is made of, besides the binary.
-pub struct DebInputs<'a> {
-    pub release: &'a Release,
-    pub config: &'a DebConfig,
-    pub facts: &'a ProjectFacts,
-    /// The binary's name: `/usr/bin/<binary>`, `<binary>.service`, the account.
-    pub binary: &'a str,
-    pub files: &'a DebFiles,
-}
-
-/// The project's files a package is made of, read (and checked) before anything is built.
-pub struct DebFiles {
-    pub unit: String,
-    pub defaults: String,
-    /// The project's license text (its LICENSE file), for the copyright file.
-    pub license_text: String,
-}
-
-impl DebFiles {
-    pub fn read(root: &camino::Utf8Path, config: &DebConfig) -> Result<DebFiles> {
-        let read = |path: &camino::Utf8Path, what: &str| {
-            std::fs::read_to_string(root.join(path)).with_context(|| {
-                format!("{what} {path} cannot be read: create it, or set {what} in release.toml")
-            })
-        };
-        Ok(DebFiles {
-            unit: read(&config.unit, "deb.unit")?,
-            defaults: read(&config.defaults, "deb.defaults")?,
-            license_text: std::fs::read_to_string(root.join(LICENSE_FILE)).with_context(|| {
-                format!("{LICENSE_FILE} cannot be read: the packages' copyright file quotes it; add it to the root")
-            })?,
-        })
-    }
-}
-
-pub const LICENSE_FILE: &str = "LICENSE";
-
-/// `exonode_0.1.0-1_armhf.deb`.
+/// The package's file name, known before anything is built (for plans).
 pub fn file_name(release: &Release, config: &DebConfig, deb_arch: &str) -> String {
-    format!("{}_{}_{deb_arch}.deb", release.name, version(release, config))
+    layout::deb_name(&release.name, &package::version(&release.version, config.revision), deb_arch)
 }
 
-fn version(release: &Release, config: &DebConfig) -> String {
-    format!("{}-{}", release.version, config.revision)
-}
-
-/// The package of `binary` for `arch` (which must have a Debian architecture).
-pub fn build(inputs: &DebInputs, arch: &Arch, binary: &[u8]) -> Result<(DebPackage, Vec<u8>)> {
+/// The package `spec` describes (its arch must have a Debian architecture).
+pub fn build(spec: &PackageSpec) -> Result<(DebPackage, Vec<u8>)> {
+    let arch = spec.arch;
     let deb_arch = arch.deb_arch.with_context(|| format!("{} has no Debian package", arch.name))?;
-    let data = data_entries(inputs, binary)?;
-    let conffiles = format!("/etc/default/{}\n", inputs.binary);
+    let data = data_entries(spec)?;
+    let conffiles: String =
+        spec.files.iter().filter(|f| f.conffile).map(|f| format!("/{}\n", f.path)).collect();
     let md5sums = md5sums(&data, &conffiles);
-    let control = control(inputs, deb_arch, installed_size(&data));
+    let control = control(spec, deb_arch, installed_size(&data));
     let scripts = [("postinst", POSTINST), ("prerm", PRERM), ("postrm", POSTRM)];
     let mut control_entries =
         vec![Entry::dir(".", 0o755), Entry::file("./conffiles", 0o644, conffiles.into_bytes())];
     control_entries.push(Entry::file("./control", 0o644, control.into_bytes()));
     control_entries.push(Entry::file("./md5sums", 0o644, md5sums.into_bytes()));
     for (name, text) in scripts {
-        let script = template::render(text, &[("package", inputs.binary.to_string())])
+        let script = template::render(text, &[("package", spec.binary.clone())])
             .with_context(|| format!("cannot render templates/deb/{name}.in"))?;
         control_entries.push(Entry::file(&format!("./{name}"), 0o755, script.into_bytes()));
     }
-    let mtime = inputs.release.source_date_epoch;
+    let mtime = spec.source_date_epoch;
     let members = [
         ("debian-binary", b"2.0\n".to_vec()),
         ("control.tar.gz", tar_writer::gzip(&tar_writer::tar(&control_entries, mtime)?, GZIP_LEVEL)?),
@@ -104,7 +66,7 @@ pub fn build(inputs: &DebInputs, arch: &Arch, binary: &[u8]) -> Result<(DebPacka
     ];
     let bytes = ar_archive(&members, mtime)?;
     let package = DebPackage {
-        name: file_name(inputs.release, inputs.config, deb_arch),
+        name: layout::deb_name(&spec.name, &spec.version(), deb_arch),
         architecture: deb_arch.to_string(),
         size: bytes.len() as u64,
         sha256: checksum::sha256_hex(&bytes),
@@ -112,26 +74,26 @@ pub fn build(inputs: &DebInputs, arch: &Arch, binary: &[u8]) -> Result<(DebPacka
     Ok((package, bytes))
 }
 
-/// The installed tree, directories first along each path, sorted.
-fn data_entries(inputs: &DebInputs, binary: &[u8]) -> Result<Vec<Entry>> {
-    let name = inputs.binary;
+/// The installed tree (the spec's files and Debian's docs), directories first along each path,
+/// sorted.
+fn data_entries(spec: &PackageSpec) -> Result<Vec<Entry>> {
+    let name = &spec.binary;
     let doc = format!("./usr/share/doc/{name}");
-    let files = vec![
-        (format!("./etc/default/{name}"), 0o644, inputs.files.defaults.as_bytes().to_vec()),
-        (format!("./lib/systemd/system/{name}.service"), 0o644, inputs.files.unit.as_bytes().to_vec()),
-        (format!("./usr/bin/{name}"), 0o755, binary.to_vec()),
+    let mut files: Vec<(String, u32, Vec<u8>)> =
+        spec.files.iter().map(|f| (format!("./{}", f.path), f.mode, f.contents.clone())).collect();
+    files.extend([
         (
             format!("{doc}/changelog.Debian.gz"),
             0o644,
-            tar_writer::gzip(changelog(inputs).as_bytes(), GZIP_LEVEL)?,
+            tar_writer::gzip(changelog(spec).as_bytes(), GZIP_LEVEL)?,
         ),
-        (format!("{doc}/copyright"), 0o644, copyright(inputs).into_bytes()),
+        (format!("{doc}/copyright"), 0o644, copyright(spec).into_bytes()),
         (
             format!("./usr/share/lintian/overrides/{name}"),
             0o644,
-            lintian_overrides(name, binary).into_bytes(),
+            lintian_overrides(name, spec.binary_contents()).into_bytes(),
         ),
-    ];
+    ]);
     let mut dirs: Vec<String> = vec![".".into()];
     for (path, _, _) in &files {
         let mut at = path.as_str();
@@ -175,47 +137,30 @@ fn installed_size(data: &[Entry]) -> u64 {
         .sum()
 }
 
-fn control(inputs: &DebInputs, deb_arch: &str, installed_kib: u64) -> String {
-    let (release, config, facts) = (inputs.release, inputs.config, inputs.facts);
-    let name = inputs.binary;
+fn control(spec: &PackageSpec, deb_arch: &str, installed_kib: u64) -> String {
+    let description: String = spec.description.iter().map(|line| format!(" {line}\n")).collect();
     format!(
         "Package: {}\nVersion: {}\nArchitecture: {deb_arch}\nMaintainer: {}\nInstalled-Size: {installed_kib}\n\
-         Section: {}\nPriority: optional\nHomepage: {}\nDescription: {}\n \
-         A static build of {name}, run by systemd as {name}.service under its own\n \
-         unprivileged account, sandboxed, with its state in /var/lib/{name}.\n \
-         Settings: /etc/default/{name}.\n",
-        release.name,
-        version(release, config),
-        config.maintainer,
-        config.section,
-        facts.source,
-        short_description(&facts.description, name),
+         Section: {}\nPriority: optional\nHomepage: {}\nDescription: {}\n{description}",
+        spec.name,
+        spec.version(),
+        spec.maintainer,
+        spec.section,
+        spec.homepage,
+        spec.summary,
     )
 }
 
-/// Debian's synopsis: one line, no final period, and not starting with the package name.
-fn short_description(description: &str, name: &str) -> String {
-    let line = description.lines().next().unwrap_or(name).trim().trim_end_matches('.');
-    let without_name = line
-        .strip_prefix(name)
-        .map(|rest| rest.trim_start_matches([':', ' ', ',']))
-        .filter(|rest| !rest.is_empty())
-        .unwrap_or(line);
-    without_name.to_string()
-}
-
 /// Machine-readable copyright (DEP-5) with the license's full text.
-fn copyright(inputs: &DebInputs) -> String {
-    let holder = inputs
-        .files
+fn copyright(spec: &PackageSpec) -> String {
+    let holder = spec
         .license_text
         .lines()
         .find_map(|l| l.trim().strip_prefix("Copyright (c)").or_else(|| l.trim().strip_prefix("Copyright")))
         .map(str::trim)
         .unwrap_or("the authors")
         .to_string();
-    let text: String = inputs
-        .files
+    let text: String = spec
         .license_text
         .lines()
         .skip_while(|l| l.trim().is_empty() || l.trim().ends_with("License") && !l.contains(' '))
@@ -224,20 +169,19 @@ fn copyright(inputs: &DebInputs) -> String {
     format!(
         "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\
          Upstream-Name: {}\nSource: {}\n\nFiles: *\nCopyright: {holder}\nLicense: {}\n{text}",
-        inputs.release.name, inputs.facts.source, inputs.facts.licenses
+        spec.name, spec.homepage, spec.license
     )
 }
 
-fn changelog(inputs: &DebInputs) -> String {
-    let release = inputs.release;
+fn changelog(spec: &PackageSpec) -> String {
     format!(
         "{} ({}) unstable; urgency=medium\n\n  * Release {}, built from commit {}.\n\n -- {}  {}\n",
-        release.name,
-        version(release, inputs.config),
-        release.version,
-        release.commit,
-        inputs.config.maintainer,
-        rfc2822(release.source_date_epoch)
+        spec.name,
+        spec.version(),
+        spec.upstream_version,
+        spec.commit,
+        spec.maintainer,
+        rfc2822(spec.source_date_epoch)
     )
 }
 
@@ -247,23 +191,24 @@ fn changelog(inputs: &DebInputs) -> String {
 fn lintian_overrides(name: &str, binary: &[u8]) -> String {
     // e_type, little-endian on every arch of the matrix: 2 = ET_EXEC, 3 = ET_DYN.
     let static_pie = binary.get(16..18) == Some(&[3, 0]);
+    let path = package::binary_path(name);
     let static_tag = match static_pie {
         true => {
             "# A static-pie executable (ELF type DYN, no interpreter, no libraries), not a library.\n\
-                 {name}: shared-library-lacks-prerequisites [usr/bin/{name}]\n"
+                 {name}: shared-library-lacks-prerequisites [{path}]\n"
         }
         false => {
             "# Static by design (musl): the one binary runs on every distribution and release.\n\
-                  {name}: statically-linked-binary [usr/bin/{name}]\n"
+                  {name}: statically-linked-binary [{path}]\n"
         }
     };
     format!(
         "# Released from the project's own repository, not uploaded to Debian: no ITP bug to close.\n\
          {name}: initial-upload-closes-no-bugs\n\
          # `{name} --help` documents every command and flag; there is no separate manual.\n\
-         {name}: no-manual-page [usr/bin/{name}]\n\
+         {name}: no-manual-page [{path}]\n\
          {}",
-        static_tag.replace("{name}", name)
+        static_tag.replace("{name}", name).replace("{path}", &path)
     )
 }
 
@@ -321,6 +266,7 @@ mod tests {
     use super::*;
     use crate::fixtures;
     use crate::project::matrix::by_name;
+    use crate::release::package::{PackageFiles, PackageInputs};
 
     fn config() -> DebConfig {
         DebConfig {
@@ -337,15 +283,20 @@ mod tests {
         let release = fixtures::release();
         let config = config();
         let facts = fixtures::facts();
-        let files = DebFiles {
+        let files = PackageFiles {
             unit: "[Service]\nExecStart=/usr/bin/exonode run\n".into(),
             defaults: "EXONODE_LISTEN=127.0.0.1:7070\n".into(),
             license_text: "MIT License\n\nCopyright (c) 2026 ExoTool developers\n\nPermission is granted.\n"
                 .into(),
         };
-        let inputs =
-            DebInputs { release: &release, config: &config, facts: &facts, binary: "exonode", files: &files };
-        build(&inputs, by_name(arch).unwrap(), binary).unwrap()
+        let inputs = PackageInputs {
+            release: &release,
+            config: &config,
+            facts: &facts,
+            binary: "exonode",
+            files: &files,
+        };
+        build(&PackageSpec::new(&inputs, by_name(arch).unwrap(), binary)).unwrap()
     }
 
     fn members(deb: &[u8]) -> Vec<(String, u64)> {
@@ -397,23 +348,16 @@ mod tests {
     fn texts_follow_debian_conventions() {
         assert_eq!(rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
         assert_eq!(rfc2822(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 +0000");
-        assert_eq!(short_description("exonode: a small daemon.", "exonode"), "a small daemon");
-        assert_eq!(short_description("ExoTool node", "exonode"), "ExoTool node");
-        let data = data_entries(
-            &DebInputs {
-                release: &fixtures::release(),
-                config: &config(),
-                facts: &fixtures::facts(),
-                binary: "exonode",
-                files: &DebFiles {
-                    unit: String::new(),
-                    defaults: String::new(),
-                    license_text: String::new(),
-                },
-            },
-            b"x",
-        )
-        .unwrap();
+        let files =
+            PackageFiles { unit: String::new(), defaults: String::new(), license_text: String::new() };
+        let inputs = PackageInputs {
+            release: &fixtures::release(),
+            config: &config(),
+            facts: &fixtures::facts(),
+            binary: "exonode",
+            files: &files,
+        };
+        let data = data_entries(&PackageSpec::new(&inputs, by_name("amd64").unwrap(), b"x")).unwrap();
         let paths: Vec<&str> = data.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths[0], ".");
         assert!(

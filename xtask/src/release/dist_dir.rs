@@ -1,5 +1,5 @@
-//! A dist folder, the one owner of its default path (target/dist), its file names, its
-//! manifest and how it verifies: every archive re-hashed against SHA256SUMS, the manifest and
+//! A dist folder: where it is (by default `layout::default_dir`), the paths of its files (named
+//! by `layout`), its manifest and how it verifies: every archive re-hashed against SHA256SUMS, the manifest and
 //! the `.sha256` sidecars; each archive's binary against the manifest and, by its ELF facts
 //! alone, against its arch; each SBOM against its archive. dist writes one, merge combines
 //! them, verify and image check them, bench measures their files.
@@ -14,11 +14,12 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::build::elf;
 use crate::project::matrix;
 use crate::project::workspace::{absolute, Workspace};
-use crate::release::checksum::{self, SUMS_FILE};
-use crate::release::files::{KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE};
-use crate::release::manifest::{Artifact, DebPackage, Manifest, MANIFEST_FILE};
-use crate::release::provenance::{self, ENVELOPE_FILE, PROVENANCE_FILE};
-use crate::release::{archive, deb, sbom};
+use crate::release::layout::{
+    self, ENVELOPE_FILE, MANIFEST_FILE, PROVENANCE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE, SUMS_FILE,
+    UNLISTED_FILES,
+};
+use crate::release::manifest::{Artifact, DebPackage, Manifest};
+use crate::release::{archive, checksum, deb, package, provenance, sbom};
 use crate::sign::key as signing;
 
 /// A public key the user pinned (`verify --key`): the folder must be signed, and by it.
@@ -45,7 +46,7 @@ pub struct DistDir {
 impl DistDir {
     /// The folder the user named (made absolute), or the default, target/dist.
     pub fn chosen(ws: &Workspace, given: Option<Utf8PathBuf>) -> Result<DistDir> {
-        let path = given.unwrap_or_else(|| ws.target_dir.join("dist"));
+        let path = given.unwrap_or_else(|| layout::default_dir(&ws.target_dir));
         Ok(DistDir { path: absolute(path)? })
     }
 
@@ -71,7 +72,7 @@ impl DistDir {
 
     /// The archive's `.sha256` file.
     pub fn sidecar(&self, artifact: &Artifact) -> Utf8PathBuf {
-        self.path.join(checksum::sidecar_name(&artifact.name))
+        self.path.join(layout::sidecar_name(&artifact.name))
     }
 
     /// The archive's CycloneDX SBOM.
@@ -143,8 +144,7 @@ fn examine(dir: &Utf8Path, pinned: Option<&PinnedKey>) -> Result<(Vec<String>, O
     for entry in dir.read_dir_utf8()? {
         let name = entry?.file_name().to_string();
         // The signatures over SHA256SUMS cannot be listed in it.
-        let signs_sums = [SUMS_FILE, SIGNATURE_FILE, KEYLESS_BUNDLE_FILE].contains(&name.as_str());
-        if !signs_sums && !listed.contains(&name) {
+        if !UNLISTED_FILES.contains(&name.as_str()) && !listed.contains(&name) {
             problems.push(format!("{name}: not listed in {SUMS_FILE}"));
         }
     }
@@ -327,7 +327,7 @@ fn deb_problem(dir: &Utf8Path, artifact: &Artifact, package: &DebPackage) -> Res
             package.size
         )));
     }
-    let binary_path = format!("usr/bin/{}", artifact.binary.path.rsplit('/').next().unwrap_or_default());
+    let binary_path = package::binary_path(artifact.binary.path.rsplit('/').next().unwrap_or_default());
     Ok(match deb::read_data_file(&bytes, &binary_path) {
         Ok(binary) if checksum::sha256_hex(&binary) == artifact.binary.sha256 => None,
         Ok(binary) => Some(format!(
@@ -378,7 +378,7 @@ fn sbom_problem(dir: &Utf8Path, manifest: &Manifest, artifact: &Artifact) -> Opt
 }
 
 fn sidecar_problem(dir: &Utf8Path, artifact: &Artifact, sha256: &str) -> Option<String> {
-    let name = checksum::sidecar_name(&artifact.name);
+    let name = layout::sidecar_name(&artifact.name);
     let text = match std::fs::read_to_string(dir.join(&name)) {
         Ok(text) => text,
         Err(_) => return Some(format!("{name}: missing")),
@@ -428,7 +428,7 @@ mod tests {
     use crate::fixtures::{self, binary_for, repack, reseal, write_dist};
     use crate::project::matrix::EM_AARCH64;
     use crate::project::workspace::Release;
-    use crate::release::files;
+    use crate::release::layout::{DOCKERFILE_RELEASE, INSTALL_SH};
 
     fn fresh(name: &str) -> (camino::Utf8PathBuf, Manifest) {
         let dir = fixtures::scratch(name);
@@ -481,7 +481,7 @@ mod tests {
         let (dir, manifest) = fresh("verify-files");
         std::fs::remove_file(dir.join("install.sh")).unwrap();
         std::fs::write(dir.join("extra.bin"), "x").unwrap();
-        let sidecar = checksum::sidecar_name(&manifest.artifacts[1].name);
+        let sidecar = layout::sidecar_name(&manifest.artifacts[1].name);
         std::fs::remove_file(dir.join(&sidecar)).unwrap();
         let sbom = manifest.artifacts[1].sbom.clone();
         std::fs::remove_file(dir.join(&sbom)).unwrap();
@@ -582,7 +582,7 @@ mod tests {
         let (dir, manifest) = fresh("verify-sbom");
         let (amd64, i386) = (&manifest.artifacts[0], &manifest.artifacts[1]);
         std::fs::copy(dir.join(&i386.sbom), dir.join(&amd64.sbom)).unwrap();
-        let sidecar = checksum::sidecar_name(&i386.name);
+        let sidecar = layout::sidecar_name(&i386.name);
         std::fs::write(dir.join(&sidecar), format!("{}  {}\n", amd64.sha256, i386.name)).unwrap();
         release_files_sums(&dir);
         let release = fixtures::release();
@@ -667,8 +667,7 @@ mod tests {
     fn generated_files_from_fixed_inputs() {
         let dir = fixtures::scratch("snapshot-dist");
         fixtures::write_dist_of(&dir, &["amd64", "arm64v8", "arm32v7", "arm32v6", "arm32v5", "i386"]);
-        for file in [SUMS_FILE, MANIFEST_FILE, files::DOCKERFILE_RELEASE, files::INSTALL_SH, PROVENANCE_FILE]
-        {
+        for file in [SUMS_FILE, MANIFEST_FILE, DOCKERFILE_RELEASE, INSTALL_SH, PROVENANCE_FILE] {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             insta::assert_snapshot!(file, text);
         }

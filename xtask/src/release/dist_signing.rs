@@ -6,8 +6,9 @@
 use anyhow::{Context, Result};
 use camino::Utf8Path;
 
-use crate::release::checksum::SUMS_FILE;
-use crate::release::files::KEYLESS_BUNDLE_FILE;
+use crate::release::layout::{
+    ENVELOPE_FILE, KEYLESS_BUNDLE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE, SUMS_FILE,
+};
 use crate::sign::Signing;
 use crate::util::cmd::Cmd;
 
@@ -25,10 +26,10 @@ pub fn plan_line(signing: &Signing, dir: &Utf8Path) -> String {
 pub fn summary(signing: &Signing) -> String {
     match signing {
         Signing::Key(pair) => format!(
-            "SHA256SUMS and the provenance signed (SHA256SUMS.sig, provenance.intoto.dsse.json) by the key {}…, published as cosign.pub",
+            "{SUMS_FILE} and the provenance signed ({SIGNATURE_FILE}, {ENVELOPE_FILE}) by the key {}…, published as {PUBLIC_KEY_FILE}",
             &pair.fingerprint()[..16]
         ),
-        Signing::Keyless => format!("SHA256SUMS signed keyless by cosign ({KEYLESS_BUNDLE_FILE})"),
+        Signing::Keyless => format!("{SUMS_FILE} signed keyless by cosign ({KEYLESS_BUNDLE_FILE})"),
         Signing::Unsigned => "unsigned: no [sign] key in release.toml, no --sign-key".to_string(),
     }
 }

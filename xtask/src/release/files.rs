@@ -10,19 +10,15 @@ use crate::project::config::{expand_version, BaseKind, Config};
 use crate::project::image_spec::{ImageSpec, Values, SCRATCH};
 use crate::project::matrix;
 use crate::project::workspace::ProjectFacts;
-use crate::release::checksum::{self, SumsEntry, SUMS_FILE};
-use crate::release::manifest::{Manifest, SignatureInfo, MANIFEST_FILE};
+use crate::release::checksum::{self, SumsEntry};
+use crate::release::layout::{
+    DOCKERFILE_RELEASE, ENVELOPE_FILE, INSTALL_SH, MANIFEST_FILE, PROVENANCE_FILE, PUBLIC_KEY_FILE,
+    SIGNATURE_FILE, SUMS_FILE, UNLISTED_FILES,
+};
+use crate::release::manifest::{Manifest, SignatureInfo};
 use crate::release::provenance;
 use crate::sign::key::KeyPair;
 use crate::util::template::render;
-
-pub const DOCKERFILE_RELEASE: &str = "Dockerfile.release";
-pub const INSTALL_SH: &str = "install.sh";
-/// cosign's blob signature of SHA256SUMS, and the public key that checks it.
-pub const SIGNATURE_FILE: &str = "SHA256SUMS.sig";
-/// `--keyless`: cosign's Sigstore bundle over SHA256SUMS (certificate, signature, Rekor entry).
-pub const KEYLESS_BUNDLE_FILE: &str = "SHA256SUMS.sigstore.json";
-pub const PUBLIC_KEY_FILE: &str = "cosign.pub";
 
 /// The templates, as paths from the workspace root (`cargo xtask lint` renders them from disk).
 pub const DOCKERFILE_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.release.in";
@@ -59,8 +55,8 @@ pub fn write_all(
         (INSTALL_SH, install_sh(&manifest, config)?),
     ];
     let statement = provenance::statement(&manifest, facts, inputs);
-    files.extend(signer.map(|pair| (provenance::ENVELOPE_FILE, provenance::envelope(&statement, pair))));
-    files.push((provenance::PROVENANCE_FILE, statement));
+    files.extend(signer.map(|pair| (ENVELOPE_FILE, provenance::envelope(&statement, pair))));
+    files.push((PROVENANCE_FILE, statement));
     files.extend(public_key.map(|pem| (PUBLIC_KEY_FILE, pem)));
     for (name, contents) in files {
         let path = dir.join(name);
@@ -81,13 +77,13 @@ pub fn write_all(
     Ok(())
 }
 
-/// SHA256SUMS lists every other file in `dir` but the signature of itself.
+/// SHA256SUMS lists every other file in `dir` but the signatures of itself.
 pub fn write_sums(dir: &Utf8Path) -> Result<()> {
     let mut entries = Vec::new();
     for entry in dir.read_dir_utf8().with_context(|| format!("cannot list {dir}"))? {
         let entry = entry?;
         let name = entry.file_name().to_string();
-        if name == SUMS_FILE || name == SIGNATURE_FILE {
+        if UNLISTED_FILES.contains(&name.as_str()) {
             continue;
         }
         if !entry.file_type()?.is_file() {

@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::project::matrix::Arch;
 use crate::project::workspace::Release;
+use crate::release::checksum::sha256_hex;
+use crate::release::layout;
 
-pub const MANIFEST_FILE: &str = "dist-manifest.json";
 pub const SCHEMA: &str = "exotool-dist-manifest/2";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,29 +122,19 @@ impl Artifact {
         binary: &[u8],
         built_with: BuiltWith,
     ) -> Artifact {
-        let name = release.archive_name(arch.target);
+        let planned = Artifact::planned(release, arch, &sha256_hex(archive));
         Artifact {
-            target: arch.target.to_string(),
-            arch: arch.name.to_string(),
-            platform: arch.platform.to_string(),
             size: archive.len() as u64,
-            sha256: crate::release::checksum::sha256_hex(archive),
-            binary: Binary {
-                path: format!("{}/{}", release.archive_stem(arch.target), release.name),
-                size: binary.len() as u64,
-                sha256: crate::release::checksum::sha256_hex(binary),
-            },
-            sbom: crate::release::sbom::file_name(&name),
+            binary: Binary { size: binary.len() as u64, sha256: sha256_hex(binary), ..planned.binary },
             built_with,
-            deb: None,
-            name,
+            ..planned
         }
     }
 
     /// The entry `dist` will write for `arch`, before there is anything to measure: names and
     /// platform are known, sizes are 0 and digests are `digest` (for plans and previews).
     pub fn planned(release: &Release, arch: &Arch, digest: &str) -> Artifact {
-        let name = release.archive_name(arch.target);
+        let name = layout::archive_name(release, arch.target);
         Artifact {
             target: arch.target.to_string(),
             arch: arch.name.to_string(),
@@ -151,11 +142,11 @@ impl Artifact {
             size: 0,
             sha256: digest.to_string(),
             binary: Binary {
-                path: format!("{}/{}", release.archive_stem(arch.target), release.name),
+                path: layout::binary_in_archive(release, arch.target),
                 size: 0,
                 sha256: digest.to_string(),
             },
-            sbom: crate::release::sbom::file_name(&name),
+            sbom: layout::sbom_name(&name),
             built_with: BuiltWith::default(),
             deb: None,
             name,

@@ -1,5 +1,5 @@
-//! The files of a dist folder: reproducible archives, checksums, the manifest, SBOMs and the
-//! generated Dockerfile.release and install.sh.
+//! The files of a dist folder: reproducible archives, checksums, the manifest, SBOMs, packages
+//! and the generated Dockerfile.release and install.sh; `layout` names them all.
 
 pub mod archive;
 pub mod checksum;
@@ -7,6 +7,8 @@ pub mod deb;
 pub mod dist_dir;
 pub mod dist_signing;
 pub mod files;
+pub mod layout;
 pub mod manifest;
+pub mod package;
 pub mod provenance;
 pub mod sbom;

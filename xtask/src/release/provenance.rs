@@ -16,8 +16,6 @@ use crate::release::manifest::{Artifact, BuiltWith, Manifest};
 use crate::sign::dsse;
 use crate::sign::key::KeyPair;
 
-pub const PROVENANCE_FILE: &str = "provenance.intoto.json";
-pub const ENVELOPE_FILE: &str = "provenance.intoto.dsse.json";
 const PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 pub const PREDICATE_TYPE: &str = "https://slsa.dev/provenance/v1";

@@ -20,14 +20,10 @@ use crate::project::cargo_metadata::{Metadata, Package};
 use crate::project::config::CONFIG_FILE;
 use crate::project::workspace::{project_root, rfc3339, Release};
 use crate::release::checksum;
+use crate::release::layout;
 use crate::release::manifest::BuiltWith;
 
 pub const SPEC_VERSION: &str = "1.5";
-
-/// The SBOM file that belongs to an archive.
-pub fn file_name(archive_name: &str) -> String {
-    format!("{archive_name}.cdx.json")
-}
 
 /// Writes `<archive>.cdx.json` into `out` for `facts.target` and returns its file name.
 pub fn write(metadata: &Metadata, facts: &Facts, out: &Utf8Path) -> Result<String> {
@@ -38,7 +34,7 @@ pub fn write(metadata: &Metadata, facts: &Facts, out: &Utf8Path) -> Result<Strin
     let lock: Lockfile =
         toml::from_str(&lock_text).with_context(|| format!("{lock_path} is not a valid Cargo.lock"))?;
     let bytes = document(metadata, &lock, facts)?;
-    let name = file_name(facts.archive_name);
+    let name = layout::sbom_name(facts.archive_name);
     let path = out.join(&name);
     std::fs::write(&path, bytes).with_context(|| format!("cannot write {path}"))?;
     Ok(name)

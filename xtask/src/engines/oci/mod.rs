@@ -39,7 +39,8 @@ use crate::project::image_spec::{ImageSpec, SCRATCH};
 use crate::project::matrix::Arch;
 use crate::project::workspace::Workspace;
 use crate::release::checksum;
-use crate::release::manifest::{Artifact, MANIFEST_FILE};
+use crate::release::layout::MANIFEST_FILE;
+use crate::release::manifest::Artifact;
 use crate::util::report::{human_size, seconds, short};
 
 /// Everything the engine will do, decided before any file is read.
