@@ -214,244 +214,309 @@ struct RawToolchain {
     cross: Option<String>,
 }
 
-impl Config {
-    pub fn load(path: &Utf8Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-        Config::parse(&text, path)
+/// release.toml's text, to point an error at the line and column of a value.
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Utf8Path,
+}
+
+impl Source<'_> {
+    fn at(&self, span: Option<Range<usize>>) -> String {
+        match span {
+            Some(span) => {
+                let (line, column) = line_column(self.text, span.start);
+                format!("{}:{line}:{column}", self.path)
+            }
+            None => self.path.to_string(),
+        }
     }
 
-    pub fn parse(text: &str, path: &Utf8Path) -> Result<Config> {
-        let at = |span: Option<Range<usize>>| match span {
-            Some(span) => {
-                let (line, column) = line_column(text, span.start);
-                format!("{path}:{line}:{column}")
-            }
-            None => path.to_string(),
-        };
-        let raw: RawConfig = toml::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{}: {}", at(e.span()), e.message().trim_end()))?;
-        let fail = |span: Range<usize>, message: String| anyhow::anyhow!("{}: {message}", at(Some(span)));
+    fn fail(&self, span: Range<usize>, message: String) -> anyhow::Error {
+        anyhow::anyhow!("{}: {message}", self.at(Some(span)))
+    }
+}
 
-        let arches = match raw.dist.arches {
+impl RawDist {
+    fn parse(self, src: &Source) -> Result<DistConfig> {
+        let arches = match self.arches {
             None => matrix::MATRIX.iter().collect(),
-            Some(list) => {
-                if list.get_ref().is_empty() {
-                    return Err(fail(
-                        list.span(),
-                        format!("dist.arches is empty; list at least one of: {}", matrix::names().join(", ")),
-                    ));
-                }
-                let mut arches: Vec<&'static Arch> = Vec::new();
-                for name in list.get_ref() {
-                    let arch = matrix::by_name(name.get_ref()).ok_or_else(|| {
-                        fail(
-                            name.span(),
-                            format!(
-                                "unknown arch {:?} in dist.arches; accepted values: {}",
-                                name.get_ref(),
-                                matrix::names().join(", ")
-                            ),
-                        )
-                    })?;
-                    if arches.contains(&arch) {
-                        return Err(fail(
-                            name.span(),
-                            format!("arch {:?} is listed twice in dist.arches", arch.name),
-                        ));
-                    }
-                    arches.push(arch);
-                }
-                arches.sort_by_key(|arch| matrix::rank(arch));
-                arches
-            }
+            Some(list) => parse_arches(src, list)?,
         };
-
-        let download_url = raw
-            .dist
-            .download_url
-            .map(|url| {
-                let ok = url.get_ref().starts_with("https://") || url.get_ref().starts_with("http://");
-                if ok {
-                    Ok(url.into_inner())
-                } else {
-                    Err(fail(
-                        url.span(),
-                        format!(
-                            "dist.download-url {:?} must start with https:// (or http://)",
-                            url.get_ref()
-                        ),
-                    ))
-                }
-            })
-            .transpose()?
-            .unwrap_or_default();
-
-        let smoke = match raw.dist.smoke {
-            None => None,
-            Some(smoke) => {
-                let span = smoke.span();
-                let smoke = smoke.into_inner();
-                if smoke.args.is_empty() {
-                    return Err(fail(
-                        span,
-                        "dist.smoke.args is empty; give the arguments that start the daemon, e.g. \
-                         [\"run\", \"--listen\", \"{addr}\"]"
-                            .into(),
-                    ));
-                }
-                if !smoke.args.iter().any(|a| a.get_ref().contains("{addr}")) && !smoke.get.is_empty() {
-                    return Err(fail(
-                        span,
-                        "dist.smoke.get needs an address to ask: put \"{addr}\" in dist.smoke.args".into(),
-                    ));
-                }
-                for arg in &smoke.args {
-                    if let Some(unknown) = unknown_placeholder(arg.get_ref()) {
-                        return Err(fail(
-                            arg.span(),
-                            format!(
-                                "dist.smoke.args: unknown placeholder {unknown}; accepted: {}",
-                                SMOKE_PLACEHOLDERS.join(", ")
-                            ),
-                        ));
-                    }
-                }
-                for path in &smoke.get {
-                    if !path.get_ref().starts_with('/') || path.get_ref().contains(char::is_whitespace) {
-                        return Err(fail(
-                            path.span(),
-                            format!(
-                                "dist.smoke.get entry {:?} must be a URL path starting with / (e.g. \"/healthz\")",
-                                path.get_ref()
-                            ),
-                        ));
-                    }
-                }
-                Some(SmokeConfig {
-                    args: smoke.args.into_iter().map(Spanned::into_inner).collect(),
-                    get: smoke.get.into_iter().map(Spanned::into_inner).collect(),
-                })
-            }
+        let download_url = match self.download_url {
+            None => String::new(),
+            Some(url) => parse_download_url(src, url)?,
         };
+        let smoke = self.smoke.map(|smoke| smoke_config(src, smoke)).transpose()?;
+        Ok(DistConfig {
+            binary: self.binary.unwrap_or_else(|| self.package.clone()),
+            package: self.package,
+            arches,
+            include: self.include,
+            download_url,
+            smoke,
+        })
+    }
+}
 
-        let repository = match raw.image.repository {
+/// `dist.arches`: known, each once, at least one; in matrix order whatever order they are written.
+fn parse_arches(src: &Source, list: Spanned<Vec<Spanned<String>>>) -> Result<Vec<&'static Arch>> {
+    if list.get_ref().is_empty() {
+        return Err(src.fail(
+            list.span(),
+            format!("dist.arches is empty; list at least one of: {}", matrix::names().join(", ")),
+        ));
+    }
+    let mut arches: Vec<&'static Arch> = Vec::new();
+    for name in list.get_ref() {
+        let arch = matrix::by_name(name.get_ref()).ok_or_else(|| {
+            src.fail(
+                name.span(),
+                format!(
+                    "unknown arch {:?} in dist.arches; accepted values: {}",
+                    name.get_ref(),
+                    matrix::names().join(", ")
+                ),
+            )
+        })?;
+        if arches.contains(&arch) {
+            return Err(src.fail(name.span(), format!("arch {:?} is listed twice in dist.arches", arch.name)));
+        }
+        arches.push(arch);
+    }
+    arches.sort_by_key(|arch| matrix::rank(arch));
+    Ok(arches)
+}
+
+fn parse_download_url(src: &Source, url: Spanned<String>) -> Result<String> {
+    if url.get_ref().starts_with("https://") || url.get_ref().starts_with("http://") {
+        return Ok(url.into_inner());
+    }
+    Err(src.fail(
+        url.span(),
+        format!("dist.download-url {:?} must start with https:// (or http://)", url.get_ref()),
+    ))
+}
+
+/// `dist.smoke`: arguments that start the daemon, with known placeholders only, and URL paths
+/// to ask, which need an address to ask them at.
+fn smoke_config(src: &Source, smoke: Spanned<RawSmoke>) -> Result<SmokeConfig> {
+    let span = smoke.span();
+    let smoke = smoke.into_inner();
+    if smoke.args.is_empty() {
+        return Err(src.fail(
+            span,
+            "dist.smoke.args is empty; give the arguments that start the daemon, e.g. \
+             [\"run\", \"--listen\", \"{addr}\"]"
+                .into(),
+        ));
+    }
+    if !smoke.args.iter().any(|a| a.get_ref().contains("{addr}")) && !smoke.get.is_empty() {
+        return Err(src
+            .fail(span, "dist.smoke.get needs an address to ask: put \"{addr}\" in dist.smoke.args".into()));
+    }
+    for arg in &smoke.args {
+        if let Some(unknown) = unknown_placeholder(arg.get_ref()) {
+            return Err(src.fail(
+                arg.span(),
+                format!(
+                    "dist.smoke.args: unknown placeholder {unknown}; accepted: {}",
+                    SMOKE_PLACEHOLDERS.join(", ")
+                ),
+            ));
+        }
+    }
+    for path in &smoke.get {
+        if !path.get_ref().starts_with('/') || path.get_ref().contains(char::is_whitespace) {
+            return Err(src.fail(
+                path.span(),
+                format!(
+                    "dist.smoke.get entry {:?} must be a URL path starting with / (e.g. \"/healthz\")",
+                    path.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(SmokeConfig {
+        args: smoke.args.into_iter().map(Spanned::into_inner).collect(),
+        get: smoke.get.into_iter().map(Spanned::into_inner).collect(),
+    })
+}
+
+impl RawImage {
+    /// `package`: the repository when none is written.
+    fn parse(self, src: &Source, package: &str) -> Result<ImageSection> {
+        let repository = match self.repository {
             Some(repo) => {
                 validate_repository(repo.get_ref()).map_err(|why| {
-                    fail(repo.span(), format!("image.repository {:?} {why}", repo.get_ref()))
+                    src.fail(repo.span(), format!("image.repository {:?} {why}", repo.get_ref()))
                 })?;
                 repo.into_inner()
             }
-            None => raw.dist.package.clone(),
+            None => package.to_string(),
         };
-
-        let tags = match raw.image.tags {
+        let tags = match self.tags {
             None => vec!["{version}".to_string()],
-            Some(list) => {
-                if list.get_ref().is_empty() {
-                    return Err(fail(
-                        list.span(),
-                        "image.tags is empty; use for example [\"{version}\"]".into(),
-                    ));
-                }
-                let mut tags = Vec::new();
-                for tag in list.into_inner() {
-                    validate_tag(&expand_version(tag.get_ref(), "0.0.0")).map_err(|why| {
-                        fail(tag.span(), format!("image.tags entry {:?} {why}", tag.get_ref()))
-                    })?;
-                    tags.push(tag.into_inner());
-                }
-                tags
-            }
+            Some(list) => parse_tags(src, list)?,
         };
-
-        let base = match raw.image.base {
+        let base = match self.base {
             None => BaseKind::Busybox,
-            Some(base) => match base.get_ref().as_str() {
-                "busybox" => BaseKind::Busybox,
-                "scratch" => BaseKind::Scratch,
-                other => {
-                    return Err(fail(
-                        base.span(),
-                        format!("image.base {other:?} is not supported; accepted values: busybox, scratch"),
-                    ))
-                }
-            },
+            Some(base) => parse_base(src, base)?,
         };
-
-        let user = match raw.image.user {
+        let user = match self.user {
             None => 10001,
-            Some(user) => match u32::try_from(*user.get_ref()) {
-                Ok(uid) if (1..=2_147_483_647).contains(&uid) => uid,
-                _ => {
-                    return Err(fail(
-                        user.span(),
-                        format!(
-                            "image.user {} must be a non-root uid between 1 and 2147483647 (e.g. 10001)",
-                            user.get_ref()
-                        ),
-                    ))
-                }
-            },
+            Some(user) => parse_user(src, user)?,
         };
-
-        let volume = match raw.image.volume {
+        let volume = match self.volume {
             None => "/data".to_string(),
-            Some(volume) => {
-                let ok = volume.get_ref().starts_with('/')
-                    && volume.get_ref().len() > 1
-                    && !volume.get_ref().contains(['"', '\\', ' ', '\'']);
-                if !ok {
-                    return Err(fail(volume.span(), format!(
-                        "image.volume {:?} must be an absolute path without spaces or quotes (e.g. \"/data\")",
-                        volume.get_ref()
-                    )));
-                }
-                volume.into_inner()
-            }
+            Some(volume) => parse_volume(src, volume)?,
         };
-        let port = match raw.image.port {
+        let port = match self.port {
             None => 7070,
             Some(port) => u16::try_from(*port.get_ref()).ok().filter(|p| *p > 0).ok_or_else(|| {
-                fail(port.span(), format!("image.port {} must be between 1 and 65535", port.get_ref()))
+                src.fail(port.span(), format!("image.port {} must be between 1 and 65535", port.get_ref()))
             })?,
         };
+        let base_images = parse_base_images(src, self.base_images)?;
+        let labels = parse_labels(src, self.labels)?;
+        Ok(ImageSection {
+            repository,
+            tags,
+            base,
+            user,
+            volume,
+            port,
+            command: self.command.unwrap_or_else(|| vec!["run".into()]),
+            healthcheck: self.healthcheck.unwrap_or_else(|| vec!["healthcheck".into()]),
+            labels,
+            base_images,
+        })
+    }
+}
 
-        let mut base_images = BTreeMap::new();
-        for (name, image) in raw.image.base_images {
-            if matrix::by_name(name.get_ref()).is_none() {
-                return Err(fail(
-                    name.span(),
-                    format!(
-                        "unknown arch {:?} in image.base-images; accepted values: {}",
-                        name.get_ref(),
-                        matrix::names().join(", ")
-                    ),
-                ));
-            }
-            base_images.insert(name.into_inner(), image);
+/// `image.tags`: at least one, each a valid tag once `{version}` is filled in.
+fn parse_tags(src: &Source, list: Spanned<Vec<Spanned<String>>>) -> Result<Vec<String>> {
+    if list.get_ref().is_empty() {
+        return Err(src.fail(list.span(), "image.tags is empty; use for example [\"{version}\"]".into()));
+    }
+    let mut tags = Vec::new();
+    for tag in list.into_inner() {
+        validate_tag(&expand_version(tag.get_ref(), "0.0.0"))
+            .map_err(|why| src.fail(tag.span(), format!("image.tags entry {:?} {why}", tag.get_ref())))?;
+        tags.push(tag.into_inner());
+    }
+    Ok(tags)
+}
+
+fn parse_base(src: &Source, base: Spanned<String>) -> Result<BaseKind> {
+    match base.get_ref().as_str() {
+        "busybox" => Ok(BaseKind::Busybox),
+        "scratch" => Ok(BaseKind::Scratch),
+        other => Err(src.fail(
+            base.span(),
+            format!("image.base {other:?} is not supported; accepted values: busybox, scratch"),
+        )),
+    }
+}
+
+fn parse_user(src: &Source, user: Spanned<i64>) -> Result<u32> {
+    match u32::try_from(*user.get_ref()) {
+        Ok(uid) if (1..=2_147_483_647).contains(&uid) => Ok(uid),
+        _ => Err(src.fail(
+            user.span(),
+            format!(
+                "image.user {} must be a non-root uid between 1 and 2147483647 (e.g. 10001)",
+                user.get_ref()
+            ),
+        )),
+    }
+}
+
+fn parse_volume(src: &Source, volume: Spanned<String>) -> Result<String> {
+    let ok = volume.get_ref().starts_with('/')
+        && volume.get_ref().len() > 1
+        && !volume.get_ref().contains(['"', '\\', ' ', '\'']);
+    if !ok {
+        return Err(src.fail(
+            volume.span(),
+            format!(
+                "image.volume {:?} must be an absolute path without spaces or quotes (e.g. \"/data\")",
+                volume.get_ref()
+            ),
+        ));
+    }
+    Ok(volume.into_inner())
+}
+
+/// `image.base-images`: per-arch overrides of the matrix's base image, for known arches only.
+fn parse_base_images(
+    src: &Source,
+    raw: BTreeMap<Spanned<String>, String>,
+) -> Result<BTreeMap<String, String>> {
+    let mut base_images = BTreeMap::new();
+    for (name, image) in raw {
+        if matrix::by_name(name.get_ref()).is_none() {
+            return Err(src.fail(
+                name.span(),
+                format!(
+                    "unknown arch {:?} in image.base-images; accepted values: {}",
+                    name.get_ref(),
+                    matrix::names().join(", ")
+                ),
+            ));
         }
+        base_images.insert(name.into_inner(), image);
+    }
+    Ok(base_images)
+}
 
-        let mut labels = BTreeMap::new();
-        for (key, value) in raw.image.labels {
-            validate_label_key(key.get_ref())
-                .map_err(|why| fail(key.span(), format!("image.labels key {:?} {why}", key.get_ref())))?;
-            if value.get_ref().chars().any(char::is_control) {
-                return Err(fail(
-                    value.span(),
-                    format!(
-                        "image.labels.{:?} has a control character (e.g. a newline); a label value is one line",
-                        key.get_ref()
-                    ),
-                ));
-            }
-            labels.insert(key.into_inner(), value.into_inner());
+/// `image.labels`: valid keys the tooling does not set itself, one-line values.
+fn parse_labels(
+    src: &Source,
+    raw: BTreeMap<Spanned<String>, Spanned<String>>,
+) -> Result<BTreeMap<String, String>> {
+    let mut labels = BTreeMap::new();
+    for (key, value) in raw {
+        validate_label_key(key.get_ref())
+            .map_err(|why| src.fail(key.span(), format!("image.labels key {:?} {why}", key.get_ref())))?;
+        if value.get_ref().chars().any(char::is_control) {
+            return Err(src.fail(
+                value.span(),
+                format!(
+                    "image.labels.{:?} has a control character (e.g. a newline); a label value is one line",
+                    key.get_ref()
+                ),
+            ));
         }
+        labels.insert(key.into_inner(), value.into_inner());
+    }
+    Ok(labels)
+}
 
-        let binary = raw.dist.binary.clone().unwrap_or_else(|| raw.dist.package.clone());
-        let maintainer = match raw.deb.maintainer {
+impl RawToolchain {
+    fn parse(self) -> ToolchainConfig {
+        ToolchainConfig {
+            stable: None,
+            nightly: self.nightly.unwrap_or_else(|| "nightly".into()),
+            zig: self.zig.unwrap_or_else(|| "0.17.1".into()),
+            cargo_zigbuild: self.cargo_zigbuild.unwrap_or_else(|| "0.24.0".into()),
+            cross: self.cross.unwrap_or_else(|| "0.2.5".into()),
+        }
+    }
+}
+
+impl RawSign {
+    fn parse(self) -> SignConfig {
+        SignConfig { key: self.key, key_env: self.key_env }
+    }
+}
+
+impl RawDeb {
+    /// `binary` names the unit and defaults files when none are written.
+    fn parse(self, src: &Source, binary: &str) -> Result<DebConfig> {
+        let maintainer = match self.maintainer {
             Some(m) if is_maintainer(m.get_ref()) => m.into_inner(),
             Some(m) => {
-                return Err(fail(
+                return Err(src.fail(
                     m.span(),
                     format!(
                         "deb.maintainer {:?} must read \"Name <email>\" (Debian's Maintainer field)",
@@ -459,58 +524,46 @@ impl Config {
                     ),
                 ))
             }
-            None if raw.deb.enabled => {
-                bail!("{path}: [deb] enabled = true needs maintainer = \"Name <email>\" (Debian's Maintainer field)")
-            }
+            None if self.enabled => bail!(
+                "{}: [deb] enabled = true needs maintainer = \"Name <email>\" (Debian's Maintainer field)",
+                src.path
+            ),
             None => String::new(),
         };
-        let revision = match raw.deb.revision {
+        let revision = match self.revision {
             None => 1,
             Some(r) => u32::try_from(*r.get_ref()).ok().filter(|r| *r > 0).ok_or_else(|| {
-                fail(r.span(), format!("deb.revision {} must be a positive number (e.g. 1)", r.get_ref()))
+                src.fail(r.span(), format!("deb.revision {} must be a positive number (e.g. 1)", r.get_ref()))
             })?,
         };
-        let deb = DebConfig {
-            enabled: raw.deb.enabled,
+        Ok(DebConfig {
+            enabled: self.enabled,
             maintainer,
             revision,
-            section: raw.deb.section.unwrap_or_else(|| "net".into()),
-            unit: raw.deb.unit.unwrap_or_else(|| format!("packaging/deb/{binary}.service").into()),
-            defaults: raw.deb.defaults.unwrap_or_else(|| format!("packaging/deb/{binary}.default").into()),
-        };
-
-        let toolchain = raw.toolchain;
-        Ok(Config {
-            dist: DistConfig {
-                binary,
-                package: raw.dist.package,
-                arches,
-                include: raw.dist.include,
-                download_url,
-                smoke,
-            },
-            image: ImageSection {
-                repository,
-                tags,
-                base,
-                user,
-                volume,
-                port,
-                command: raw.image.command.unwrap_or_else(|| vec!["run".into()]),
-                healthcheck: raw.image.healthcheck.unwrap_or_else(|| vec!["healthcheck".into()]),
-                labels,
-                base_images,
-            },
-            toolchain: ToolchainConfig {
-                stable: None,
-                nightly: toolchain.nightly.unwrap_or_else(|| "nightly".into()),
-                zig: toolchain.zig.unwrap_or_else(|| "0.17.1".into()),
-                cargo_zigbuild: toolchain.cargo_zigbuild.unwrap_or_else(|| "0.24.0".into()),
-                cross: toolchain.cross.unwrap_or_else(|| "0.2.5".into()),
-            },
-            sign: SignConfig { key: raw.sign.key, key_env: raw.sign.key_env },
-            deb,
+            section: self.section.unwrap_or_else(|| "net".into()),
+            unit: self.unit.unwrap_or_else(|| format!("packaging/deb/{binary}.service").into()),
+            defaults: self.defaults.unwrap_or_else(|| format!("packaging/deb/{binary}.default").into()),
         })
+    }
+}
+
+impl Config {
+    pub fn load(path: &Utf8Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+        Config::parse(&text, path)
+    }
+
+    /// Each section parses and checks itself (dist, image, deb: the order errors are found in),
+    /// given what it depends on: the image repository defaults to the package, the .deb's files
+    /// are named after the binary.
+    pub fn parse(text: &str, path: &Utf8Path) -> Result<Config> {
+        let src = Source { text, path };
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", src.at(e.span()), e.message().trim_end()))?;
+        let dist = raw.dist.parse(&src)?;
+        let image = raw.image.parse(&src, &dist.package)?;
+        let deb = raw.deb.parse(&src, &dist.binary)?;
+        Ok(Config { dist, image, toolchain: raw.toolchain.parse(), sign: raw.sign.parse(), deb })
     }
 
     /// Resolves `--arch NAME` / `--target TRIPLE` selections; none means every configured arch.
@@ -672,6 +725,19 @@ mod tests {
         assert_eq!(config.image.user, 10001);
         assert_eq!(config.image.base, BaseKind::Busybox);
         assert_eq!(config.image.base_image(matrix::by_name("arm32v5").unwrap()), "arm32v5/busybox");
+    }
+
+    #[test]
+    fn sign_and_toolchain_values_are_read_as_written() {
+        let config = parse(
+            "[dist]\npackage = \"x\"\n[sign]\nkey = \"k.key\"\nkey-env = \"KEY\"\n\
+             [toolchain]\nnightly = \"nightly-2026-01-01\"\nzig = \"1\"\ncargo-zigbuild = \"2\"\ncross = \"3\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.sign, SignConfig { key: Some("k.key".into()), key_env: Some("KEY".into()) });
+        let toolchain = (config.toolchain.nightly, config.toolchain.zig, config.toolchain.cargo_zigbuild);
+        assert_eq!(toolchain, ("nightly-2026-01-01".into(), "1".into(), "2".into()));
+        assert_eq!(config.toolchain.cross, "3");
     }
 
     #[test]
