@@ -8,7 +8,8 @@ set -euo pipefail
 REGISTRY_ADDR=127.0.0.1:5000
 STATE_DIR=/var/lib/exotool-host
 LOG_DIR=/var/log/exotool-host
-# Base image name, Debian architecture, Docker platform.
+# Base image name, Debian architecture, Docker platform (normalized).
+# Generated from xtask/src/project/matrix.rs by its tests: change the matrix, not this table.
 BASE_IMAGES=(
   "busybox amd64 linux/amd64"
   "arm64v8/busybox arm64 linux/arm64"

@@ -10,6 +10,7 @@
 REPO=${DOCKER_REPO#index.docker.io/}
 
 # arch, its Docker platform, and its base: Docker Hub's busybox for that arch (Skycoin's IMAGE_FROM).
+# Generated from xtask/src/project/matrix.rs by its tests: change the matrix, not this table.
 ARCH_TABLE='amd64 linux/amd64 busybox
 arm64v8 linux/arm64/v8 arm64v8/busybox
 arm32v7 linux/arm/v7 arm32v7/busybox

@@ -19,7 +19,7 @@ use xshell::{cmd, Shell};
 
 use crate::engines::{signatures, ImageRequest};
 use crate::project::image_spec::ImageSpec;
-use crate::project::matrix::{normalize_platform, Arch};
+use crate::project::matrix::{normalize_platform, normalize_platform_of, Arch};
 use crate::project::workspace::Workspace;
 use crate::release::manifest::Artifact;
 use crate::util::cmd::Cmd;
@@ -319,10 +319,7 @@ pub fn index_platforms(index: &serde_json::Value) -> Vec<String> {
                     if os == "unknown" || arch == "unknown" {
                         return None;
                     }
-                    Some(normalize_platform(&match p["variant"].as_str() {
-                        Some(variant) => format!("{os}/{arch}/{variant}"),
-                        None => format!("{os}/{arch}"),
-                    }))
+                    Some(normalize_platform_of(os, arch, p["variant"].as_str()))
                 })
                 .collect()
         })

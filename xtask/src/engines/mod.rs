@@ -14,7 +14,7 @@ use self::oci::registry::{self, Client, Target};
 use self::oci::spec::Index;
 use crate::project::config::BaseKind;
 use crate::project::image_spec::ImageSpec;
-use crate::project::matrix::normalize_platform;
+use crate::project::matrix::normalize_platform_of;
 use crate::project::matrix::Arch;
 use crate::project::workspace::Workspace;
 use crate::release::checksum;
@@ -133,11 +133,8 @@ pub fn platform_digests(index: &[u8], reference: &str, arches: &[&'static Arch])
                 .iter()
                 .find(|m| {
                     m.platform.as_ref().is_some_and(|p| {
-                        let name = match &p.variant {
-                            Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
-                            None => format!("{}/{}", p.os, p.architecture),
-                        };
-                        normalize_platform(&name) == arch.platform.normalized()
+                        normalize_platform_of(&p.os, &p.architecture, p.variant.as_deref())
+                            == arch.platform.normalized()
                     })
                 })
                 .map(|m| m.digest.clone())

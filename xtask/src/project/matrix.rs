@@ -1,5 +1,7 @@
 //! The architecture matrix: every CPU we ship for, as one row of plain data. Adding an
 //! architecture means adding a row here; nothing else in the xtask matches on arch names.
+//! The tables outside the xtask (docker/hooks/common.sh, ci/setup-host.sh, the e2e tests' arch
+//! lists) are renderings of it, rewritten by a test here when they drift.
 
 use std::fmt;
 
@@ -55,6 +57,14 @@ impl Platform {
     pub fn normalized(&self) -> String {
         normalize_platform(&self.to_string())
     }
+
+    /// The spellings buildx's TARGETPLATFORM may use for it, once each: normalized, then as
+    /// written (`linux/arm64` and `linux/arm64/v8`).
+    pub fn spellings(&self) -> Vec<String> {
+        let mut spellings = vec![self.normalized(), self.to_string()];
+        spellings.dedup();
+        spellings
+    }
 }
 
 impl fmt::Display for Platform {
@@ -67,12 +77,22 @@ impl fmt::Display for Platform {
     }
 }
 
-/// Normalizes a platform string the way buildx does, so platforms compare equal.
+/// Normalizes a platform string the way buildx does, so platforms compare equal. The one place
+/// that knows which variants are the default ones.
 pub fn normalize_platform(platform: &str) -> String {
     match platform {
         "linux/arm64/v8" => "linux/arm64".to_string(),
         "linux/amd64/v1" => "linux/amd64".to_string(),
         other => other.to_string(),
+    }
+}
+
+/// The normalized platform of an image config or index entry's `os`, `architecture` and
+/// `variant` fields.
+pub fn normalize_platform_of(os: &str, architecture: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(variant) => normalize_platform(&format!("{os}/{architecture}/{variant}")),
+        None => normalize_platform(&format!("{os}/{architecture}")),
     }
 }
 
@@ -203,6 +223,7 @@ pub fn rank(arch: &Arch) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::project::workspace::project_root;
     use std::collections::HashSet;
 
     #[test]
@@ -259,6 +280,121 @@ mod tests {
         assert_eq!(by_name("arm64v8").unwrap().platform.normalized(), "linux/arm64");
         assert_eq!(normalize_platform("linux/amd64/v1"), "linux/amd64");
         assert_eq!(by_name("arm32v6").unwrap().platform.normalized(), "linux/arm/v6");
+        assert_eq!(normalize_platform_of("linux", "arm64", Some("v8")), "linux/arm64");
+        assert_eq!(normalize_platform_of("linux", "arm", Some("v5")), "linux/arm/v5");
+        assert_eq!(normalize_platform_of("linux", "386", None), "linux/386");
+        assert_eq!(by_name("arm64v8").unwrap().platform.spellings(), ["linux/arm64", "linux/arm64/v8"]);
+        assert_eq!(by_name("arm32v7").unwrap().platform.spellings(), ["linux/arm/v7"]);
+    }
+
+    /// docker/hooks/common.sh's ARCH_TABLE: arch, Docker platform (as written), base image.
+    fn hooks_arch_table() -> String {
+        let rows: Vec<String> =
+            MATRIX.iter().map(|a| format!("{} {} {}", a.name, a.platform, a.base_image)).collect();
+        format!("ARCH_TABLE='{}'\n", rows.join("\n"))
+    }
+
+    /// ci/setup-host.sh's BASE_IMAGES: base image, Debian architecture of its busybox-static,
+    /// normalized platform (what `docker image inspect` reports).
+    fn setup_host_base_images() -> String {
+        let rows: String = MATRIX
+            .iter()
+            .map(|a| format!("  \"{} {} {}\"\n", a.base_image, a.debian_arch, a.platform.normalized()))
+            .collect();
+        format!("BASE_IMAGES=(\n{rows})\n")
+    }
+
+    /// The e2e tests' ALL_ARCHES. Compared without whitespace: rustfmt decides the layout.
+    fn e2e_all_arches() -> String {
+        let quoted: Vec<String> = MATRIX.iter().map(|a| format!("{:?}", a.name)).collect();
+        format!("pub const ALL_ARCHES: [&str; {}] = [{}];\n", MATRIX.len(), quoted.join(", "))
+    }
+
+    /// The e2e tests' PLATFORMS: each arch with its platform as registries list it (normalized).
+    fn e2e_platforms() -> String {
+        let rows: String =
+            MATRIX.iter().map(|a| format!("    ({:?}, {:?}),\n", a.name, a.platform.normalized())).collect();
+        format!("pub const PLATFORMS: [(&str, &str); {}] = [\n{rows}];\n", MATRIX.len())
+    }
+
+    /// `text` with the lines from the one starting with `first` to the next one `last` accepts
+    /// (inclusive) replaced by `rendering`; `None` when there is no such region.
+    fn replace_region(text: &str, first: &str, last: fn(&str) -> bool, rendering: &str) -> Option<String> {
+        let start = text.find(&format!("\n{first}"))? + 1;
+        let mut end = start;
+        for line in text[start..].split_inclusive('\n') {
+            end += line.len();
+            if last(line.trim_end()) {
+                return Some(format!("{}{rendering}{}", &text[..start], &text[end..]));
+            }
+        }
+        None
+    }
+
+    /// A table in a committed file: the lines from the one starting with `first` to the next
+    /// one `last` accepts, to be `rendering`.
+    struct Rendering {
+        path: &'static str,
+        first: &'static str,
+        last: fn(&str) -> bool,
+        rendering: String,
+    }
+
+    impl Rendering {
+        fn new(path: &'static str, first: &'static str, last: fn(&str) -> bool, rendering: String) -> Self {
+            Rendering { path, first, last, rendering }
+        }
+    }
+
+    /// Rust text as rustfmt may lay it out: without whitespace or a trailing comma.
+    fn without_layout(text: &str) -> String {
+        text.chars().filter(|c| !c.is_whitespace()).collect::<String>().replace(",]", "]")
+    }
+
+    /// The committed renderings of the matrix (rust-analyzer's codegen pattern): when a row
+    /// changed, they are rewritten here and the test fails until they are committed.
+    #[test]
+    fn the_hooks_setup_host_and_e2e_tables_are_renderings_of_the_matrix() {
+        let support = "xtask/tests/e2e/support.rs";
+        let renderings = [
+            Rendering::new(
+                "docker/hooks/common.sh",
+                "ARCH_TABLE='",
+                |l| l.ends_with('\''),
+                hooks_arch_table(),
+            ),
+            Rendering::new("ci/setup-host.sh", "BASE_IMAGES=(", |l| l == ")", setup_host_base_images()),
+            Rendering::new(support, "pub const ALL_ARCHES", |l| l.ends_with("];"), e2e_all_arches()),
+            Rendering::new(support, "pub const PLATFORMS", |l| l == "];", e2e_platforms()),
+        ];
+        let mut stale = Vec::new();
+        for Rendering { path, first, last, rendering } in renderings {
+            let full = project_root().join(path);
+            let text = std::fs::read_to_string(&full).unwrap();
+            let updated = replace_region(&text, first, last, &rendering)
+                .unwrap_or_else(|| panic!("{path} has no table starting with {first:?}"));
+            // The e2e lists are Rust: rustfmt decides their layout, the matrix their contents.
+            let same = match path.ends_with(".rs") {
+                true => without_layout(&updated) == without_layout(&text),
+                false => updated == text,
+            };
+            if !same {
+                std::fs::write(&full, updated).unwrap();
+                stale.push(path);
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "{stale:?} were out of date with xtask/src/project/matrix.rs; they have been regenerated: \
+             review and commit them (and run `cargo test` again)"
+        );
+    }
+
+    #[test]
+    fn a_region_is_replaced_from_its_first_line_to_its_last() {
+        let text = "a\nT='x\ny'\nb\n";
+        assert_eq!(replace_region(text, "T='", |l| l.ends_with('\''), "T='z'\n").unwrap(), "a\nT='z'\nb\n");
+        assert_eq!(replace_region(text, "U=", |l| l.ends_with('\''), ""), None);
     }
 
     #[test]

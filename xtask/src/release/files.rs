@@ -117,9 +117,7 @@ pub fn dockerfile_release_from(
             format!("manifest names arch {:?}, which is not in the matrix", artifact.arch)
         })?;
         // Match buildx's TARGETARCH[/TARGETVARIANT], with or without the default variant.
-        let full = arch.platform.to_string();
-        let mut patterns = vec![arch.platform.normalized(), full];
-        patterns.dedup();
+        let patterns = arch.platform.spellings();
         let patterns: Vec<&str> = patterns.iter().map(|p| p.trim_start_matches("linux/")).collect();
         cases.push_str(&format!(
             "      {}) file={}; sha256={} ;; \\\n",
