@@ -6,6 +6,7 @@ mod engines;
 #[cfg(test)]
 mod fixtures;
 mod flags;
+mod net;
 mod project;
 mod release;
 mod sign;

@@ -1,13 +1,16 @@
 //! `cargo xtask image`: resolves what to build (arches, repository, tags, base, the verified
 //! dist folder) into one `ImageRequest`, then hands it to an engine: `buildx` (docker
 //! buildx per arch + a manifest list) or `oci` (images assembled directly, no daemon).
+//! `--engine` is read in one place, where the engine is chosen.
 
 use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 use xshell::Shell;
 
 use crate::commands::dist::{self, DistRequest};
-use crate::engines::{buildx, oci, signatures, ImageRequest};
+use crate::engines::buildx::Buildx;
+use crate::engines::oci::Oci;
+use crate::engines::{self, signatures, ImageEngine, ImageRequest};
 use crate::flags::{self, Engine};
 use crate::project::config::{self, expand_version, BaseKind};
 use crate::project::image_spec::ImageSpec;
@@ -38,12 +41,14 @@ impl flags::Image {
         for tag in &tags {
             config::validate_tag(tag).map_err(|why| anyhow::anyhow!("tag {tag:?} {why}"))?;
         }
-        if self.oci_layout.is_some() && self.engine != Engine::Oci {
-            bail!("--oci-layout needs --engine oci");
-        }
-        if self.engine == Engine::Oci && self.base == Some(BaseKind::Busybox) {
-            bail!("--base busybox needs --engine buildx: the oci engine builds FROM scratch only (drop --base, or use --engine buildx)");
-        }
+        let engine: Box<dyn ImageEngine> = match self.engine {
+            Engine::Buildx if self.oci_layout.is_some() => bail!("--oci-layout needs --engine oci"),
+            Engine::Buildx => Box::new(Buildx),
+            Engine::Oci if self.base == Some(BaseKind::Busybox) => {
+                bail!("--base busybox needs --engine buildx: the oci engine builds FROM scratch only (drop --base, or use --engine buildx)")
+            }
+            Engine::Oci => Box::new(Oci { layout: self.oci_layout.clone() }),
+        };
 
         if self.metadata_file.is_some() && !self.push {
             bail!("--metadata-file records what was pushed: add --push");
@@ -57,8 +62,7 @@ impl flags::Image {
         )?;
         let (dist_dir, manifest) = ready_dist(sh, &ws, &release, self.dist_dir, &arches, self.dry_run)?;
         let base = self.base.unwrap_or(ws.config.image.base);
-        // The oci engine has no base to build on: its images are FROM scratch whatever is asked.
-        let built_on = if self.engine == Engine::Oci { BaseKind::Scratch } else { base };
+        let built_on = engine.built_on(base);
         let spec = ImageSpec::new(&ws.config.image, &ws.project_facts(), &manifest.release(), built_on);
         let request = ImageRequest {
             repository,
@@ -74,10 +78,7 @@ impl flags::Image {
             builder: self.builder,
             dry_run: self.dry_run,
         };
-        match self.engine {
-            Engine::Buildx => buildx::run(sh, &ws, &request),
-            Engine::Oci => oci::run(sh, &ws, &request, self.oci_layout.as_deref()),
-        }
+        engines::publish(engine.as_ref(), sh, &ws, &request)
     }
 }
 

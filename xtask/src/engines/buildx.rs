@@ -17,7 +17,8 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
-use crate::engines::{signatures, ImageRequest};
+use crate::engines::{ImageEngine, ImagePlan, ImageRequest};
+use crate::project::config::BaseKind;
 use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::{normalize_platform, normalize_platform_of, Arch};
 use crate::project::workspace::Workspace;
@@ -47,13 +48,31 @@ pub struct BuildxPlan {
     pub list: Option<Cmd>,
 }
 
-pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
-    let plan = plan(ws, request)?;
-    print!("{}", render(request, &plan));
-    print!("{}", signatures::plan_lines(request));
-    if request.dry_run {
-        return Ok(());
+/// The buildx engine.
+pub struct Buildx;
+
+impl ImageEngine for Buildx {
+    fn built_on(&self, asked: BaseKind) -> BaseKind {
+        asked
     }
+
+    fn plan(&self, ws: &Workspace, request: &ImageRequest) -> Result<Box<dyn ImagePlan>> {
+        Ok(Box::new(plan(ws, request)?))
+    }
+}
+
+impl ImagePlan for BuildxPlan {
+    fn render(&self, request: &ImageRequest) -> String {
+        render(request, self)
+    }
+
+    fn execute(&self, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
+        execute(sh, ws, request, self)
+    }
+}
+
+/// Builds every arch in turn; with --push, makes the manifest lists and checks them.
+fn execute(sh: &Shell, ws: &Workspace, request: &ImageRequest, plan: &BuildxPlan) -> Result<()> {
     check_engine(sh, request.builder.as_deref())?;
     let mut rows = Vec::new();
     let total = plan.builds.len();
@@ -373,7 +392,7 @@ fn short_id(id: &str) -> String {
 mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::project::config::{BaseKind, Config, CONFIG_FILE};
+    use crate::project::config::{Config, CONFIG_FILE};
     use crate::project::workspace::{project_root, ProjectFacts, Release};
 
     /// The committed rendering for this repository's release.toml, as a path from the root.

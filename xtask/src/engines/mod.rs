@@ -1,6 +1,7 @@
 //! The image engines of `cargo xtask image`: buildx (a Docker daemon builds a Dockerfile
 //! rendered from the image spec) and oci (images assembled directly from the dist archives).
-//! Both take an `ImageRequest`, whose `ImageSpec` is the one description of the image.
+//! Both implement `ImageEngine` and are fed one `ImageRequest`, whose `ImageSpec` is the one
+//! description of the image; `publish` drives either the same way.
 
 pub mod buildx;
 pub mod oci;
@@ -9,9 +10,11 @@ pub mod signatures;
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use serde_json::json;
+use xshell::Shell;
 
-use self::oci::registry::{self, Client, Target};
 use self::oci::spec::Index;
+use crate::net::credentials;
+use crate::net::registry::{Client, Target};
 use crate::project::config::BaseKind;
 use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::normalize_platform_of;
@@ -65,6 +68,33 @@ impl ImageRequest {
     }
 }
 
+/// An image engine: decides what the one `ImageRequest` asks of it, as a plan.
+pub trait ImageEngine {
+    /// The base its images are built on when `asked` is.
+    fn built_on(&self, asked: BaseKind) -> BaseKind;
+    /// Everything the engine will do for `request`, decided before anything is built.
+    fn plan(&self, ws: &Workspace, request: &ImageRequest) -> Result<Box<dyn ImagePlan>>;
+}
+
+/// An engine's plan: printed, then (unless --dry-run) executed.
+pub trait ImagePlan {
+    fn render(&self, request: &ImageRequest) -> String;
+    /// Builds the images and, with --push, publishes and signs them; prints what it did.
+    fn execute(&self, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()>;
+}
+
+/// Plans `request` on `engine` and prints the plan with its signing lines; then runs that
+/// plan, unless this is a dry run.
+pub fn publish(engine: &dyn ImageEngine, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
+    let plan = engine.plan(ws, request)?;
+    print!("{}", plan.render(request));
+    print!("{}", signatures::plan_lines(request));
+    if request.dry_run {
+        return Ok(());
+    }
+    plan.execute(sh, ws, request)
+}
+
 /// What a push left in the registry: the index the first tag names, and its manifest for
 /// each requested arch (in request order).
 pub struct Published {
@@ -76,14 +106,14 @@ pub struct Published {
 /// `expected_index` when the engine knows it), signs it as the request says, and writes the
 /// metadata file when asked.
 pub fn after_push(
-    sh: &xshell::Shell,
+    sh: &Shell,
     ws: &Workspace,
     request: &ImageRequest,
     engine: &str,
     expected_index: Option<&str>,
 ) -> Result<()> {
     let target = Target::parse(&request.repository);
-    let credentials = registry::credentials(&target)?;
+    let credentials = credentials::lookup(&target)?;
     let mut client = Client::connect(target, credentials)?;
     let reference = &request.list_refs()[0];
     let index = client

@@ -4,7 +4,7 @@
 //! layers are simple-signing payloads with the signature in an annotation, and
 //! `sha256-<hex>.att` one whose layers are signed DSSE envelopes of in-toto Statements.
 //!
-//! Written by hand on the oci engine's registry client, for both engines: sigstore-rs can push
+//! Written by hand on the registry client (net/registry.rs), for both engines: sigstore-rs can push
 //! this layout, but only on tokio and oci-client, the tree oci/mod.rs measured at 81 s of build;
 //! the layout is two small manifests. Of the signing modes (`sign::Signing`), the key mode signs
 //! natively (sign/key.rs), so the oci engine stays daemonless and needs no cosign. The keyless
@@ -21,9 +21,9 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use serde_json::json;
 
-use super::oci::registry::Client;
 use super::oci::spec::{Blob, Descriptor, ImageManifest, MEDIA_CONFIG, MEDIA_MANIFEST};
 use super::{ImageRequest, Published};
+use crate::net::registry::Client;
 use crate::project::matrix::Arch;
 use crate::project::workspace::Workspace;
 use crate::release::provenance::{self, ImageBuild, CYCLONEDX_PREDICATE_TYPE, PREDICATE_TYPE};

@@ -19,30 +19,49 @@ where
     I: Sync,
     T: Send,
 {
+    run_ordered_with(jobs, items, || (), |(), index, item| work(index, item), stop_others)
+}
+
+/// `run_ordered`, each worker thread holding a `W` made by `worker` (a registry connection,
+/// say) that it lends to every item it runs.
+pub fn run_ordered_with<I, T, W>(
+    jobs: usize,
+    items: &[I],
+    worker: impl Fn() -> W + Sync,
+    work: impl Fn(&mut W, usize, &I) -> Result<T> + Sync,
+    stop_others: impl Fn() + Sync,
+) -> Result<Vec<T>>
+where
+    I: Sync,
+    T: Send,
+{
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first_error = Mutex::new(None);
     let results: Mutex<Vec<Option<T>>> = Mutex::new(items.iter().map(|_| None).collect());
-    let worker = || loop {
-        if failed.load(Ordering::SeqCst) {
-            return;
-        }
-        let index = next.fetch_add(1, Ordering::SeqCst);
-        let Some(item) = items.get(index) else { return };
-        match work(index, item) {
-            Ok(value) => results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(value),
-            Err(err) => {
-                if !failed.swap(true, Ordering::SeqCst) {
-                    *first_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
-                    stop_others();
-                }
+    let run_worker = || {
+        let mut own = worker();
+        loop {
+            if failed.load(Ordering::SeqCst) {
                 return;
+            }
+            let index = next.fetch_add(1, Ordering::SeqCst);
+            let Some(item) = items.get(index) else { return };
+            match work(&mut own, index, item) {
+                Ok(value) => results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(value),
+                Err(err) => {
+                    if !failed.swap(true, Ordering::SeqCst) {
+                        *first_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+                        stop_others();
+                    }
+                    return;
+                }
             }
         }
     };
     std::thread::scope(|scope| {
         for _ in 0..jobs.clamp(1, items.len().max(1)) {
-            scope.spawn(worker);
+            scope.spawn(run_worker);
         }
     });
     if let Some(err) = first_error.into_inner().unwrap_or_else(PoisonError::into_inner) {
@@ -119,5 +138,29 @@ mod tests {
         assert_eq!(err.to_string(), "item 2 failed");
         assert_eq!(started.load(Ordering::SeqCst), 2, "nothing starts after a failure");
         assert_eq!(stops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn each_worker_keeps_its_own_state_across_items() {
+        let made = AtomicUsize::new(0);
+        let out = run_ordered_with(
+            2,
+            &[(); 8],
+            || {
+                made.fetch_add(1, Ordering::SeqCst);
+                0usize
+            },
+            |seen, _, _| {
+                *seen += 1;
+                std::thread::sleep(Duration::from_millis(5));
+                Ok(*seen)
+            },
+            || {},
+        )
+        .unwrap();
+        assert_eq!(made.load(Ordering::SeqCst), 2, "one per worker, not one per item");
+        // 8 items on 2 workers: one of them ran at least 4, counting on its own state.
+        assert!(out.iter().filter(|&&n| n == 1).count() <= 2, "{out:?}");
+        assert!(out.iter().any(|&n| n >= 4), "{out:?}");
     }
 }

@@ -9,7 +9,7 @@
 //! crates in its normal dependency tree): as it was 22 s / 63 crates; + ureq with rustls
 //! 27 s / 84; + ureq + `oci-spec` (derive_builder, getset, strum macros) 34 s / 114;
 //! `oci-client` (tokio, reqwest, hyper, oci-spec) 81 s / 221. Our own types are ~180 lines
-//! (spec.rs) and the client ~550 (registry.rs, with the Docker-config credentials and the
+//! (spec.rs) and the client ~550 (net/registry.rs, with the Docker-config credentials and the
 //! referrers fallback that oci-client leaves to the caller anyway); the crates would save
 //! perhaps 450 lines for 7 s (oci-spec) or nearly 60 s (oci-client) on every clean
 //! `cargo xtask`, so the engine keeps its own small types and a blocking client on ureq.
@@ -19,7 +19,6 @@
 pub(super) mod build;
 mod layer;
 mod layout;
-pub(crate) mod registry;
 pub mod spec;
 
 use std::collections::BTreeSet;
@@ -31,9 +30,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
 use self::build::{ArchImage, SbomArtifact};
-use self::registry::{Client, Credentials, Target};
 use self::spec::{Blob, Descriptor, Index};
-use crate::engines::{signatures, ImageRequest};
+use crate::engines::{ImageEngine, ImagePlan, ImageRequest};
+use crate::net::credentials::{self, Credentials};
+use crate::net::registry::{Client, Target};
 use crate::project::config::BaseKind;
 use crate::project::image_spec::{ImageSpec, SCRATCH};
 use crate::project::matrix::Arch;
@@ -41,7 +41,39 @@ use crate::project::workspace::Workspace;
 use crate::release::checksum;
 use crate::release::layout::MANIFEST_FILE;
 use crate::release::manifest::Artifact;
+use crate::util::pool;
 use crate::util::report::{human_size, seconds, short};
+
+/// The oci engine; `layout` is `--oci-layout`.
+pub struct Oci {
+    pub layout: Option<Utf8PathBuf>,
+}
+
+impl ImageEngine for Oci {
+    /// It has no base to build on: its images are FROM scratch whatever is asked.
+    fn built_on(&self, _asked: BaseKind) -> BaseKind {
+        BaseKind::Scratch
+    }
+
+    fn plan(&self, ws: &Workspace, request: &ImageRequest) -> Result<Box<dyn ImagePlan>> {
+        Ok(Box::new(plan(ws, request, self.layout.as_deref())?))
+    }
+}
+
+impl ImagePlan for OciPlan {
+    fn render(&self, _request: &ImageRequest) -> String {
+        render(self)
+    }
+
+    fn execute(&self, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
+        let outcome = execute(self)?;
+        print!("{}", summary(self, &outcome));
+        if outcome.pushed.is_some() {
+            super::after_push(sh, ws, request, "oci", Some(&outcome.index.digest))?;
+        }
+        Ok(())
+    }
+}
 
 /// Everything the engine will do, decided before any file is read.
 pub struct OciPlan {
@@ -70,21 +102,6 @@ pub struct PushPlan {
     pub credentials: Option<Credentials>,
 }
 
-pub fn run(sh: &Shell, ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Result<()> {
-    let plan = plan(ws, request, layout)?;
-    print!("{}", render(&plan));
-    print!("{}", signatures::plan_lines(request));
-    if request.dry_run {
-        return Ok(());
-    }
-    let outcome = execute(&plan)?;
-    print!("{}", summary(&plan, &outcome));
-    if outcome.pushed.is_some() {
-        super::after_push(sh, ws, request, "oci", Some(&outcome.index.digest))?;
-    }
-    Ok(())
-}
-
 pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Result<OciPlan> {
     let arches = request
         .arches
@@ -108,7 +125,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -
     };
     let push = if request.push {
         let target = Target::parse(&request.repository);
-        let credentials = registry::credentials(&target)?;
+        let credentials = credentials::lookup(&target)?;
         Some(PushPlan { target, credentials })
     } else {
         None
@@ -208,24 +225,19 @@ pub struct PushReport {
 
 pub fn execute(plan: &OciPlan) -> Result<Outcome> {
     let user_layer = build::user_layer(&plan.spec)?;
-    // Arches are independent: build them on every core.
-    let built: Vec<Result<(ArchImage, SbomArtifact, Duration)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = plan
-            .arches
-            .iter()
-            .map(|step| {
-                let user_layer = user_layer.clone();
-                scope.spawn(move || {
-                    let started = Instant::now();
-                    build_arch(&plan.spec, step, user_layer)
-                        .with_context(|| format!("image for {} failed", step.arch.name))
-                        .map(|(image, sbom)| (image, sbom, started.elapsed()))
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("a build thread panicked")).collect()
-    });
-    let images = built.into_iter().collect::<Result<Vec<_>>>()?;
+    // Arches are independent: build them all at once. Nothing to stop on a failure (no
+    // child processes), and what runs is only reading and compressing.
+    let images = pool::run_ordered(
+        plan.arches.len(),
+        &plan.arches,
+        |_, step| {
+            let started = Instant::now();
+            build_arch(&plan.spec, step, user_layer.clone())
+                .with_context(|| format!("image for {} failed", step.arch.name))
+                .map(|(image, sbom)| (image, sbom, started.elapsed()))
+        },
+        || {},
+    )?;
     let arch_images: Vec<ArchImage> = images.iter().map(|(image, _, _)| image.clone()).collect();
     let index = build::index(&plan.spec, &arch_images);
 
@@ -324,42 +336,21 @@ fn write_layout(
 /// Upload workers: registries serve several uploads at once, and most of a push is waiting.
 const PUSH_WORKERS: usize = 4;
 
-/// Runs `work` on every item with a few threads, each with its own clone of `client`.
-/// Returns the results in item order, or the first error.
-fn parallel<T: Sync, R: Send>(
+/// Runs `work` on every item on `PUSH_WORKERS` threads, each with its own clone of `client`
+/// (it holds the auth token); results in item order, or the first error. Requests in flight
+/// when one fails are left to finish: there is nothing to stop.
+fn on_push_workers<T: Sync, R: Send>(
     client: &Client,
     items: &[T],
     work: impl Fn(&mut Client, &T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Vec<(usize, Result<R>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..PUSH_WORKERS.min(items.len()))
-            .map(|_| {
-                let mut client = client.clone();
-                let (next, work) = (&next, &work);
-                scope.spawn(move || {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        let result = work(&mut client, item);
-                        let failed = result.is_err();
-                        done.push((i, result));
-                        if failed {
-                            // Stop handing out work; the others finish what they hold.
-                            next.store(items.len(), std::sync::atomic::Ordering::Relaxed);
-                            break;
-                        }
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().expect("a push thread panicked")).collect()
-    });
-    let mut all: Vec<(usize, Result<R>)> = results.into_iter().flatten().collect();
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
+    pool::run_ordered_with(
+        PUSH_WORKERS,
+        items,
+        || client.clone(),
+        |client, _, item| work(client, item),
+        || {},
+    )
 }
 
 fn push_all(
@@ -382,7 +373,7 @@ fn push_all(
         })
         .filter(|blob| seen.insert(blob.digest.clone()))
         .collect();
-    let sent = parallel(&client, &blobs, |client, blob| client.upload_blob(blob))
+    let sent = on_push_workers(&client, &blobs, |client, blob| client.upload_blob(*blob))
         .with_context(|| format!("pushing to {repo}; no list tag was written"))?;
     let uploaded = sent.iter().filter(|sent| **sent).count();
 
@@ -391,7 +382,7 @@ fn push_all(
     // 2.8, for one) the referrers tag schema does the same job, as oras and cosign do.
     let steps: Vec<(&ArchStep, &ArchImage, &SbomArtifact)> =
         plan.arches.iter().zip(images).map(|(step, (image, sbom, _))| (step, image, sbom)).collect();
-    let fallbacks = parallel(&client, &steps, |client, (step, image, sbom)| {
+    let fallbacks = on_push_workers(&client, &steps, |client, (step, image, sbom)| {
         let context = || {
             format!("pushing {} ({}) to {repo}; no list tag was written", step.arch.name, step.arch.platform)
         };

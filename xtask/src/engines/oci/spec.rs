@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::net::registry::Content;
 use crate::release::checksum;
 
-pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// The manifest types are the registry client's (it asks for them by name).
+pub use crate::net::registry::{MEDIA_INDEX, MEDIA_MANIFEST};
 pub const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// The config of an artifact manifest that has no config: the two bytes `{}`.
@@ -52,6 +53,20 @@ impl Blob {
 
     pub fn hex(&self) -> &str {
         self.digest.trim_start_matches("sha256:")
+    }
+}
+
+impl Content for Blob {
+    fn media_type(&self) -> &str {
+        self.media_type
+    }
+
+    fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 }
 

@@ -2,30 +2,38 @@
 //! (WWW-Authenticate challenge) auth, blob existence checks, monolithic and chunked blob
 //! uploads, and manifest PUT/GET. Written by hand on ureq because the maintained Rust client,
 //! oci-client, is async (tokio + reqwest + hyper) and would make `cargo xtask` much slower to
-//! build (see the numbers in oci/mod.rs); the protocol subset we need is small.
+//! build (see the numbers in engines/oci/mod.rs); the protocol subset we need is small.
 //!
-//! Credentials, first found wins: REGISTRY_USERNAME + REGISTRY_PASSWORD in the environment,
-//! then `auths` in the Docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json, as
-//! `docker login` writes it). Credential helpers (credsStore/credHelpers) are not run.
-
-use std::time::Duration;
+//! Callers say what they want (`upload_blob`, `put_manifest`, `get_manifest`); the client
+//! decides how (auth handshake, chunking, what an answer means). Credentials come from
+//! credentials.rs.
 
 use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
-use camino::Utf8PathBuf;
 use ureq::http::{self, Request, Response};
 use ureq::Body;
 
-use super::spec::{Blob, MEDIA_INDEX, MEDIA_MANIFEST};
+use super::credentials::{Credentials, ENV_PASSWORD, ENV_USERNAME};
 
-pub const ENV_USERNAME: &str = "REGISTRY_USERNAME";
-pub const ENV_PASSWORD: &str = "REGISTRY_PASSWORD";
 /// Blobs larger than this go up in chunks (PATCH) of this size; smaller ones in one PUT.
 /// Tests set it low to exercise the chunked path against a real registry.
 pub const ENV_CHUNK_SIZE: &str = "XTASK_OCI_CHUNK_SIZE";
 const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
+/// The manifest types of the distribution API: what a GET accepts (OCI's are what the oci
+/// engine and the signatures write).
+pub const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// Content-addressed bytes a registry stores: a blob, or a manifest (its media type is sent
+/// as the Content-Type).
+pub trait Content {
+    fn media_type(&self) -> &str;
+    /// `sha256:<hex>` of `bytes`.
+    fn digest(&self) -> &str;
+    fn bytes(&self) -> &[u8];
+}
 
 /// Where a repository lives and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,90 +76,6 @@ fn is_loopback(host: &str) -> bool {
         None => host.split(':').next().unwrap_or(""),
     };
     name == "localhost" || name == "::1" || name.starts_with("127.")
-}
-
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-    /// Where they came from, for messages.
-    pub source: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} from {}", self.username, self.source)
-    }
-}
-
-/// Looks up credentials for `target` (see the module header for the order).
-pub fn credentials(target: &Target) -> Result<Option<Credentials>> {
-    match (std::env::var(ENV_USERNAME).ok(), std::env::var(ENV_PASSWORD).ok()) {
-        (Some(username), Some(password)) => {
-            return Ok(Some(Credentials {
-                username,
-                password,
-                source: format!("{ENV_USERNAME}/{ENV_PASSWORD}"),
-            }))
-        }
-        (Some(_), None) | (None, Some(_)) => {
-            bail!("set both {ENV_USERNAME} and {ENV_PASSWORD} (only one of them is set)")
-        }
-        (None, None) => {}
-    }
-    let Some(path) = docker_config_path() else { return Ok(None) };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err).with_context(|| format!("cannot read {path}")),
-    };
-    let config: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{path} is not valid JSON"))?;
-    credentials_from_docker_config(&config, &target.host, path.as_str())
-}
-
-fn docker_config_path() -> Option<Utf8PathBuf> {
-    // An empty DOCKER_CONFIG means the default, as for the docker CLI.
-    let dir = match std::env::var("DOCKER_CONFIG") {
-        Ok(dir) if !dir.is_empty() => Utf8PathBuf::from(dir),
-        _ => Utf8PathBuf::from(std::env::var("HOME").ok()?).join(".docker"),
-    };
-    Some(dir.join("config.json"))
-}
-
-/// `auths` keys are written as `host`, `https://host` or `https://host/v1/` (Docker Hub).
-fn credentials_from_docker_config(
-    config: &serde_json::Value,
-    host: &str,
-    source: &str,
-) -> Result<Option<Credentials>> {
-    let Some(auths) = config["auths"].as_object() else { return Ok(None) };
-    let wanted = |key: &str| {
-        let bare = key.trim_start_matches("https://").trim_start_matches("http://");
-        let bare = bare.split('/').next().unwrap_or("");
-        bare == host || (host == "docker.io" && matches!(bare, "index.docker.io" | "registry-1.docker.io"))
-    };
-    let Some((_, entry)) = auths.iter().find(|(key, _)| wanted(key)) else { return Ok(None) };
-    let source = format!("{source} (auths.{host})");
-    if let Some(auth) = entry["auth"].as_str().filter(|a| !a.is_empty()) {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .with_context(|| {
-                format!("{source}: `auth` is not base64 of user:password; run `docker login {host}` again")
-            })?;
-        let (username, password) = decoded.split_once(':').with_context(|| {
-            format!("{source}: `auth` does not hold user:password; run `docker login {host}` again")
-        })?;
-        return Ok(Some(Credentials { username: username.into(), password: password.into(), source }));
-    }
-    match (entry["username"].as_str(), entry["password"].as_str()) {
-        (Some(username), Some(password)) => {
-            Ok(Some(Credentials { username: username.into(), password: password.into(), source }))
-        }
-        _ => Ok(None),
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,12 +143,6 @@ impl Client {
     /// Pings /v2/ and authenticates; fails with what to fix when the registry cannot be
     /// reached or refuses the credentials, before anything is uploaded.
     pub fn connect(target: Target, credentials: Option<Credentials>) -> Result<Client> {
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(10)))
-            .timeout_per_call(Some(Duration::from_secs(600)))
-            .user_agent(concat!("exotool-xtask/", env!("CARGO_PKG_VERSION")))
-            .build();
         let chunk_size = match std::env::var(ENV_CHUNK_SIZE) {
             Ok(raw) => raw
                 .parse::<usize>()
@@ -234,7 +152,7 @@ impl Client {
             Err(_) => DEFAULT_CHUNK_SIZE,
         };
         let mut client = Client {
-            agent: config.into(),
+            agent: super::http_agent(),
             target,
             credentials,
             challenge: None,
@@ -261,7 +179,7 @@ impl Client {
         anyhow!(
             "cannot reach the registry at {}{plain}: {}; is it running, and is the registry in --image right?",
             self.target.base,
-            describe(&err)
+            super::describe(&err)
         )
     }
 
@@ -331,10 +249,10 @@ impl Client {
                 if let Some(basic) = self.basic() {
                     request = request.header("Authorization", basic);
                 }
-                let mut response = self
-                    .agent
-                    .run(request.body(()).expect("valid request"))
-                    .map_err(|err| anyhow!("cannot reach the token service {realm}: {}", describe(&err)))?;
+                let mut response =
+                    self.agent.run(request.body(()).expect("valid request")).map_err(|err| {
+                        anyhow!("cannot reach the token service {realm}: {}", super::describe(&err))
+                    })?;
                 match response.status().as_u16() {
                     200 => {}
                     401 | 403 => bail!("{}", self.refused()),
@@ -412,23 +330,23 @@ impl Client {
     }
 
     /// Uploads a blob unless the registry has it. Returns whether bytes were sent.
-    pub fn upload_blob(&mut self, blob: &Blob) -> Result<bool> {
-        if self.blob_exists(&blob.digest)? {
+    pub fn upload_blob(&mut self, blob: &impl Content) -> Result<bool> {
+        if self.blob_exists(blob.digest())? {
             return Ok(false);
         }
-        let what = format!("uploading blob {} ({} bytes)", blob.digest, blob.bytes.len());
+        let what = format!("uploading blob {} ({} bytes)", blob.digest(), blob.bytes().len());
         let mut response = self.send(http::Method::POST, &self.target.url("blobs/uploads/"), &[], &[])?;
         if response.status().as_u16() != 202 {
             return Err(self.failure(&what, &mut response));
         }
         let mut location = self.location(&response, &what)?;
-        let done = if blob.bytes.len() <= self.chunk_size {
-            let url = with_digest(&location, &blob.digest);
+        let done = if blob.bytes().len() <= self.chunk_size {
+            let url = with_digest(&location, blob.digest());
             let headers = [("Content-Type", "application/octet-stream")];
-            self.send(http::Method::PUT, &url, &headers, &blob.bytes)?
+            self.send(http::Method::PUT, &url, &headers, blob.bytes())?
         } else {
             let chunk_size = self.chunk_size;
-            for (index, chunk) in blob.bytes.chunks(chunk_size).enumerate() {
+            for (index, chunk) in blob.bytes().chunks(chunk_size).enumerate() {
                 let start = index * chunk_size;
                 let range = format!("{start}-{}", start + chunk.len() - 1);
                 let headers =
@@ -439,7 +357,7 @@ impl Client {
                 }
                 location = self.location(&response, &what)?;
             }
-            self.send(http::Method::PUT, &with_digest(&location, &blob.digest), &[], &[])?
+            self.send(http::Method::PUT, &with_digest(&location, blob.digest()), &[], &[])?
         };
         let mut done = done;
         if done.status().as_u16() != 201 {
@@ -460,17 +378,17 @@ impl Client {
 
     /// PUTs a manifest or index under `reference` (a tag or its digest) and checks the
     /// registry stored exactly these bytes.
-    pub fn put_manifest(&mut self, reference: &str, manifest: &Blob) -> Result<PutOutcome> {
+    pub fn put_manifest(&mut self, reference: &str, manifest: &impl Content) -> Result<PutOutcome> {
         let url = self.target.url(&format!("manifests/{reference}"));
         let what = format!("pushing {}:{reference}", self.target.path);
-        let headers = [("Content-Type", manifest.media_type)];
-        let mut response = self.send(http::Method::PUT, &url, &headers, &manifest.bytes)?;
+        let headers = [("Content-Type", manifest.media_type())];
+        let mut response = self.send(http::Method::PUT, &url, &headers, manifest.bytes())?;
         if response.status().as_u16() != 201 {
             return Err(self.failure(&what, &mut response));
         }
         if let Some(digest) = header(&response, "docker-content-digest") {
-            if digest != manifest.digest {
-                bail!("{what}: the registry stored digest {digest}, not {}", manifest.digest);
+            if digest != manifest.digest() {
+                bail!("{what}: the registry stored digest {digest}, not {}", manifest.digest());
             }
         }
         Ok(PutOutcome { subject_indexed: header(&response, "oci-subject").is_some() })
@@ -522,16 +440,6 @@ fn registry_errors(body: &str) -> String {
             Some(line) => format!(" ({})", line.chars().take(200).collect::<String>()),
             None => String::new(),
         },
-    }
-}
-
-fn describe(err: &ureq::Error) -> String {
-    match err {
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "connection refused".into()
-        }
-        ureq::Error::HostNotFound => "host not found".into(),
-        other => other.to_string(),
     }
 }
 
@@ -590,22 +498,6 @@ mod tests {
         );
         assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
         assert_eq!(parse_challenge("Negotiate"), None);
-    }
-
-    #[test]
-    fn docker_config_auths_decode() {
-        let config = serde_json::json!({"auths": {
-            "https://localhost:5001": {"auth": base64::engine::general_purpose::STANDARD.encode("me:s3:cret")},
-            "https://index.docker.io/v1/": {"username": "hub", "password": "pw"},
-            "broken.example": {"auth": "***"},
-        }});
-        let c = credentials_from_docker_config(&config, "localhost:5001", "cfg").unwrap().unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("me", "s3:cret"));
-        let c = credentials_from_docker_config(&config, "docker.io", "cfg").unwrap().unwrap();
-        assert_eq!(c.username, "hub");
-        assert!(credentials_from_docker_config(&config, "ghcr.io", "cfg").unwrap().is_none());
-        let err = credentials_from_docker_config(&config, "broken.example", "cfg").unwrap_err().to_string();
-        assert!(err.contains("docker login broken.example"), "{err}");
     }
 
     #[test]
