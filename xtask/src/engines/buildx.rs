@@ -142,7 +142,7 @@ pub fn build_args(spec: &ImageSpec, arch: &Arch, artifact: &Artifact) -> Vec<(&'
     args
 }
 
-pub fn plan(ws: &Workspace, request: &ImageRequest) -> Result<BuildxPlan> {
+fn plan(ws: &Workspace, request: &ImageRequest) -> Result<BuildxPlan> {
     let dockerfile = dockerfile(&request.spec)?;
     let builds = request
         .arches

@@ -102,7 +102,7 @@ pub struct PushPlan {
     pub credentials: Option<Credentials>,
 }
 
-pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Result<OciPlan> {
+fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Result<OciPlan> {
     let arches = request
         .arches
         .iter()
@@ -152,7 +152,7 @@ pub fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -
     })
 }
 
-pub fn render(plan: &OciPlan) -> String {
+fn render(plan: &OciPlan) -> String {
     let f = &plan.spec;
     let mut out = String::new();
     let _ = writeln!(
@@ -223,7 +223,7 @@ pub struct PushReport {
     pub referrers: &'static str,
 }
 
-pub fn execute(plan: &OciPlan) -> Result<Outcome> {
+fn execute(plan: &OciPlan) -> Result<Outcome> {
     let user_layer = build::user_layer(&plan.spec)?;
     // Arches are independent: build them all at once. Nothing to stop on a failure (no
     // child processes), and what runs is only reading and compressing.
@@ -429,7 +429,7 @@ fn push_all(
     Ok(PushReport { elapsed: started.elapsed(), uploaded, skipped: blobs.len() - uploaded, referrers })
 }
 
-pub fn summary(plan: &OciPlan, outcome: &Outcome) -> String {
+fn summary(plan: &OciPlan, outcome: &Outcome) -> String {
     let mut out =
         format!("\n{:<8} {:<15} {:<71} {:>9} {:>6}\n", "ARCH", "PLATFORM", "DIGEST", "SIZE", "TIME");
     for (image, _, elapsed) in &outcome.images {
