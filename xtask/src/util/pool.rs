@@ -19,17 +19,41 @@ where
     I: Sync,
     T: Send,
 {
-    run_ordered_with(jobs, items, || (), |(), index, item| work(index, item), stop_others)
+    run(jobs, items, || (), |(), index, item| work(index, item), OnFailure::StopOthers(&stop_others))
 }
 
-/// `run_ordered`, each worker thread holding a `W` made by `worker` (a registry connection,
-/// say) that it lends to every item it runs.
+/// Runs `work(worker, index, item)` for every item with at most `jobs` running at once, each
+/// worker thread holding a `W` made by `worker` (a registry connection, say) that it lends
+/// to every item it runs. After a failure no new item starts and the running ones finish;
+/// the failure of the earliest item is returned, so the error does not depend on timing.
 pub fn run_ordered_with<I, T, W>(
     jobs: usize,
     items: &[I],
     worker: impl Fn() -> W + Sync,
     work: impl Fn(&mut W, usize, &I) -> Result<T> + Sync,
-    stop_others: impl Fn() + Sync,
+) -> Result<Vec<T>>
+where
+    I: Sync,
+    T: Send,
+{
+    run(jobs, items, worker, work, OnFailure::LetRunningFinish)
+}
+
+/// What a failure does to the items running beside it.
+enum OnFailure<'a> {
+    /// Cut them short with this: their errors are caused by the stop, so the first failure
+    /// is the news.
+    StopOthers(&'a (dyn Fn() + Sync)),
+    /// Let them finish: each failure is real, and the earliest item's is reported.
+    LetRunningFinish,
+}
+
+fn run<I, T, W>(
+    jobs: usize,
+    items: &[I],
+    worker: impl Fn() -> W + Sync,
+    work: impl Fn(&mut W, usize, &I) -> Result<T> + Sync,
+    on_failure: OnFailure,
 ) -> Result<Vec<T>>
 where
     I: Sync,
@@ -37,7 +61,7 @@ where
 {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let first_error = Mutex::new(None);
+    let reported: Mutex<Option<(usize, anyhow::Error)>> = Mutex::new(None);
     let results: Mutex<Vec<Option<T>>> = Mutex::new(items.iter().map(|_| None).collect());
     let run_worker = || {
         let mut own = worker();
@@ -50,9 +74,20 @@ where
             match work(&mut own, index, item) {
                 Ok(value) => results.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(value),
                 Err(err) => {
-                    if !failed.swap(true, Ordering::SeqCst) {
-                        *first_error.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
-                        stop_others();
+                    let first = !failed.swap(true, Ordering::SeqCst);
+                    let mut reported = reported.lock().unwrap_or_else(PoisonError::into_inner);
+                    match on_failure {
+                        OnFailure::StopOthers(stop_others) if first => {
+                            *reported = Some((index, err));
+                            drop(reported);
+                            stop_others();
+                        }
+                        OnFailure::StopOthers(_) => {}
+                        OnFailure::LetRunningFinish => {
+                            if reported.as_ref().is_none_or(|(earlier, _)| index < *earlier) {
+                                *reported = Some((index, err));
+                            }
+                        }
                     }
                     return;
                 }
@@ -64,7 +99,7 @@ where
             scope.spawn(run_worker);
         }
     });
-    if let Some(err) = first_error.into_inner().unwrap_or_else(PoisonError::into_inner) {
+    if let Some((_, err)) = reported.into_inner().unwrap_or_else(PoisonError::into_inner) {
         return Err(err);
     }
     Ok(results
@@ -155,12 +190,30 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(5));
                 Ok(*seen)
             },
-            || {},
         )
         .unwrap();
         assert_eq!(made.load(Ordering::SeqCst), 2, "one per worker, not one per item");
         // 8 items on 2 workers: one of them ran at least 4, counting on its own state.
         assert!(out.iter().filter(|&&n| n == 1).count() <= 2, "{out:?}");
         assert!(out.iter().any(|&n| n >= 4), "{out:?}");
+    }
+
+    #[test]
+    fn letting_running_items_finish_reports_the_earliest_failure() {
+        // Item 0 fails after item 1 has: both were running, and item 0's error is returned.
+        let started = AtomicUsize::new(0);
+        let err = run_ordered_with::<_, (), _>(
+            2,
+            &[200u64, 0, 0, 0],
+            || (),
+            |(), index, ms| {
+                started.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(*ms));
+                anyhow::bail!("item {index} failed")
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "item 0 failed");
+        assert_eq!(started.load(Ordering::SeqCst), 2, "nothing starts after a failure");
     }
 }

@@ -225,18 +225,17 @@ pub struct PushReport {
 
 fn execute(plan: &OciPlan) -> Result<Outcome> {
     let user_layer = build::user_layer(&plan.spec)?;
-    // Arches are independent: build them all at once. Nothing to stop on a failure (no
-    // child processes), and what runs is only reading and compressing.
-    let images = pool::run_ordered(
+    // Arches are independent: build them all at once.
+    let images = pool::run_ordered_with(
         plan.arches.len(),
         &plan.arches,
-        |_, step| {
+        || (),
+        |(), _, step| {
             let started = Instant::now();
             build_arch(&plan.spec, step, user_layer.clone())
                 .with_context(|| format!("image for {} failed", step.arch.name))
                 .map(|(image, sbom)| (image, sbom, started.elapsed()))
         },
-        || {},
     )?;
     let arch_images: Vec<ArchImage> = images.iter().map(|(image, _, _)| image.clone()).collect();
     let index = build::index(&plan.spec, &arch_images);
@@ -337,20 +336,13 @@ fn write_layout(
 const PUSH_WORKERS: usize = 4;
 
 /// Runs `work` on every item on `PUSH_WORKERS` threads, each with its own clone of `client`
-/// (it holds the auth token); results in item order, or the first error. Requests in flight
-/// when one fails are left to finish: there is nothing to stop.
+/// (it holds the auth token); results in item order, or the earliest item's error.
 fn on_push_workers<T: Sync, R: Send>(
     client: &Client,
     items: &[T],
     work: impl Fn(&mut Client, &T) -> Result<R> + Sync,
 ) -> Result<Vec<R>> {
-    pool::run_ordered_with(
-        PUSH_WORKERS,
-        items,
-        || client.clone(),
-        |client, _, item| work(client, item),
-        || {},
-    )
+    pool::run_ordered_with(PUSH_WORKERS, items, || client.clone(), |client, _, item| work(client, item))
 }
 
 fn push_all(
