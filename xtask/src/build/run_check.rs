@@ -172,9 +172,11 @@ fn exercise(child: &mut TrackedChild, addr: SocketAddr, smoke: &SmokeConfig) -> 
     ))
 }
 
-/// Polls `path` until the daemon answers, exits, or the start-up limit passes.
+/// Polls `path` until the daemon answers, exits, or the start-up limit passes: soon at
+/// first (a native daemon answers within milliseconds), then every 100 ms.
 fn wait_for_answer(child: &mut TrackedChild, addr: SocketAddr, path: &str) -> Result<u16> {
     let deadline = Instant::now() + STARTUP_LIMIT;
+    let mut pause = Duration::from_millis(5);
     loop {
         if let Some(status) = child.try_wait()? {
             bail!("it exited ({status}) before answering GET {path} on {addr}");
@@ -184,7 +186,10 @@ fn wait_for_answer(child: &mut TrackedChild, addr: SocketAddr, path: &str) -> Re
             Err(err) if Instant::now() > deadline => {
                 bail!("GET {path} on {addr} got no answer within {}s ({err})", STARTUP_LIMIT.as_secs())
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
         }
     }
 }

@@ -161,8 +161,14 @@ impl ToolPlan {
         &self.choices.iter().find(|(a, _)| a.name == arch.name).expect("every arch has a choice").1
     }
 
-    /// Runs the steps in order; returns each arch's settled backend.
-    pub fn execute(&self, sh: &Shell, toolchain: &mut Toolchain) -> Result<Vec<(&'static Arch, Backend)>> {
+    /// Runs the steps in order, passing each one's id to `record` as it starts; returns each
+    /// arch's settled backend.
+    pub fn execute(
+        &self,
+        sh: &Shell,
+        toolchain: &mut Toolchain,
+        record: &dyn Fn(&str),
+    ) -> Result<Vec<(&'static Arch, Backend)>> {
         let mut refused: Vec<&'static str> = Vec::new();
         for step in &self.steps {
             if let When::IfRustupRefuses(arches) = &step.when {
@@ -170,6 +176,7 @@ impl ToolPlan {
                     continue;
                 }
             }
+            record(&step.id());
             eprintln!("{}: {}", step.kind.describe(), step.cmd);
             match step.kind {
                 StepKind::AddTarget { arch } => {
@@ -224,6 +231,23 @@ impl ToolPlan {
             cross.write_wrappers(&wrapped)?;
         }
         Ok(settled)
+    }
+}
+
+impl ToolStep {
+    /// The step's id in a record of the steps a run executed (`toolchain:zig`).
+    pub fn id(&self) -> String {
+        let what = match self.kind {
+            StepKind::AddTarget { arch } => return format!("toolchain:rust-std:{}", arch.name),
+            StepKind::Nightly => "nightly",
+            StepKind::RustSrc => "rust-src",
+            StepKind::Zig => "zig",
+            StepKind::CrossInstall => "cross",
+            StepKind::BuilderImage => "builder-image",
+            StepKind::FetchCrates => "fetch-crates",
+            StepKind::FetchStdCrates => "fetch-std-crates",
+        };
+        format!("toolchain:{what}")
     }
 }
 

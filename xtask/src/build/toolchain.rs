@@ -61,6 +61,8 @@ fn offline() -> bool {
 
 pub struct RustToolchain {
     pub rustc_version: String,
+    /// The triple rustc runs on (`rustc -vV`'s `host:`).
+    pub host: String,
     pub sysroot: Utf8PathBuf,
     /// Targets whose std is installed in the sysroot.
     pub std_targets: Vec<String>,
@@ -80,6 +82,8 @@ impl RustToolchain {
             .find_map(|line| line.strip_prefix("commit-hash: "))
             .filter(|hash| *hash != "unknown")
             .map(str::to_string);
+        let host =
+            verbose.lines().find_map(|line| line.strip_prefix("host: ")).unwrap_or_default().to_string();
         let sysroot = Utf8PathBuf::from(cmd!(sh, "rustc --print sysroot").quiet().read()?);
         let rustlib = sysroot.join("lib/rustlib");
         let std_targets = match rustlib.read_dir_utf8() {
@@ -91,7 +95,7 @@ impl RustToolchain {
             Err(_) => Vec::new(),
         };
         let has_rust_src = rustlib.join("src/rust/library/std/Cargo.toml").is_file();
-        Ok(RustToolchain { rustc_version, sysroot, std_targets, has_rust_src, commit_hash })
+        Ok(RustToolchain { rustc_version, host, sysroot, std_targets, has_rust_src, commit_hash })
     }
 
     /// Where rustup keeps this toolchain's standard library source (the rust-src component).
@@ -180,6 +184,7 @@ impl Toolchain {
         } else {
             None
         };
+        let host = host_triple(&default)?;
         Ok(Toolchain {
             default,
             stable_name: config.stable.clone(),
@@ -188,7 +193,7 @@ impl Toolchain {
             rustup,
             cargo_home: cargo_home()?,
             rustup_home: rustup_home()?,
-            host: host_triple(sh)?,
+            host,
             zig: ZigTools::new(&tools_dir(target_dir), config),
             offline: offline(),
             builder_image: builder_image(),
@@ -248,6 +253,18 @@ impl Toolchain {
         }
     }
 
+    /// What names the compiler a build uses (std from source with the nightly, or the default
+    /// toolchain), for build records; None while it is not installed: nothing is up to date.
+    pub fn identity(&self, builds_std: bool) -> Option<String> {
+        let rust = if builds_std { self.nightly.as_ref()? } else { &self.default };
+        Some(format!(
+            "{} {} {}",
+            rust.rustc_version,
+            rust.commit_hash.as_deref().unwrap_or("-"),
+            rust.sysroot
+        ))
+    }
+
     /// Runs the plan's `rustup toolchain install` and probes what it installed.
     pub fn install_nightly(&mut self, sh: &Shell, install: &Cmd) -> Result<()> {
         install
@@ -265,6 +282,7 @@ impl Toolchain {
     pub fn fixture(std_for: &[&str], nightly: bool, zig: bool) -> Toolchain {
         let rust = |channel: &str, version: &str, targets: &[&str]| RustToolchain {
             rustc_version: format!("rustc {version}"),
+            host: "x86_64-unknown-linux-gnu".into(),
             sysroot: format!("/opt/rust/rustup/toolchains/{channel}-x86_64-unknown-linux-gnu").into(),
             std_targets: targets.iter().map(|t| t.to_string()).collect(),
             has_rust_src: channel == "nightly",
@@ -327,14 +345,12 @@ fn rustup_home() -> Result<Utf8PathBuf> {
     Ok(Utf8PathBuf::from(home).join(".rustup"))
 }
 
-fn host_triple(sh: &Shell) -> Result<String> {
-    let verbose =
-        cmd!(sh, "rustc -vV").quiet().read().context("cannot run rustc; install Rust with rustup")?;
-    verbose
-        .lines()
-        .find_map(|line| line.strip_prefix("host: "))
-        .map(str::to_string)
-        .context("`rustc -vV` names no host")
+/// The host triple, from the default toolchain's probe (no second `rustc -vV`).
+fn host_triple(default: &RustToolchain) -> Result<String> {
+    if default.host.is_empty() {
+        bail!("`rustc -vV` names no host");
+    }
+    Ok(default.host.clone())
 }
 
 fn cargo_home() -> Result<Utf8PathBuf> {

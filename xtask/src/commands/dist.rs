@@ -1,11 +1,14 @@
 //! `cargo xtask dist`: cross-compiles the configured arches, checks each binary (static ELF
 //! for the right machine, runs on its CPU class), packs reproducible archives and writes the
-//! checksums, manifest, Dockerfile.release and install.sh. The plan is computed first, printed,
-//! and only then executed; `--dry-run` stops after printing.
+//! checksums, manifest, Dockerfile.release and install.sh. One plan is made first, from every
+//! input read up front, and printed; a run executes that plan, step by step, and nothing else;
+//! `--dry-run` stops after printing.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -14,15 +17,16 @@ use xshell::Shell;
 use crate::build::backend::{self, Backend, BackendRequest, BuildSpec};
 use crate::build::cross::CrossTools;
 use crate::build::elf::{self, machine_name};
+use crate::build::fingerprint::{self, Record};
 use crate::build::run_check::RunCheck;
-use crate::build::tool_steps::{Choice, ToolPlan};
+use crate::build::tool_steps::{ToolPlan, When};
 use crate::build::toolchain::Toolchain;
 use crate::flags;
 use crate::project::builder_spec::{self, BuilderSpec};
 use crate::project::cargo_metadata::Metadata;
-use crate::project::config::{DebConfig, SmokeConfig};
+use crate::project::config::{Config, DebConfig, SmokeConfig};
 use crate::project::matrix::{self, Arch};
-use crate::project::workspace::{Release, Workspace};
+use crate::project::workspace::{ProjectFacts, Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
 use crate::release::checksum;
 use crate::release::deb;
@@ -33,7 +37,7 @@ use crate::release::layout::{
     self, DOCKERFILE_RELEASE, INSTALL_SH, MANIFEST_FILE, PROVENANCE_FILE, SHARED_FILES, SIDECAR_SUFFIX,
     SUMS_FILE,
 };
-use crate::release::manifest::{Artifact, BuiltWith, Manifest};
+use crate::release::manifest::{Artifact, BuiltWith, DebPackage, Manifest};
 use crate::release::package::{self, PackageFiles, PackageInputs, PackageSpec};
 use crate::release::{provenance, sbom};
 use crate::sign::Signing;
@@ -44,11 +48,15 @@ use crate::util::progress::{Progress, RowLog};
 use crate::util::report::{human_size, seconds, short};
 use crate::util::staging::Staging;
 
-/// Everything `dist` will do, decided before anything is done.
-#[derive(Debug)]
+/// Everything `dist` will do, decided before anything is done, from inputs read up front:
+/// `--dry-run` prints it; a run executes it, reading nothing else. Its steps, in order: the
+/// toolchain's (`tools`), then each arch's (`ArchPlan::steps`, `jobs` arches at once), then
+/// the files written over all archives (`ThenStep`).
 pub struct DistPlan {
     pub release: Release,
     pub out_dir: Utf8PathBuf,
+    /// What is fetched first, and which backend each arch gets.
+    pub tools: ToolPlan,
     pub arches: Vec<ArchPlan>,
     /// The run check's scenario after `--version` (release.toml `dist.smoke`).
     pub smoke: Option<SmokeConfig>,
@@ -59,9 +67,43 @@ pub struct DistPlan {
     /// `[deb]`, when packages are enabled.
     pub deb: Option<DebConfig>,
     pub binary_name: String,
+    pub inputs: DistInputs,
+    pub signing: Signing,
+    /// The tools as probed; the toolchain steps install into it (a nightly's version is known
+    /// once it is installed, for the manifest).
+    toolchain: Toolchain,
 }
 
-#[derive(Debug)]
+/// The files and facts a dist is made from besides the binaries, read before the plan.
+pub struct DistInputs {
+    pub config: Config,
+    pub facts: ProjectFacts,
+    /// release.toml's `dist.include`, packed into every archive.
+    pub includes: Vec<ArchiveEntry>,
+    /// The packages' unit and defaults files, when `[deb]` is enabled.
+    pub deb_files: Option<PackageFiles>,
+    /// The digests the provenance names.
+    pub provenance: provenance::Inputs,
+}
+
+impl DistInputs {
+    /// Reads them all: a missing file fails now, not after the builds.
+    pub fn read(ws: &Workspace) -> Result<DistInputs> {
+        Ok(DistInputs {
+            config: ws.config.clone(),
+            facts: ws.project_facts(),
+            includes: read_includes(ws)?,
+            deb_files: ws
+                .config
+                .deb
+                .enabled
+                .then(|| PackageFiles::read(&ws.root, &ws.config.deb))
+                .transpose()?,
+            provenance: provenance::Inputs::read(&ws.root)?,
+        })
+    }
+}
+
 pub struct ArchPlan {
     pub arch: &'static Arch,
     pub build: ArchBuild,
@@ -72,9 +114,64 @@ pub struct ArchPlan {
     /// The Cargo package the binary comes from, for the SBOM.
     pub package: String,
     /// The `cargo metadata` whose dependency graph the SBOM lists.
-    pub sbom: Cmd,
+    pub sbom: SbomSource,
     /// The Debian package made beside the archive, if any.
     pub deb_name: Option<String>,
+}
+
+/// One arch's steps, walked in this order by its worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchStep {
+    /// Run the build command.
+    Build,
+    /// The build's record says its inputs are unchanged: cargo is not run.
+    UpToDate,
+    /// The ELF check.
+    Check,
+    /// The run check on the arch's CPU class (skipped with a warning where it cannot run).
+    Run,
+    /// The archive and its `.sha256`.
+    Pack,
+    Sbom,
+    Deb,
+}
+
+/// What follows once every arch is packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThenStep {
+    /// Manifest, Dockerfile.release, install.sh, provenance, SHA256SUMS (signed with a key).
+    Files,
+    /// What signing does once the files are written (keyless: cosign).
+    Sign,
+    /// The staged folder renamed into place.
+    Rename,
+}
+
+const THEN: [ThenStep; 3] = [ThenStep::Files, ThenStep::Sign, ThenStep::Rename];
+
+impl ArchStep {
+    fn id(self, arch: &Arch) -> String {
+        let what = match self {
+            ArchStep::Build => "build",
+            ArchStep::UpToDate => "up-to-date",
+            ArchStep::Check => "check",
+            ArchStep::Run => "run",
+            ArchStep::Pack => "pack",
+            ArchStep::Sbom => "sbom",
+            ArchStep::Deb => "deb",
+        };
+        format!("{}:{what}", arch.name)
+    }
+}
+
+impl ThenStep {
+    fn id(self) -> &'static str {
+        match self {
+            ThenStep::Files => "then:files",
+            ThenStep::Sign => "then:sign",
+            ThenStep::Rename => "then:rename",
+        }
+    }
 }
 
 /// How one arch's binary comes to be.
@@ -85,8 +182,48 @@ pub struct ArchBuild {
     pub command: Option<Cmd>,
     /// Where cargo leaves the binary, or the prebuilt one.
     pub binary: Utf8PathBuf,
-    /// The compiler and pinned tools, for the manifest and SBOM.
-    pub built_with: BuiltWith,
+    /// What tells the build is up to date; None where it always runs (in a container) or
+    /// nothing is built.
+    pub record: Option<Record>,
+    /// The record matched when the plan was made: the command is not run.
+    pub up_to_date: bool,
+}
+
+/// Where an arch's SBOM graph comes from: `cargo metadata`, or its output kept from an
+/// earlier run whose inputs (manifests, Cargo.lock, toolchain, environment) are unchanged.
+#[derive(Debug)]
+pub struct SbomSource {
+    pub command: Cmd,
+    pub kept: Utf8PathBuf,
+    pub record: Record,
+    pub up_to_date: bool,
+}
+
+/// The files every build and `cargo metadata` read besides the sources: a change to any of
+/// them makes a build (and the kept metadata) out of date.
+fn manifest_inputs(ws: &Workspace, toolchain: &Toolchain) -> Vec<Utf8PathBuf> {
+    let mut files: Vec<Utf8PathBuf> =
+        ["Cargo.lock", "Cargo.toml", "rust-toolchain.toml", ".cargo/config.toml"]
+            .iter()
+            .map(|name| ws.root.join(name))
+            .collect();
+    files.extend(ws.members.iter().map(|member| ws.root.join(&member.manifest)));
+    files.push(toolchain.cargo_home.join("config.toml"));
+    files
+}
+
+impl SbomSource {
+    fn new(ws: &Workspace, toolchain: &Toolchain, arch: &Arch) -> SbomSource {
+        let command = Metadata::command(&ws.root.join("Cargo.toml"), Some(arch.target));
+        let kept = build_dir(&ws.target_dir, arch).join("sbom-metadata.json");
+        // PATH is left out: it only picks cargo, which the toolchain's identity names.
+        let mut key = vec![command.to_string(), toolchain.identity(false).unwrap_or_default()];
+        key.extend(fingerprint::cargo_environment());
+        let record = Record::new(format!("{kept}.inputs").into(), &key, manifest_inputs(ws, toolchain))
+            .with_output(kept.clone());
+        let up_to_date = record.is_up_to_date();
+        SbomSource { command, kept, record, up_to_date }
+    }
 }
 
 impl ArchBuild {
@@ -136,13 +273,43 @@ impl ArchBuild {
             ],
             cross: toolchain.cross.clone(),
         };
-        let built_with = built_with(toolchain, backend);
         let binary = match request.prebuilt.iter().find(|(a, _)| *a == arch) {
             Some((_, path)) => path.clone(),
             None => target_dir.join(arch.target).join("release").join(&ws.config.dist.binary),
         };
-        ArchBuild { backend, command: backend::build_command(backend, &spec), binary, built_with }
+        let command = backend::build_command(backend, &spec);
+        let record =
+            command.as_ref().and_then(|command| build_record(ws, toolchain, backend, command, &binary));
+        let up_to_date = record.as_ref().is_some_and(Record::is_up_to_date);
+        ArchBuild { backend, command, binary, record, up_to_date }
     }
+
+    /// The plan's words for the build command.
+    fn describe(&self) -> Option<String> {
+        let command = self.command.as_ref()?;
+        Some(if self.up_to_date { format!("up to date, not run: {command}") } else { command.to_string() })
+    }
+}
+
+/// The record beside `binary` of what built it: the command (its env holds the commit and
+/// source date), the compiler, the environment cargo reads, the manifests and cargo's
+/// dep-info. None for the cross backends, whose compiler is inside an image.
+fn build_record(
+    ws: &Workspace,
+    toolchain: &Toolchain,
+    backend: Backend,
+    command: &Cmd,
+    binary: &Utf8Path,
+) -> Option<Record> {
+    if backend.is_cross() {
+        return None;
+    }
+    let mut key = vec![command.to_string(), toolchain.identity(backend.builds_std())?];
+    key.extend(fingerprint::build_environment());
+    let record = Record::new(format!("{binary}.dist-inputs").into(), &key, manifest_inputs(ws, toolchain))
+        .with_dep_info(format!("{binary}.d").into())
+        .with_output(binary.to_path_buf());
+    Some(record)
 }
 
 fn pins(toolchain: &Toolchain) -> String {
@@ -250,9 +417,8 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
             short(&release.commit)
         );
     }
-    // The packages' files are read now: a missing unit fails before the builds, not after.
-    let deb_files =
-        ws.config.deb.enabled.then(|| PackageFiles::read(&ws.root, &ws.config.deb)).transpose()?;
+    // Every file is read now: a missing unit or include fails before the builds, not after.
+    let inputs = DistInputs::read(ws)?;
     // The key is read first: a wrong password fails in a second, not after the builds.
     let signing = Signing::resolve(
         &ws.root,
@@ -265,21 +431,59 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
     if request.backend == BackendRequest::Cross {
         toolchain.cross = Some(cross_tools(ws, &toolchain)?);
     }
-    let prebuilt: Vec<&'static Arch> = request.prebuilt.iter().map(|(arch, _)| *arch).collect();
-    let tools =
-        ToolPlan::new(&toolchain, &request.arches, &prebuilt, request.backend, ws.package.needs_c_toolchain)?;
-    let plan = DistPlan::new(ws, &toolchain, release.clone(), request, &tools.choices);
-    print!("{}{}{}", tools.render(), plan.render(), dist_signing::plan_line(&signing, request.out.path()));
+    let plan = DistPlan::new(ws, toolchain, release, request, inputs, signing)?;
+    print!("{}", plan.render());
+    let steps = StepRecord::from_env()?;
     if request.dry_run {
+        steps.planned(&plan);
         return Ok(());
     }
-    let settled: Vec<(&'static Arch, Choice)> = tools
-        .execute(sh, &mut toolchain)?
-        .into_iter()
-        .map(|(arch, backend)| (arch, Choice::Settled(backend)))
-        .collect();
-    // The same plan, with the toolchain's outcomes (and what it installed) filled in.
-    DistPlan::new(ws, &toolchain, release, request, &settled).execute(ws, &signing, deb_files.as_ref())
+    plan.execute(sh, &steps)
+}
+
+/// `EXOTOOL_RECORD_STEPS=FILE`: a run appends the id of each step as it starts it, a dry run
+/// the ids of the steps it plans, so a test can hold the two side by side.
+pub const RECORD_STEPS_ENV: &str = "EXOTOOL_RECORD_STEPS";
+
+struct StepRecord {
+    file: Option<Mutex<std::fs::File>>,
+}
+
+impl StepRecord {
+    fn from_env() -> Result<StepRecord> {
+        let Some(path) = std::env::var_os(RECORD_STEPS_ENV).filter(|p| !p.is_empty()) else {
+            return Ok(StepRecord { file: None });
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {RECORD_STEPS_ENV}={}", path.to_string_lossy()))?;
+        Ok(StepRecord { file: Some(Mutex::new(file)) })
+    }
+
+    fn record(&self, id: &str) {
+        if let Some(file) = &self.file {
+            let _ = writeln!(file.lock().expect("not poisoned"), "{id}");
+        }
+    }
+
+    /// The plan's steps, as a run that rustup refuses nothing would record them; a step that
+    /// runs only if rustup refuses a target is marked so.
+    fn planned(&self, plan: &DistPlan) {
+        for step in &plan.tools.steps {
+            match &step.when {
+                When::Always => self.record(&step.id()),
+                When::IfRustupRefuses(_) => self.record(&format!("{} (if rustup refuses)", step.id())),
+            }
+        }
+        for step in &plan.arches {
+            for what in step.steps(&step.build) {
+                self.record(&what.id(step.arch));
+            }
+        }
+        THEN.iter().for_each(|then| self.record(then.id()));
+    }
 }
 
 /// cross at its pinned version, and the builder image it runs every build in.
@@ -342,17 +546,29 @@ pub fn parse_prebuilt(
 }
 
 impl DistPlan {
+    /// The one plan: the toolchain steps and every arch's, from what `toolchain` found and the
+    /// records of earlier builds (read, never written, here).
     pub fn new(
         ws: &Workspace,
-        toolchain: &Toolchain,
+        toolchain: Toolchain,
         release: Release,
         request: &DistRequest,
-        choices: &[(&'static Arch, Choice)],
-    ) -> DistPlan {
-        let arches = choices
+        inputs: DistInputs,
+        signing: Signing,
+    ) -> Result<DistPlan> {
+        let prebuilt: Vec<&'static Arch> = request.prebuilt.iter().map(|(arch, _)| *arch).collect();
+        let tools = ToolPlan::new(
+            &toolchain,
+            &request.arches,
+            &prebuilt,
+            request.backend,
+            ws.package.needs_c_toolchain,
+        )?;
+        let arches = tools
+            .choices
             .iter()
             .map(|(arch, choice)| {
-                let how = |backend| ArchBuild::new(ws, toolchain, &release, request, arch, backend);
+                let how = |backend| ArchBuild::new(ws, &toolchain, &release, request, arch, backend);
                 ArchPlan {
                     arch,
                     build: how(choice.backend()),
@@ -360,7 +576,7 @@ impl DistPlan {
                     run_check: RunCheck::for_arch(arch),
                     archive_name: layout::archive_name(&release, arch.target),
                     package: ws.config.dist.package.clone(),
-                    sbom: Metadata::command(&ws.root.join("Cargo.toml"), Some(arch.target)),
+                    sbom: SbomSource::new(ws, &toolchain, arch),
                     deb_name: arch
                         .deb_arch
                         .filter(|_| ws.config.deb.enabled)
@@ -368,21 +584,26 @@ impl DistPlan {
                 }
             })
             .collect();
-        DistPlan {
+        Ok(DistPlan {
             release,
             out_dir: request.out.path().to_path_buf(),
+            tools,
             arches,
             smoke: ws.config.dist.smoke.clone(),
             jobs: request.jobs,
-            pins: pins(toolchain),
+            pins: pins(&toolchain),
             deb: ws.config.deb.enabled.then(|| ws.config.deb.clone()),
             binary_name: ws.config.dist.binary.clone(),
-        }
+            inputs,
+            signing,
+            toolchain,
+        })
     }
 
+    /// The plan as `--dry-run` prints it: the toolchain's steps, each arch's, and signing.
     pub fn render(&self) -> String {
         let r = &self.release;
-        let mut out = String::new();
+        let mut out = self.tools.render();
         let _ = writeln!(
             out,
             "dist plan: {} {} from commit {} (source date {})",
@@ -401,7 +622,7 @@ impl DistPlan {
         for step in &self.arches {
             let arch = step.arch;
             let _ = writeln!(out, "  {:<8} {:<31} {}", arch.name, arch.target, step.build.backend);
-            match &step.build.command {
+            match step.build.describe() {
                 Some(build) => {
                     let _ = writeln!(out, "    build: {build}");
                 }
@@ -410,7 +631,7 @@ impl DistPlan {
                 }
             }
             if let Some(instead) = &step.if_rustup_refuses {
-                let command = instead.command.as_ref().map_or("none".to_string(), |c| c.to_string());
+                let command = instead.describe().unwrap_or_else(|| "none".to_string());
                 let _ = writeln!(out, "    or, if rustup refuses rust-std ({}): {command}", instead.backend);
             }
             let _ = writeln!(
@@ -427,7 +648,12 @@ impl DistPlan {
                 let _ = writeln!(out, "    run:   {line}");
             }
             let _ = writeln!(out, "    pack:  {} (+ {SIDECAR_SUFFIX})", step.archive_name);
-            let _ = writeln!(out, "    sbom:  {} from {}", layout::sbom_name(&step.archive_name), step.sbom);
+            let _ = writeln!(
+                out,
+                "    sbom:  {} from {}",
+                layout::sbom_name(&step.archive_name),
+                step.sbom.command
+            );
             if let Some(deb) = &step.deb_name {
                 let _ = writeln!(
                     out,
@@ -437,35 +663,46 @@ impl DistPlan {
             }
         }
         let _ = writeln!(out, "  then:  {}", SHARED_FILES.join(", "));
+        out.push_str(&dist_signing::plan_line(&self.signing, &self.out_dir));
         out
     }
 
-    fn execute(&self, ws: &Workspace, signing: &Signing, deb_files: Option<&PackageFiles>) -> Result<()> {
-        let includes = read_includes(ws)?;
-        let facts = ws.project_facts();
-        let packaging = self.deb.as_ref().zip(deb_files).map(|(config, files)| PackageInputs {
-            release: &self.release,
-            config,
-            facts: &facts,
-            binary: &self.binary_name,
-            files,
-        });
+    /// Walks the plan: the toolchain steps, then each arch's steps (`jobs` at once), then the
+    /// files over all of them; each step's id goes to `steps` as it starts.
+    fn execute(mut self, sh: &Shell, steps: &StepRecord) -> Result<()> {
+        let settled = self.tools.execute(sh, &mut self.toolchain, &|id| steps.record(id))?;
+        // Each arch's build is the planned one, or the plan's fallback where rustup refused.
+        let work: Vec<(&ArchPlan, &ArchBuild, BuiltWith)> = self
+            .arches
+            .iter()
+            .zip(&settled)
+            .map(|(step, (_, backend))| {
+                let build = match &step.if_rustup_refuses {
+                    Some(instead) if instead.backend == *backend => instead,
+                    _ => &step.build,
+                };
+                (step, build, built_with(&self.toolchain, build.backend))
+            })
+            .collect();
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         let progress = Progress::new(self.arches.iter().map(|step| step.arch.name));
         let first_failure = AtomicBool::new(false);
         let built = pool::run_ordered(
             self.jobs,
-            &self.arches,
-            |index, step| {
+            &work,
+            |index, (step, build, built_with)| {
                 let log = progress.row(index);
                 let started = Instant::now();
-                let doing = if step.build.command.is_some() { "building" } else { "checking" };
-                log.say(&format!("{doing} {} with {}", step.arch.target, step.build.backend));
+                let doing =
+                    if build.command.is_some() && !build.up_to_date { "building" } else { "checking" };
+                log.say(&format!("{doing} {} with {}", step.arch.target, build.backend));
                 // xshell's Shell is not shared between threads; each worker has its own.
                 let built = Shell::new()
                     .map_err(anyhow::Error::from)
                     .and_then(|sh| {
-                        build_one(&sh, step, self, &includes, packaging.as_ref(), &staging.dir, log)
+                        let arch =
+                            ArchRun { sh: &sh, step, build, built_with, plan: &self, out: &staging.dir, log };
+                        arch.walk(steps)
                     })
                     .with_context(|| format!("{} ({}) failed", step.arch.name, step.arch.target));
                 match &built {
@@ -494,14 +731,13 @@ impl DistPlan {
         );
         progress.clear();
         let built = built?;
-        let rows: Vec<SummaryRow> = self
-            .arches
+        let rows: Vec<SummaryRow> = work
             .iter()
             .zip(&built)
-            .map(|(step, (artifact, ran_on, elapsed))| SummaryRow {
+            .map(|((step, build, _), (artifact, ran_on, elapsed))| SummaryRow {
                 arch: step.arch.name,
                 target: step.arch.target,
-                backend: step.build.backend,
+                backend: build.backend,
                 size: artifact.size,
                 binary_size: artifact.binary.size,
                 sha256: artifact.sha256.clone(),
@@ -511,19 +747,51 @@ impl DistPlan {
             .collect();
         let artifacts = built.into_iter().map(|(artifact, _, _)| artifact).collect();
         let manifest = Manifest::new(&self.release, artifacts);
-        let inputs = provenance::Inputs::read(&ws.root)?;
-        files::write_all(&staging.dir, &manifest, &ws.config, &facts, &inputs, signing.key())?;
-        dist_signing::finish(signing, &staging.dir)?;
-        let dest = staging.commit()?;
+        let inputs = &self.inputs;
+        let mut dest = None;
+        for then in THEN {
+            steps.record(then.id());
+            match then {
+                ThenStep::Files => files::write_all(
+                    &staging.dir,
+                    &manifest,
+                    &inputs.config,
+                    &inputs.facts,
+                    &inputs.provenance,
+                    self.signing.key(),
+                )?,
+                ThenStep::Sign => dist_signing::finish(&self.signing, &staging.dir)?,
+                ThenStep::Rename => {
+                    dest = Some(staging.commit()?);
+                    break;
+                }
+            }
+        }
+        let dest = dest.expect("the last step renames the folder into place");
         print!("{}", summary_table(&rows));
         let archives =
             if rows.len() == 1 { "1 archive".to_string() } else { format!("{} archives", rows.len()) };
         println!(
             "wrote {archives}, {SUMS_FILE}, {MANIFEST_FILE}, {DOCKERFILE_RELEASE}, {INSTALL_SH}, {PROVENANCE_FILE} \
              to {dest}; {}",
-            dist_signing::summary(signing)
+            dist_signing::summary(&self.signing)
         );
         Ok(())
+    }
+}
+
+impl ArchPlan {
+    /// The steps this arch's worker walks when `build` is how its binary comes to be.
+    pub fn steps(&self, build: &ArchBuild) -> Vec<ArchStep> {
+        let mut steps = Vec::new();
+        match (&build.command, build.up_to_date) {
+            (Some(_), false) => steps.push(ArchStep::Build),
+            (Some(_), true) => steps.push(ArchStep::UpToDate),
+            (None, _) => {}
+        }
+        steps.extend([ArchStep::Check, ArchStep::Run, ArchStep::Pack, ArchStep::Sbom]);
+        steps.extend(self.deb_name.as_ref().map(|_| ArchStep::Deb));
+        steps
     }
 }
 
@@ -544,48 +812,110 @@ fn read_includes(ws: &Workspace) -> Result<Vec<ArchiveEntry>> {
         .collect()
 }
 
-/// Builds, checks and packs one arch into `out`. Returns its manifest entry and where it ran.
-fn build_one(
-    sh: &Shell,
-    step: &ArchPlan,
-    plan: &DistPlan,
-    includes: &[ArchiveEntry],
-    packaging: Option<&PackageInputs>,
-    out: &Utf8Path,
-    log: RowLog,
-) -> Result<(Artifact, String)> {
-    let release = &plan.release;
-    let build = &step.build;
-    if let Some(command) = &build.command {
-        command.run_lines(sh, |line| log.say(line)).context("the build failed (its output is above)")?;
-    }
-    let binary = std::fs::read(&build.binary)
-        .with_context(|| format!("the build left no binary at {}", build.binary))?;
-    let facts = elf::inspect(&binary).with_context(|| format!("cannot read {} as ELF", build.binary))?;
-    elf::check(step.arch, &facts).with_context(|| format!("refusing {}", build.binary))?;
-    let ran_on = step.run_check.run(sh, &build.binary, plan.smoke.as_ref(), log)?;
+/// One arch's worker: walks its steps (`ArchPlan::steps`) into the staged folder `out`.
+struct ArchRun<'a> {
+    sh: &'a Shell,
+    step: &'a ArchPlan,
+    build: &'a ArchBuild,
+    built_with: &'a BuiltWith,
+    plan: &'a DistPlan,
+    out: &'a Utf8Path,
+    log: RowLog<'a>,
+}
 
-    let bytes = archive::pack(release, step.arch.target, &binary, includes)?;
-    let mut artifact = Artifact::packed(release, step.arch, &bytes, &binary, build.built_with.clone());
-    let archive_path = out.join(&artifact.name);
-    std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
-    checksum::write_sidecar(out, &artifact.name, &artifact.sha256)?;
-    let facts = sbom::Facts {
-        release,
-        target: step.arch.target,
-        built_with: &build.built_with,
-        archive_name: &step.archive_name,
-        package: &step.package,
-    };
-    let metadata = Metadata::run(sh, &step.sbom)?;
-    sbom::write(&metadata, &facts, out)?;
-    if let (Some(inputs), Some(_)) = (packaging, &step.deb_name) {
-        let (package, bytes) = deb::build(&PackageSpec::new(inputs, step.arch, &binary))?;
-        let path = out.join(&package.name);
-        std::fs::write(&path, &bytes).with_context(|| format!("cannot write {path}"))?;
-        artifact.deb = Some(package);
+impl ArchRun<'_> {
+    /// Builds, checks and packs the arch. Returns its manifest entry and where it ran.
+    fn walk(&self, steps: &StepRecord) -> Result<(Artifact, String)> {
+        let (step, build) = (self.step, self.build);
+        let mut binary = Vec::new();
+        let mut ran_on = String::new();
+        let mut artifact: Option<Artifact> = None;
+        for what in step.steps(build) {
+            steps.record(&what.id(step.arch));
+            match what {
+                ArchStep::Build => self.build()?,
+                ArchStep::UpToDate => self.log.say("up to date: the inputs of the last build are unchanged"),
+                ArchStep::Check => {
+                    binary = std::fs::read(&build.binary)
+                        .with_context(|| format!("the build left no binary at {}", build.binary))?;
+                    let facts = elf::inspect(&binary)
+                        .with_context(|| format!("cannot read {} as ELF", build.binary))?;
+                    elf::check(step.arch, &facts).with_context(|| format!("refusing {}", build.binary))?;
+                }
+                ArchStep::Run => {
+                    ran_on = step.run_check.run(self.sh, &build.binary, self.plan.smoke.as_ref(), self.log)?
+                }
+                ArchStep::Pack => artifact = Some(self.pack(&binary)?),
+                ArchStep::Sbom => self.sbom()?,
+                ArchStep::Deb => {
+                    let packed = artifact.as_mut().expect("packed before its package");
+                    packed.deb = Some(self.deb(&binary)?);
+                }
+            }
+        }
+        Ok((artifact.expect("every arch is packed"), ran_on))
     }
-    Ok((artifact, ran_on))
+
+    fn build(&self) -> Result<()> {
+        let command = self.build.command.as_ref().expect("a build step has a command");
+        let started = SystemTime::now();
+        command
+            .run_lines(self.sh, |line| self.log.say(line))
+            .context("the build failed (its output is above)")?;
+        if let Some(record) = &self.build.record {
+            record.write(started)?;
+        }
+        Ok(())
+    }
+
+    fn pack(&self, binary: &[u8]) -> Result<Artifact> {
+        let (release, arch) = (&self.plan.release, self.step.arch);
+        let bytes = archive::pack(release, arch.target, binary, &self.plan.inputs.includes)?;
+        let artifact = Artifact::packed(release, arch, &bytes, binary, self.built_with.clone());
+        let archive_path = self.out.join(&artifact.name);
+        std::fs::write(&archive_path, &bytes).with_context(|| format!("cannot write {archive_path}"))?;
+        checksum::write_sidecar(self.out, &artifact.name, &artifact.sha256)?;
+        Ok(artifact)
+    }
+
+    fn sbom(&self) -> Result<()> {
+        let source = &self.step.sbom;
+        let metadata = if source.up_to_date {
+            Metadata::read_kept(&source.kept)?
+        } else {
+            let started = SystemTime::now();
+            let metadata = Metadata::run_and_keep(self.sh, &source.command, &source.kept)?;
+            source.record.write(started)?;
+            metadata
+        };
+        let facts = sbom::Facts {
+            release: &self.plan.release,
+            target: self.step.arch.target,
+            built_with: self.built_with,
+            archive_name: &self.step.archive_name,
+            package: &self.step.package,
+        };
+        sbom::write(&metadata, &facts, self.out)?;
+        Ok(())
+    }
+
+    fn deb(&self, binary: &[u8]) -> Result<DebPackage> {
+        let plan = self.plan;
+        let (Some(config), Some(files)) = (&plan.deb, &plan.inputs.deb_files) else {
+            bail!("a package is planned without [deb] or its files");
+        };
+        let inputs = PackageInputs {
+            release: &plan.release,
+            config,
+            facts: &plan.inputs.facts,
+            binary: &plan.binary_name,
+            files,
+        };
+        let (package, bytes) = deb::build(&PackageSpec::new(&inputs, self.step.arch, binary))?;
+        let path = self.out.join(&package.name);
+        std::fs::write(&path, &bytes).with_context(|| format!("cannot write {path}"))?;
+        Ok(package)
+    }
 }
 
 struct SummaryRow {
@@ -627,9 +957,8 @@ mod tests {
     use crate::fixtures;
     use crate::project::matrix::MATRIX;
 
-    /// The plan of all six arches on `toolchain`, as `--dry-run` prints it. The run-check
-    /// lines name this machine's qemu (or its absence), so they are left out here.
-    fn plan_text(toolchain: &Toolchain, backend: BackendRequest) -> String {
+    /// The plan of all six arches on `toolchain`.
+    fn plan(toolchain: Toolchain, backend: BackendRequest) -> DistPlan {
         let ws = fixtures::workspace();
         let request = DistRequest {
             arches: MATRIX.iter().collect(),
@@ -641,10 +970,27 @@ mod tests {
             sign_key: None,
             keyless: false,
         };
-        let tools = ToolPlan::new(toolchain, &request.arches, &[], backend, false).unwrap();
-        let plan = DistPlan::new(&ws, toolchain, fixtures::release(), &request, &tools.choices);
-        let text = format!("{}{}", tools.render(), plan.render());
-        text.lines().filter(|line| !line.starts_with("    run:")).map(|line| format!("{line}\n")).collect()
+        let inputs = DistInputs {
+            config: ws.config.clone(),
+            facts: ws.project_facts(),
+            includes: Vec::new(),
+            deb_files: None,
+            provenance: provenance::Inputs {
+                cargo_lock_sha256: String::new(),
+                release_toml_sha256: String::new(),
+            },
+        };
+        DistPlan::new(&ws, toolchain, fixtures::release(), &request, inputs, Signing::Unsigned).unwrap()
+    }
+
+    /// The plan as `--dry-run` prints it. The run-check lines name this machine's qemu (or its
+    /// absence), so they are left out here, and so is the signing line.
+    fn plan_text(toolchain: Toolchain, backend: BackendRequest) -> String {
+        let text = plan(toolchain, backend).render();
+        text.lines()
+            .filter(|line| !line.starts_with("    run:") && !line.starts_with("signing:"))
+            .map(|line| format!("{line}\n"))
+            .collect()
     }
 
     const RUSTUP_STD: [&str; 3] =
@@ -652,14 +998,14 @@ mod tests {
 
     #[test]
     fn plan_on_a_fresh_machine_says_what_follows_if_rustup_refuses_a_target() {
-        insta::assert_snapshot!(plan_text(&Toolchain::fixture(&[], false, false), BackendRequest::Auto));
+        insta::assert_snapshot!(plan_text(Toolchain::fixture(&[], false, false), BackendRequest::Auto));
     }
 
     #[test]
     fn offline_builds_what_it_has_and_fetches_nothing() {
         let mut toolchain = Toolchain::fixture(&RUSTUP_STD, true, true);
         toolchain.offline = true;
-        let text = plan_text(&toolchain, BackendRequest::Auto);
+        let text = plan_text(toolchain, BackendRequest::Auto);
         assert!(!text.contains("toolchain:"), "an offline plan has no fetch steps: {text}");
         assert!(
             text.contains("  arm32v5  armv5te-unknown-linux-musleabi  nightly -Zbuild-std + zig"),
@@ -677,7 +1023,7 @@ mod tests {
 
     #[test]
     fn plan_for_backend_cargo_stops_where_rustup_has_no_std() {
-        let text = plan_text(&Toolchain::fixture(&RUSTUP_STD, false, false), BackendRequest::Cargo);
+        let text = plan_text(Toolchain::fixture(&RUSTUP_STD, false, false), BackendRequest::Cargo);
         assert!(
             text.contains("if rustup refuses it: stop: arm32v7: --backend cargo needs rust-std"),
             "{text}"
@@ -701,19 +1047,33 @@ mod tests {
 
     #[test]
     fn plan_with_every_tool_in_place_has_no_toolchain_steps() {
-        let text = plan_text(&toolchain_with_refusals(true, "every-tool"), BackendRequest::Auto);
+        let text = plan_text(toolchain_with_refusals(true, "every-tool"), BackendRequest::Auto);
         assert!(!text.contains("toolchain:"), "{text}");
         insta::assert_snapshot!(text);
     }
 
     #[test]
     fn a_remembered_refusal_plans_build_std_without_asking_rustup() {
-        let text = plan_text(&toolchain_with_refusals(false, "remembered-refusal"), BackendRequest::Auto);
+        let text = plan_text(toolchain_with_refusals(false, "remembered-refusal"), BackendRequest::Auto);
         assert!(!text.contains("rustup target add"), "{text}");
         assert!(
             text.contains("nightly toolchain with rust-src (build-std): rustup toolchain install nightly"),
             "{text}"
         );
         assert!(!text.contains("only if rustup"), "nightly is needed for sure: {text}");
+    }
+
+    #[test]
+    fn the_plan_is_a_list_of_steps_toolchain_first_then_each_arch_then_the_files() {
+        let plan = plan(toolchain_with_refusals(false, "step-list"), BackendRequest::Auto);
+        assert_eq!(plan.tools.steps.iter().map(|s| s.id()).collect::<Vec<_>>(), ["toolchain:nightly"]);
+        let amd64 = &plan.arches[0];
+        let ids: Vec<String> = amd64.steps(&amd64.build).iter().map(|s| s.id(amd64.arch)).collect();
+        assert_eq!(ids, ["amd64:build", "amd64:check", "amd64:run", "amd64:pack", "amd64:sbom", "amd64:deb"]);
+        let arm32v7 = &plan.arches[2];
+        assert_eq!(arm32v7.build.backend, Backend::BuildStd);
+        assert!(arm32v7.deb_name.is_none() || arm32v7.steps(&arm32v7.build).contains(&ArchStep::Deb));
+        assert!(!plan.render().contains("up to date"), "nothing was built in the fixture's target dir");
+        assert_eq!(THEN.map(ThenStep::id), ["then:files", "then:sign", "then:rename"]);
     }
 }

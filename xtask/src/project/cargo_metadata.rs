@@ -9,6 +9,7 @@ use serde::Deserialize;
 use xshell::Shell;
 
 use crate::util::cmd::Cmd;
+use crate::util::staging::write_atomically;
 
 #[derive(Deserialize)]
 pub struct Metadata {
@@ -105,10 +106,34 @@ impl Metadata {
 
     /// Runs a `cargo metadata` command (from `Metadata::command`) and parses its output.
     pub fn run(sh: &Shell, command: &Cmd) -> Result<Metadata> {
-        let json = command
-            .read(sh)
-            .context("`cargo metadata` failed; is Cargo.lock up to date? (run `cargo update -w`)")?;
-        serde_json::from_str(&json).context("cannot parse `cargo metadata` output")
+        Metadata::parse(&Metadata::output(sh, command)?)
+    }
+
+    /// Runs a `cargo metadata` command and keeps its JSON in `kept`, for `read_kept` on a
+    /// later run whose inputs are unchanged: the same JSON, so the same SBOM bytes.
+    pub fn run_and_keep(sh: &Shell, command: &Cmd, kept: &Utf8Path) -> Result<Metadata> {
+        let json = Metadata::output(sh, command)?;
+        if let Some(dir) = kept.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
+        }
+        // Another dist of the same target dir may be reading it.
+        write_atomically(kept, json.as_bytes())?;
+        Metadata::parse(&json)
+    }
+
+    fn output(sh: &Shell, command: &Cmd) -> Result<String> {
+        command.read(sh).context("`cargo metadata` failed; is Cargo.lock up to date? (run `cargo update -w`)")
+    }
+
+    fn parse(json: &str) -> Result<Metadata> {
+        serde_json::from_str(json).context("cannot parse `cargo metadata` output")
+    }
+
+    /// The JSON `run_and_keep` kept.
+    pub fn read_kept(kept: &Utf8Path) -> Result<Metadata> {
+        let json = std::fs::read_to_string(kept).with_context(|| format!("cannot read {kept}"))?;
+        serde_json::from_str(&json)
+            .with_context(|| format!("cannot parse {kept}; delete it to run cargo metadata again"))
     }
 
     pub fn package(&self, id: &str) -> Option<&Package> {

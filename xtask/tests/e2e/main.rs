@@ -10,5 +10,6 @@ mod image;
 mod lint;
 mod merge;
 mod oci;
+mod plan_steps;
 mod sign;
 mod source;
