@@ -36,13 +36,16 @@ pub struct Part {
     pub files: BTreeMap<String, Vec<String>>,
 }
 
-/// Everything `merge` will do, decided before anything is written.
-#[derive(Debug)]
+/// Everything `merge` will do, decided before anything is written, with every input it needs
+/// read up front: `--dry-run` prints this value and a run executes it.
 pub struct MergePlan {
     pub out_dir: Utf8PathBuf,
     pub manifest: Manifest,
     /// Per artifact, in matrix order.
     pub copies: Vec<ArtifactCopy>,
+    /// The digests the regenerated provenance records.
+    pub inputs: provenance::Inputs,
+    pub signing: Signing,
 }
 
 /// The files of one artifact, copied from the part that holds it.
@@ -79,15 +82,15 @@ impl flags::DistMerge {
                 signed.label
             );
         }
-        let plan = MergePlan::new(&parts, out_dir)?;
         for part in &parts {
             check_generated_files(part, &ws.config, &facts)?;
         }
-        print!("{}{}", plan.render(), dist_signing::plan_line(&signing, &plan.out_dir));
+        let plan = MergePlan::new(&parts, out_dir, provenance::Inputs::read(&ws.root)?, signing)?;
+        print!("{}", plan.render());
         if self.dry_run {
             return Ok(());
         }
-        plan.execute(&ws.config, &facts, &provenance::Inputs::read(&ws.root)?, &signing)
+        plan.execute(&ws.config, &facts)
     }
 }
 
@@ -259,7 +262,12 @@ impl ArtifactCopy {
 }
 
 impl MergePlan {
-    pub fn new(parts: &[Part], out_dir: Utf8PathBuf) -> Result<MergePlan> {
+    pub fn new(
+        parts: &[Part],
+        out_dir: Utf8PathBuf,
+        inputs: provenance::Inputs,
+        signing: Signing,
+    ) -> Result<MergePlan> {
         let labelled: Vec<(&str, &Manifest)> =
             parts.iter().map(|p| (p.label.as_str(), &p.manifest)).collect();
         let manifest = merge_manifests(&labelled)?;
@@ -279,7 +287,7 @@ impl MergePlan {
                 }
             })
             .collect();
-        Ok(MergePlan { out_dir, manifest, copies })
+        Ok(MergePlan { out_dir, manifest, copies, inputs, signing })
     }
 
     pub fn render(&self) -> String {
@@ -296,16 +304,12 @@ impl MergePlan {
             let _ = writeln!(out, "  {:<8} from {}: {}", copy.arch, copy.part, copy.describe());
         }
         let _ = writeln!(out, "  then:  {}", SHARED_FILES.join(", "));
+        out.push_str(&dist_signing::plan_line(&self.signing, &self.out_dir));
         out
     }
 
-    fn execute(
-        &self,
-        config: &Config,
-        facts: &ProjectFacts,
-        inputs: &provenance::Inputs,
-        signing: &Signing,
-    ) -> Result<()> {
+    fn execute(&self, config: &Config, facts: &ProjectFacts) -> Result<()> {
+        let (inputs, signing) = (&self.inputs, &self.signing);
         let staging = Staging::create(&self.out_dir, MANIFEST_FILE)?;
         for copy in &self.copies {
             for name in &copy.files {
@@ -364,7 +368,7 @@ mod synthetic_tests {
             check_generated_files(part, &config, &facts).unwrap();
         }
         let out = root.join("merged");
-        let plan = MergePlan::new(&parts, out.clone()).unwrap();
+        let plan = MergePlan::new(&parts, out.clone(), fixtures::inputs(), Signing::Unsigned).unwrap();
         let archive = |target: &str| layout::archive_name(&fixtures::release(), target);
         assert_eq!(
             plan.render(),
@@ -373,12 +377,13 @@ mod synthetic_tests {
                  output: {out} (assembled aside, renamed into place when complete)\n\
                  \x20 amd64    from {amd64}: {} (+ .cdx.json, .sha256)\n\
                  \x20 i386     from {i386}: {} (+ .cdx.json, .sha256)\n\
-                 \x20 then:  dist-manifest.json, Dockerfile.release, install.sh, provenance.intoto.json, SHA256SUMS\n",
+                 \x20 then:  dist-manifest.json, Dockerfile.release, install.sh, provenance.intoto.json, SHA256SUMS\n\
+                 signing: unsigned: no [sign] key in release.toml, no --sign-key\n",
                 archive("x86_64-unknown-linux-musl"),
                 archive("i686-unknown-linux-musl"),
             )
         );
-        plan.execute(&config, &facts, &fixtures::inputs(), &Signing::Unsigned).unwrap();
+        plan.execute(&config, &facts).unwrap();
         assert_eq!(files(&out), files(&whole), "merged parts differ from one run");
         let lone = ArtifactCopy {
             arch: "amd64".into(),
