@@ -143,12 +143,19 @@ impl Workspace {
                 raw.trim().parse().with_context(|| format!("unexpected `git log` date {raw:?}"))?
             }
         };
-        Ok(Release {
+        Ok(self.release_at(commit, source_date_epoch))
+    }
+
+    /// The release of this workspace at `commit`, dated `source_date_epoch`: what `release`
+    /// reads from git, given instead (unit tests run where there is no .git, e.g. in
+    /// cargo-mutants' copy of the tree).
+    pub fn release_at(&self, commit: String, source_date_epoch: u64) -> Release {
+        Release {
             name: self.config.dist.binary.clone(),
             version: self.package.version.clone(),
             commit,
             source_date_epoch,
-        })
+        }
     }
 
     /// Files with uncommitted changes: a release from them is not what its commit says.
