@@ -50,9 +50,12 @@ pub fn release() -> Release {
     }
 }
 
+/// exonode's release.toml in small: two arches, and the daemon's `[image]` keys (none of them
+/// is a default).
 pub fn config() -> Config {
     Config::parse(
-        "[dist]\npackage = \"exonode\"\narches = [\"amd64\", \"i386\"]\ndownload-url = \"https://example.org/{version}\"\n",
+        "[dist]\npackage = \"exonode\"\narches = [\"amd64\", \"i386\"]\ndownload-url = \"https://example.org/{version}\"\n\
+         [image]\nvolume = \"/data\"\nport = 7070\ncommand = [\"run\"]\nhealthcheck = [\"healthcheck\"]\n",
         Utf8Path::new("release.toml"),
     )
     .unwrap()

@@ -214,7 +214,7 @@ pub enum Engine {
     Buildx,
     /// Assemble OCI images directly from the dist archives: no daemon, no emulation,
     /// reproducible digests, an SBOM attached to each image. Always FROM scratch (the binary,
-    /// /etc/passwd, /etc/group and the volume); image.base and --base busybox are for buildx.
+    /// /etc/passwd, /etc/group and any volume); image.base and --base busybox are for buildx.
     /// --push reads credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the `auths` of
     /// ~/.docker/config.json.
     Oci,

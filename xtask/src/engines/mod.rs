@@ -255,7 +255,8 @@ mod tests {
     fn interpret(dockerfile: &str, args: &BTreeMap<&str, String>) -> Value {
         let joined = dockerfile.replace("\\\n", "");
         let last_stage = joined.rsplit_once("\nFROM ").unwrap().1;
-        let mut config = json!({"Env": [], "ExposedPorts": {}, "Volumes": {}, "Labels": {}});
+        // ExposedPorts, Volumes, Cmd and Healthcheck appear only when an instruction sets them.
+        let mut config = json!({"Env": [], "Labels": {}});
         for line in last_stage.lines().skip(1).filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
             let (instruction, rest) = line.split_once(' ').unwrap();
             let rest = rest.trim();
@@ -312,15 +313,7 @@ mod tests {
 
     #[test]
     fn every_view_configures_the_same_image_with_a_non_default_command_and_healthcheck() {
-        let config = config();
-        let release = fixtures::release();
-        let arch = by_name("arm32v7").unwrap();
-        let manifest = Manifest::new(&release, vec![Artifact::planned(&release, arch, &"0".repeat(64))]);
-        let spec = ImageSpec::new(&config.image, &fixtures::facts(), &release, BaseKind::Scratch);
-
-        let oci = oci::build::image(&spec, arch, vec![oci::build::user_layer(&spec).unwrap()]);
-        let oci: Value = serde_json::from_slice(&oci.config.bytes).unwrap();
-        let oci = &oci["config"];
+        let (oci, files) = the_views_agree(&config());
         assert_eq!(oci["Cmd"], json!(["run", "--log-format", "json"]));
         assert_eq!(
             oci["Healthcheck"]["Test"],
@@ -329,21 +322,52 @@ mod tests {
         assert_eq!(oci["User"], "4242:4242");
         assert_eq!(oci["ExposedPorts"], json!({"9090/tcp": {}}));
         assert_eq!(oci["Labels"]["org.example.flavour"], "json \"logs\" $x");
+        for file in files {
+            assert!(file.contains("chown 4242:4242 \"/out/state\""));
+        }
+    }
+
+    /// A binary that is no daemon: release.toml sets none of the `[image]` keys a daemon needs.
+    #[test]
+    fn every_view_leaves_out_the_volume_port_command_and_healthcheck_release_toml_leaves_out() {
+        let text = "[dist]\npackage = \"exonode\"\ndownload-url = \"https://example.org/{version}\"\n";
+        let (oci, files) =
+            the_views_agree(&Config::parse(text, camino::Utf8Path::new("release.toml")).unwrap());
+        for absent in ["ExposedPorts", "Volumes", "Cmd", "Healthcheck"] {
+            assert_eq!(oci.get(absent), None, "{absent} in {oci}");
+        }
+        for file in files {
+            assert!(!file.contains("chown") && !file.contains("VOLUME"), "{file}");
+        }
+    }
+
+    /// The image config the oci engine writes for `config` (its `config` object), once buildx's
+    /// Dockerfile with its build args and Dockerfile.release are shown to give the same, and
+    /// those two Dockerfiles.
+    fn the_views_agree(config: &Config) -> (Value, [String; 2]) {
+        let release = fixtures::release();
+        let arch = by_name("arm32v7").unwrap();
+        let manifest = Manifest::new(&release, vec![Artifact::planned(&release, arch, &"0".repeat(64))]);
+        let spec = ImageSpec::new(&config.image, &fixtures::facts(), &release, BaseKind::Scratch);
+
+        let oci = oci::build::image(&spec, arch, vec![oci::build::user_layer(&spec).unwrap()]);
+        let oci: Value = serde_json::from_slice(&oci.config.bytes).unwrap();
+        let oci = oci["config"].clone();
 
         let buildx_file = buildx::dockerfile(&spec).unwrap();
         let args: BTreeMap<&str, String> =
             buildx::build_args(&spec, arch, &manifest.artifacts[0]).into_iter().collect();
-        assert_eq!(&interpret(&buildx_file, &args), oci, "buildx's Dockerfile and build args");
+        assert_eq!(interpret(&buildx_file, &args), oci, "buildx's Dockerfile and build args");
 
-        let release_file = files::dockerfile_release(&manifest, &config, &fixtures::facts()).unwrap();
-        assert_eq!(&interpret(&release_file, &BTreeMap::new()), oci, "Dockerfile.release");
+        let release_file = files::dockerfile_release(&manifest, config, &fixtures::facts()).unwrap();
+        assert_eq!(interpret(&release_file, &BTreeMap::new()), oci, "Dockerfile.release");
 
         // The files the Dockerfiles write are the oci engine's layer's.
         for file in [&buildx_file, &release_file] {
             assert!(file.contains(&format!("printf {} > /out/etc/passwd", printf_quoted(&spec.passwd()))));
             assert!(file.contains(&format!("printf {} > /out/etc/group", printf_quoted(&spec.group()))));
-            assert!(file.contains("chown 4242:4242 \"/out/state\""));
         }
+        (oci, [buildx_file, release_file])
     }
 
     #[test]

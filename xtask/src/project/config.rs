@@ -89,12 +89,14 @@ pub struct ImageSection {
     pub tags: Vec<String>,
     pub base: BaseKind,
     pub user: u32,
-    /// The volume the daemon keeps its state in, owned by `user`.
-    pub volume: String,
-    pub port: u16,
-    /// Default arguments after the entrypoint (the binary).
+    /// The volume the binary keeps its state in, owned by `user`; none unless written.
+    pub volume: Option<String>,
+    /// The TCP port EXPOSEd; none unless written.
+    pub port: Option<u16>,
+    /// Default arguments after the entrypoint (the binary); empty: no CMD.
     pub command: Vec<String>,
-    /// Arguments that make the binary check its own health, for HEALTHCHECK.
+    /// Arguments that make the binary check its own health, for HEALTHCHECK; empty (absent or
+    /// `[]`): no HEALTHCHECK.
     pub healthcheck: Vec<String>,
     /// Extra labels, next to the `org.opencontainers.image.*` ones the tooling sets.
     pub labels: BTreeMap<String, String>,
@@ -122,6 +124,13 @@ pub struct ToolchainConfig {
     /// cross, for `--backend cross`, installed with `cargo install cross --locked`.
     pub cross: String,
 }
+
+/// `[toolchain]`'s defaults: dated and numbered, never a floating channel, so a release.toml
+/// that leaves them out still gives the same bytes next month.
+pub const PINNED_NIGHTLY: &str = "nightly-2026-05-20";
+pub const PINNED_ZIG: &str = "0.17.1";
+pub const PINNED_CARGO_ZIGBUILD: &str = "0.24.0";
+pub const PINNED_CROSS: &str = "0.2.5";
 
 /// `Name <email>`: some name, then one email address in angle brackets at the end.
 fn is_maintainer(text: &str) -> bool {
@@ -366,16 +375,10 @@ impl RawImage {
             None => 10001,
             Some(user) => parse_user(src, user)?,
         };
-        let volume = match self.volume {
-            None => "/data".to_string(),
-            Some(volume) => parse_volume(src, volume)?,
-        };
-        let port = match self.port {
-            None => 7070,
-            Some(port) => u16::try_from(*port.get_ref()).ok().filter(|p| *p > 0).ok_or_else(|| {
-                src.fail(port.span(), format!("image.port {} must be between 1 and 65535", port.get_ref()))
-            })?,
-        };
+        // What a daemon needs (a state volume, a port, a command, a health check) is absent
+        // unless written: another binary's image gets none of exonode's.
+        let volume = self.volume.map(|volume| parse_volume(src, volume)).transpose()?;
+        let port = self.port.map(|port| parse_port(src, port)).transpose()?;
         let base_images = parse_base_images(src, self.base_images)?;
         let labels = parse_labels(src, self.labels)?;
         Ok(ImageSection {
@@ -385,8 +388,8 @@ impl RawImage {
             user,
             volume,
             port,
-            command: self.command.unwrap_or_else(|| vec!["run".into()]),
-            healthcheck: self.healthcheck.unwrap_or_else(|| vec!["healthcheck".into()]),
+            command: self.command.unwrap_or_default(),
+            healthcheck: self.healthcheck.unwrap_or_default(),
             labels,
             base_images,
         })
@@ -447,6 +450,12 @@ fn parse_volume(src: &Source, volume: Spanned<String>) -> Result<String> {
     Ok(volume.into_inner())
 }
 
+fn parse_port(src: &Source, port: Spanned<i64>) -> Result<u16> {
+    u16::try_from(*port.get_ref()).ok().filter(|p| *p > 0).ok_or_else(|| {
+        src.fail(port.span(), format!("image.port {} must be between 1 and 65535", port.get_ref()))
+    })
+}
+
 /// `image.base-images`: per-arch overrides of the matrix's base image, for known arches only.
 fn parse_base_images(
     src: &Source,
@@ -496,10 +505,10 @@ impl RawToolchain {
     fn parse(self) -> ToolchainConfig {
         ToolchainConfig {
             stable: None,
-            nightly: self.nightly.unwrap_or_else(|| "nightly".into()),
-            zig: self.zig.unwrap_or_else(|| "0.17.1".into()),
-            cargo_zigbuild: self.cargo_zigbuild.unwrap_or_else(|| "0.24.0".into()),
-            cross: self.cross.unwrap_or_else(|| "0.2.5".into()),
+            nightly: self.nightly.unwrap_or_else(|| PINNED_NIGHTLY.into()),
+            zig: self.zig.unwrap_or_else(|| PINNED_ZIG.into()),
+            cargo_zigbuild: self.cargo_zigbuild.unwrap_or_else(|| PINNED_CARGO_ZIGBUILD.into()),
+            cross: self.cross.unwrap_or_else(|| PINNED_CROSS.into()),
         }
     }
 }
@@ -750,6 +759,26 @@ mod tests {
     }
 
     #[test]
+    fn absent_daemon_keys_mean_none_and_toolchain_pins_are_dated() {
+        let image = parse("[dist]\npackage = \"tool\"\n").unwrap().image;
+        assert_eq!((image.volume, image.port), (None, None));
+        assert!(image.command.is_empty() && image.healthcheck.is_empty());
+        let none = parse("[dist]\npackage = \"tool\"\n[image]\nhealthcheck = []\n").unwrap();
+        assert!(none.image.healthcheck.is_empty());
+        let toolchain = parse("[dist]\npackage = \"tool\"\n").unwrap().toolchain;
+        assert_eq!(toolchain.nightly, PINNED_NIGHTLY);
+        assert!(toolchain.nightly.starts_with("nightly-20"), "{}", toolchain.nightly);
+        // Our release.toml writes exonode's values, and the pins the defaults repeat.
+        let ours = parse(include_str!("../../../release.toml")).unwrap();
+        assert_eq!((ours.image.volume.as_deref(), ours.image.port), (Some("/data"), Some(7070)));
+        assert_eq!(
+            (ours.image.command, ours.image.healthcheck),
+            (vec!["run".into()], vec!["healthcheck".into()])
+        );
+        assert_eq!(ours.toolchain.nightly, PINNED_NIGHTLY);
+    }
+
+    #[test]
     fn arches_come_out_in_matrix_order() {
         let config = parse("[dist]\npackage = \"t\"\narches = [\"i386\", \"amd64\"]\n").unwrap();
         let names: Vec<_> = config.dist.arches.iter().map(|a| a.name).collect();
@@ -837,13 +866,13 @@ mod tests {
             let err = format!("{:#}", image(&format!("volume = {volume}")).unwrap_err());
             assert!(err.contains("must be an absolute path without spaces or quotes"), "{volume}: {err}");
         }
-        assert_eq!(image("volume = \"/v\"").unwrap().image.volume, "/v");
+        assert_eq!(image("volume = \"/v\"").unwrap().image.volume.as_deref(), Some("/v"));
         for port in ["0", "65536", "-1"] {
             let err = format!("{:#}", image(&format!("port = {port}")).unwrap_err());
             assert!(err.contains(&format!("image.port {port} must be between 1 and 65535")), "{err}");
         }
-        assert_eq!(image("port = 1").unwrap().image.port, 1);
-        assert_eq!(image("port = 65535").unwrap().image.port, 65535);
+        assert_eq!(image("port = 1").unwrap().image.port, Some(1));
+        assert_eq!(image("port = 65535").unwrap().image.port, Some(65535));
         assert_eq!(image("user = 2147483647").unwrap().image.user, 2_147_483_647);
         assert!(image("user = 2147483648").is_err());
         // `_` is fine in a path component but not in a host: the first component is a host

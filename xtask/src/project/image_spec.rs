@@ -32,13 +32,15 @@ pub struct ImageSpec {
     pub binary: String,
     /// The non-root uid, and gid, the container runs as (`image.user`).
     pub user: u32,
-    /// The state folder, a volume owned by `user` (`image.volume`).
-    pub volume: String,
+    /// The state folder, a volume owned by `user` (`image.volume`). Like the port, the command
+    /// and the health check, absent unless release.toml sets it, and then absent from every view.
+    pub volume: Option<String>,
     /// Exposed TCP port (`image.port`).
-    pub port: u16,
-    /// Default arguments after the entrypoint (`image.command`).
+    pub port: Option<u16>,
+    /// Default arguments after the entrypoint (`image.command`); empty: no CMD.
     pub cmd: Vec<String>,
-    pub healthcheck: Healthcheck,
+    /// `image.healthcheck`; none when it is absent or `[]`.
+    pub healthcheck: Option<Healthcheck>,
     pub stop_signal: &'static str,
     /// `(name, value)`, in order.
     pub env: Vec<(String, String)>,
@@ -105,13 +107,13 @@ impl ImageSpec {
             volume: image.volume.clone(),
             port: image.port,
             cmd: image.command.clone(),
-            healthcheck: Healthcheck {
+            healthcheck: (!image.healthcheck.is_empty()).then(|| Healthcheck {
                 args: image.healthcheck.clone(),
                 interval: Duration::from_secs(30),
                 timeout: Duration::from_secs(5),
                 start_period: Duration::from_secs(5),
                 retries: 3,
-            },
+            }),
             stop_signal: "SIGTERM",
             env: vec![("PATH".to_string(), PATH.to_string())],
             working_dir: "/",
@@ -144,8 +146,8 @@ impl ImageSpec {
     }
 
     /// As image configs key it: `7070/tcp`.
-    pub fn exposed_port(&self) -> String {
-        format!("{}/tcp", self.port)
+    pub fn exposed_port(&self) -> Option<String> {
+        self.port.map(|port| format!("{port}/tcp"))
     }
 
     /// `NAME=value`, as image configs list them.
@@ -154,8 +156,14 @@ impl ImageSpec {
     }
 
     /// The health check's command line: the binary and `image.healthcheck`.
-    pub fn healthcheck_argv(&self) -> Vec<String> {
-        std::iter::once(self.binary_path()).chain(self.healthcheck.args.iter().cloned()).collect()
+    pub fn healthcheck_argv(&self) -> Option<Vec<String>> {
+        let check = self.healthcheck.as_ref()?;
+        Some(std::iter::once(self.binary_path()).chain(check.args.iter().cloned()).collect())
+    }
+
+    /// The user's home in /etc/passwd: the volume, or Debian's name for no home.
+    fn home(&self) -> &str {
+        self.volume.as_deref().unwrap_or("/nonexistent")
     }
 
     /// The labels of an image built FROM `from`: the `org.opencontainers.image.*` ones, in the
@@ -190,28 +198,28 @@ impl ImageSpec {
 
     /// One line for the plans both engines print.
     pub fn summary(&self) -> String {
+        let none = || "none".to_string();
         format!(
             "User {}, Entrypoint [{}], Cmd {:?}, Volume {}, Port {}, StopSignal {}, Healthcheck {}",
             self.user_and_group(),
             self.entrypoint().join(" "),
             self.cmd,
-            self.volume,
-            self.exposed_port(),
+            self.volume.clone().unwrap_or_else(none),
+            self.exposed_port().unwrap_or_else(none),
             self.stop_signal,
-            self.healthcheck_argv().join(" ")
+            self.healthcheck_argv().map_or_else(none, |argv| argv.join(" "))
         )
     }
 
-    /// /etc/passwd: root, and the binary's user whose home is the volume.
-    /// The values both Dockerfile templates fill in for the image's files (binary, user, volume)
+    /// The values both Dockerfile templates fill in for the image's files (binary, volume, passwd)
     /// and configuration (USER to LABEL, literal or as build args per `values`).
     pub fn template_values(&self, values: Values) -> Vec<(&'static str, String)> {
         vec![
             ("binary", self.binary.clone()),
             ("binary_path", self.binary_path()),
             ("bin_dir", BIN_DIR.to_string()),
-            ("volume", self.volume.clone()),
-            ("user", self.user_and_group()),
+            ("volume_dir", self.volume.as_ref().map_or(String::new(), |v| format!(" \"/out{v}\""))),
+            ("chown_volume", self.chown_volume()),
             ("passwd", printf_quoted(&self.passwd())),
             ("group", printf_quoted(&self.group())),
             ("config", self.dockerfile_config(values)),
@@ -229,9 +237,19 @@ impl ImageSpec {
             .with_context(|| format!("cannot render {IMAGE_STAGES_TEMPLATE_PATH}"))
     }
 
+    /// /etc/passwd: root, and the binary's user whose home is the volume (without one, none).
     pub fn passwd(&self) -> String {
-        let (uid, name, volume) = (self.user, &self.binary, &self.volume);
-        format!("root:x:0:0:root:/root:/bin/sh\n{name}:x:{uid}:{uid}:{name}:{volume}:/sbin/nologin\n")
+        let (uid, name, home) = (self.user, &self.binary, self.home());
+        format!("root:x:0:0:root:/root:/bin/sh\n{name}:x:{uid}:{uid}:{name}:{home}:/sbin/nologin\n")
+    }
+
+    /// The shell command (as a `; \`-joined continuation of the one before it) that gives the
+    /// volume to the user in the Dockerfiles' staging folder; nothing without a volume.
+    fn chown_volume(&self) -> String {
+        match &self.volume {
+            Some(volume) => format!("; \\\n    chown {} \"/out{volume}\"", self.user_and_group()),
+            None => String::new(),
+        }
     }
 
     /// /etc/group: root, and the binary's group.
@@ -249,21 +267,28 @@ impl ImageSpec {
             let _ = writeln!(out, "ENV {name}=\"{}\"", dockerfile_quoted(value));
         }
         let _ = writeln!(out, "WORKDIR {}", self.working_dir);
-        let _ = writeln!(out, "VOLUME {}", exec_form(std::slice::from_ref(&self.volume)));
-        let _ = writeln!(out, "EXPOSE {}", self.exposed_port());
+        if let Some(volume) = &self.volume {
+            let _ = writeln!(out, "VOLUME {}", exec_form(std::slice::from_ref(volume)));
+        }
+        if let Some(port) = self.exposed_port() {
+            let _ = writeln!(out, "EXPOSE {port}");
+        }
         let _ = writeln!(out, "STOPSIGNAL {}", self.stop_signal);
-        let h = &self.healthcheck;
-        let _ = writeln!(
-            out,
-            "HEALTHCHECK --interval={}s --timeout={}s --start-period={}s --retries={} \\\n  CMD {}",
-            h.interval.as_secs(),
-            h.timeout.as_secs(),
-            h.start_period.as_secs(),
-            h.retries,
-            exec_form(&self.healthcheck_argv())
-        );
+        if let (Some(h), Some(argv)) = (&self.healthcheck, self.healthcheck_argv()) {
+            let _ = writeln!(
+                out,
+                "HEALTHCHECK --interval={}s --timeout={}s --start-period={}s --retries={} \\\n  CMD {}",
+                h.interval.as_secs(),
+                h.timeout.as_secs(),
+                h.start_period.as_secs(),
+                h.retries,
+                exec_form(&argv)
+            );
+        }
         let _ = writeln!(out, "ENTRYPOINT {}", exec_form(&self.entrypoint()));
-        let _ = writeln!(out, "CMD {}", exec_form(&self.cmd));
+        if !self.cmd.is_empty() {
+            let _ = writeln!(out, "CMD {}", exec_form(&self.cmd));
+        }
         let from = match values {
             Values::BuildArgs => "",
             Values::Literal { from } => from,
@@ -343,10 +368,13 @@ mod tests {
         assert_eq!(s.entrypoint(), ["/usr/local/bin/exonode"]);
         assert_eq!(s.cmd, ["run", "--log-format", "json"]);
         assert_eq!(
-            s.healthcheck_argv(),
+            s.healthcheck_argv().unwrap(),
             ["/usr/local/bin/exonode", "healthcheck", "--addr", "127.0.0.1:9000"]
         );
-        assert_eq!((s.user_and_group().as_str(), s.exposed_port().as_str()), ("4242:4242", "9000/tcp"));
+        assert_eq!(
+            (s.user_and_group().as_str(), s.exposed_port().as_deref()),
+            ("4242:4242", Some("9000/tcp"))
+        );
         assert_eq!(s.created, "1970-01-02T00:00:00Z");
         assert_eq!(
             s.passwd(),
@@ -379,7 +407,10 @@ mod tests {
 
     #[test]
     fn dockerfile_config_writes_in_what_release_toml_fixes_and_takes_the_rest_as_build_args() {
-        let s = spec("command = [\"run\", \"--log-format\", \"json\"]\n", BaseKind::Scratch);
+        let s = spec(
+            "command = [\"run\", \"--log-format\", \"json\"]\nhealthcheck = [\"healthcheck\"]\n",
+            BaseKind::Scratch,
+        );
         let args = s.dockerfile_config(Values::BuildArgs);
         assert!(args.contains("CMD [\"run\", \"--log-format\", \"json\"]\n"), "{args}");
         assert!(args.contains("  CMD [\"/usr/local/bin/exonode\", \"healthcheck\"]\n"), "{args}");
@@ -391,6 +422,26 @@ mod tests {
         assert!(literal.contains("org.opencontainers.image.base.name=\"scratch\""), "{literal}");
         assert!(literal.contains(r#"description="A \"node\" for \$HOME""#), "{literal}");
         assert!(literal.ends_with("org.opencontainers.image.base.name=\"scratch\""), "{literal}");
+    }
+
+    #[test]
+    fn what_release_toml_leaves_out_is_absent_from_every_view() {
+        let s = spec("healthcheck = []\n", BaseKind::Scratch);
+        assert_eq!((&s.volume, s.port, &s.healthcheck), (&None, None, &None));
+        let config = s.dockerfile_config(Values::Literal { from: SCRATCH });
+        for absent in ["VOLUME", "EXPOSE", "HEALTHCHECK", "CMD"] {
+            assert!(!config.contains(absent), "{absent} in {config}");
+        }
+        assert!(config.contains("ENTRYPOINT [\"/usr/local/bin/exonode\"]\n"), "{config}");
+        let stages = s.image_stages("COPY in /in/", "ARCHIVE=x").unwrap();
+        assert!(stages.contains("/out/etc; \\\n") && !stages.contains("chown"), "{stages}");
+        assert!(s.passwd().contains(":/nonexistent:/sbin/nologin"), "{}", s.passwd());
+        assert!(s.summary().contains("Volume none, Port none") && s.summary().ends_with("Healthcheck none"));
+        let with = spec("volume = \"/state\"\n", BaseKind::Scratch)
+            .image_stages("COPY in /in/", "ARCHIVE=x")
+            .unwrap();
+        assert!(with.contains("/out/etc \"/out/state\"; \\\n"), "{with}");
+        assert!(with.contains("> /out/etc/group; \\\n    chown 10001:10001 \"/out/state\"\n"), "{with}");
     }
 
     #[test]

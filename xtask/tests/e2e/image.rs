@@ -315,6 +315,73 @@ fn both_engines_build_one_image_config_from_release_toml_with_another_command_an
     }
 }
 
+/// Adopting the tooling for a binary that is no daemon is editing release.toml only: without a
+/// smoke scenario, a unit or the daemon's `[image]` keys, the image has no volume, port,
+/// command or health check of exonode's.
+#[test]
+fn a_binary_that_is_no_daemon_is_released_by_editing_release_toml_only() {
+    let work = scratch("no-daemon");
+    let checkout = work.join("checkout");
+    checkout_at(&checkout, &snapshot());
+    let path = checkout.join("release.toml");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    let daemon_lines =
+        ["[dist.smoke]", "args = ", "get = ", "volume = ", "port = ", "command = ", "healthcheck = "];
+    for start in daemon_lines {
+        assert!(
+            text.lines().any(|l| l.starts_with(start)),
+            "release.toml no longer has {start:?}: update this test"
+        );
+    }
+    text = text
+        .lines()
+        .filter(|line| !daemon_lines.iter().any(|start| line.starts_with(start)))
+        .map(|line| match line {
+            _ if line.starts_with("arches = ") => "arches = [\"amd64\"]",
+            "enabled = true" => "enabled = false",
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&path, text).unwrap();
+
+    let (dist, layout) = (work.join("dist"), work.join("layout"));
+    xtask_in(&checkout, &["dist", "--out", dist.as_str()]);
+    let plan = xtask_in(
+        &checkout,
+        &[
+            "image",
+            "--engine",
+            "oci",
+            "--arch",
+            "amd64",
+            "--tag",
+            "t",
+            "--dist-dir",
+            dist.as_str(),
+            "--oci-layout",
+            layout.as_str(),
+        ],
+    );
+    assert!(plan.contains("Cmd [], Volume none, Port none") && plan.contains("Healthcheck none"), "{plan}");
+    let raw = run_ok("skopeo", &["inspect", "--config", "--raw", &format!("oci:{layout}:t-amd64")]);
+    let config: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let c = config["config"].as_object().unwrap();
+    for absent in ["ExposedPorts", "Volumes", "Cmd", "Healthcheck"] {
+        assert!(!c.contains_key(absent), "{absent} in the image config: {raw}");
+    }
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/usr/local/bin/exonode"]));
+    assert_eq!(c["User"], "10001:10001");
+    let dockerfile = std::fs::read_to_string(dist.join("Dockerfile.release")).unwrap();
+    for absent in ["VOLUME", "EXPOSE", "HEALTHCHECK", "\nCMD", "chown"] {
+        assert!(!dockerfile.contains(absent), "{absent:?} in Dockerfile.release:\n{dockerfile}");
+    }
+    assert!(
+        !dist.read_dir_utf8().unwrap().any(|e| e.unwrap().file_name().ends_with(".deb")),
+        "a .deb without [deb]"
+    );
+}
+
 #[test]
 fn scratch_base_holds_only_the_binary_and_runs_on_arm() {
     require_docker();

@@ -1,8 +1,8 @@
 //! Image assembly as pure functions: the image spec and bytes in, content-addressed blobs out.
 //! The image is the spec on a scratch base, as buildx builds it with `--base scratch`: the
-//! binary, a minimal /etc/passwd and /etc/group naming the non-root user, the volume owned by
-//! that user, and the spec's config (user, entrypoint, cmd, env, volume, port, labels, stop
-//! signal, healthcheck).
+//! binary, a minimal /etc/passwd and /etc/group naming the non-root user, the volume (if any)
+//! owned by that user, and the spec's config (user, entrypoint, env, labels, stop signal, and
+//! the cmd, volume, port and healthcheck release.toml sets).
 
 use std::collections::BTreeMap;
 
@@ -25,17 +25,17 @@ pub fn index_annotations(spec: &ImageSpec) -> BTreeMap<String, String> {
     labels
 }
 
-/// /etc/passwd, /etc/group and the volume: the same bytes for every arch, so registries and
+/// /etc/passwd, /etc/group and the volume, if any: the same bytes for every arch, so registries and
 /// layouts store it once.
 pub fn user_layer(spec: &ImageSpec) -> Result<Layer> {
-    layer::build(
-        vec![
-            Entry::file("/etc/passwd", 0o644, spec.passwd().into_bytes()),
-            Entry::file("/etc/group", 0o644, spec.group().into_bytes()),
-            Entry::dir(&spec.volume, 0o755).owned_by(spec.user, &spec.binary),
-        ],
-        spec.source_date_epoch,
-    )
+    let mut entries = vec![
+        Entry::file("/etc/passwd", 0o644, spec.passwd().into_bytes()),
+        Entry::file("/etc/group", 0o644, spec.group().into_bytes()),
+    ];
+    entries.extend(
+        spec.volume.as_ref().map(|volume| Entry::dir(volume, 0o755).owned_by(spec.user, &spec.binary)),
+    );
+    layer::build(entries, spec.source_date_epoch)
 }
 
 pub fn binary_layer(spec: &ImageSpec, binary: Vec<u8>) -> Result<Layer> {
@@ -77,7 +77,6 @@ pub fn image(spec: &ImageSpec, arch: &'static Arch, layers: Vec<Layer>) -> ArchI
             empty_layer: false,
         })
         .collect();
-    let h = &spec.healthcheck;
     let config = OciImageConfig {
         created: spec.created.clone(),
         architecture: platform.architecture.clone(),
@@ -85,21 +84,23 @@ pub fn image(spec: &ImageSpec, arch: &'static Arch, layers: Vec<Layer>) -> ArchI
         os: platform.os.clone(),
         config: RunConfig {
             user: spec.user_and_group(),
-            exposed_ports: BTreeMap::from([(spec.exposed_port(), Empty {})]),
+            exposed_ports: spec.exposed_port().into_iter().map(|port| (port, Empty {})).collect(),
             env: spec.env_list(),
             entrypoint: spec.entrypoint(),
             cmd: spec.cmd.clone(),
-            volumes: BTreeMap::from([(spec.volume.clone(), Empty {})]),
+            volumes: spec.volume.iter().map(|volume| (volume.clone(), Empty {})).collect(),
             working_dir: spec.working_dir.to_string(),
             labels: spec.label_map(spec.from(arch)),
             stop_signal: spec.stop_signal.to_string(),
-            healthcheck: Healthcheck {
-                test: std::iter::once("CMD".to_string()).chain(spec.healthcheck_argv()).collect(),
-                interval: nanos(h.interval),
-                timeout: nanos(h.timeout),
-                start_period: nanos(h.start_period),
-                retries: h.retries,
-            },
+            healthcheck: spec.healthcheck.as_ref().zip(spec.healthcheck_argv()).map(|(h, argv)| {
+                Healthcheck {
+                    test: std::iter::once("CMD".to_string()).chain(argv).collect(),
+                    interval: nanos(h.interval),
+                    timeout: nanos(h.timeout),
+                    start_period: nanos(h.start_period),
+                    retries: h.retries,
+                }
+            }),
         },
         rootfs: RootFs {
             kind: "layers".into(),

@@ -3,7 +3,7 @@
 //! to a registry. Every byte is a function of the artifacts and the config (fixed tar
 //! headers, gzip settings, SOURCE_DATE_EPOCH timestamps, ordered JSON), so two runs, on any
 //! machine, give the same index digest. Images are always FROM scratch: the binary, a
-//! minimal /etc/passwd and /etc/group for the non-root user, and the volume it owns.
+//! minimal /etc/passwd and /etc/group for the non-root user, and the volume it owns (if any).
 //!
 //! Crates, decided by measurement (clean debug build of the xtask alone on a 2-core machine,
 //! crates in its normal dependency tree): as it was 22 s / 63 crates; + ureq with rustls
@@ -166,10 +166,11 @@ fn render(plan: &OciPlan) -> String {
     if let Some(note) = &plan.base_note {
         let _ = writeln!(out, "  note: {note}");
     }
+    let volume = f.volume.as_ref().map_or(String::new(), |volume| format!(", {volume}/ owned by {}", f.user));
     let _ = writeln!(
         out,
-        "  layer 1 (all arches): /etc/passwd, /etc/group ({} = uid/gid {}), {}/ owned by {}",
-        f.binary, f.user, f.volume, f.user
+        "  layer 1 (all arches): /etc/passwd, /etc/group ({} = uid/gid {}){volume}",
+        f.binary, f.user
     );
     let _ = writeln!(out, "  config: {}", f.summary());
     for step in &plan.arches {

@@ -148,22 +148,27 @@ pub struct OciImageConfig {
     pub history: Vec<History>,
 }
 
-/// The image-spec's execution parameters, in Docker's PascalCase field names.
+/// The image-spec's execution parameters, in Docker's PascalCase field names. What release.toml
+/// leaves out (ports, command, volumes, health check) is left out here too, as buildx does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RunConfig {
     pub user: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub exposed_ports: BTreeMap<String, Empty>,
     pub env: Vec<String>,
     pub entrypoint: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cmd: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub volumes: BTreeMap<String, Empty>,
     pub working_dir: String,
     pub labels: BTreeMap<String, String>,
     pub stop_signal: String,
     /// Not in the OCI image-spec: a Docker extension that Docker, Podman and Kubernetes'
     /// dockershim read from the config, as they read it from images built by buildx.
-    pub healthcheck: Healthcheck,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<Healthcheck>,
 }
 
 /// Docker's `HEALTHCHECK`: durations in nanoseconds, as Go's time.Duration serializes.
