@@ -12,6 +12,8 @@ use crate::project::config::BaseKind;
     bin_name = "cargo xtask",
     about = "Release tooling: static binaries for six CPU architectures and multi-arch container images",
     long_about = "Release tooling for this workspace, configured by release.toml.\n\n\
+                  Start with `doctor`: it lists every tool the configured release needs, found or \
+                  missing, and what provides each. \
                   `dist` cross-compiles static musl binaries for every architecture, checks them and \
                   packs them reproducibly with SHA256SUMS, dist-manifest.json, Dockerfile.release and \
                   install.sh; `dist merge` combines per-arch dist folders; `verify` re-checks one. \
@@ -29,6 +31,7 @@ pub struct Xtask {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Doctor(Doctor),
     Dist(DistCli),
     Verify(Verify),
     Image(Image),
@@ -36,6 +39,32 @@ pub enum Command {
     Builder(Builder),
     Lint(Lint),
     Mutants(Mutants),
+}
+
+/// List every tool the configured release needs, found or missing, and what provides each.
+///
+/// For release.toml's arches: rustc and each target's rust-std (and whether rustup can add
+/// it, or refused before), the pinned nightly and rust-src and zig with cargo-zigbuild where
+/// the build needs them, and qemu-user for each foreign arch with the CPU model its binary is
+/// started on; then docker and buildx (image), cosign (--keyless), lintian and dpkg-deb ([deb])
+/// and the linters of `lint`. Each line: status (ok, fetch: dist or the command fetches it,
+/// instead: the arch builds another way, MISSING, absent: optional), the tool, its version,
+/// what needs it, and the command or dist plan step that provides it. Nothing is installed.
+///
+/// Exits 1 when the release needs something that is missing and nothing here can provide (a
+/// missing emulator; zig when offline with CARGO_NET_OFFLINE); 0 otherwise.
+#[derive(Debug, Args)]
+pub struct Doctor {
+    /// Print the report as JSON (tools, ready, verdict).
+    #[arg(long)]
+    pub json: bool,
+    /// The release is signed keyless: cosign is needed (it is optional otherwise).
+    #[arg(long)]
+    pub keyless: bool,
+    /// The image engine the release uses: buildx needs docker and buildx, oci neither.
+    /// Default: docker and buildx are listed as optional.
+    #[arg(long, value_enum)]
+    pub engine: Option<Engine>,
 }
 
 /// Build, check and pack release archives for the selected architectures.

@@ -125,8 +125,30 @@ pub const CARGO_ZIGBUILD: Tool = tool(
 );
 pub const CROSS: Tool = tool("cross", "dist --backend cross", VERSION, Install::Toolchain { key: "cross" });
 
-/// Every tool the xtask knows how to find, in the order a listing shows them.
-#[allow(dead_code)] // the list a `cargo xtask doctor` reports on; nothing lists them yet
+/// qemu-user, as one of its programs (`qemu-arm-static`, ...: the matrix names the one per
+/// arch): the run check starts foreign binaries with it.
+pub const QEMU_USER: Tool = tool(
+    "qemu-user-static",
+    "dist: starting each foreign arch's binary on its CPU model",
+    VERSION,
+    Install::Apt { package: "qemu-user-static" },
+);
+pub const DOCKER: Tool = tool(
+    "docker",
+    "image --engine buildx, builder",
+    VERSION,
+    Install::Elsewhere { how: "Debian's docker.io, or Docker Engine" },
+);
+/// Reads the .deb packages dist writes (`dpkg-deb --info`, `--contents`).
+pub const DPKG_DEB: Tool = tool(
+    "dpkg-deb",
+    "reading the .deb packages (their tests)",
+    VERSION,
+    Install::Elsewhere { how: "Debian's dpkg package (every Debian system has it)" },
+);
+
+/// Every tool `cargo xtask doctor` lists by itself, in the order it shows them (it adds the
+/// emulators, docker and dpkg-deb where the release needs them).
 pub const KNOWN: &[Tool] = &[
     HADOLINT,
     SHELLCHECK,
@@ -180,11 +202,13 @@ impl Tool {
         }
     }
 
-    /// The first line `program` (a found command of this tool) prints for its version.
-    #[allow(dead_code)] // for the same report
+    /// The first line `program` (a found command of this tool) prints for its version: the
+    /// first with a digit in it, past banners (cosign's) and titles (shellcheck's).
     pub fn version(&self, sh: &Shell, program: &Cmd) -> Option<String> {
         let (ok, output) = program.clone().args(self.version_args.iter().copied()).output(sh).ok()?;
-        let line = output.lines().map(str::trim).find(|line| !line.is_empty())?;
+        let mut lines = output.lines().map(str::trim).filter(|line| !line.is_empty());
+        let first = lines.clone().next()?;
+        let line = lines.find(|line| line.contains(|c: char| c.is_ascii_digit())).unwrap_or(first);
         ok.then(|| line.to_string())
     }
 }
@@ -400,6 +424,10 @@ mod tests {
         let sh = Shell::new().unwrap();
         let echo = Tool { version_args: &["\n  tool 1.2.3\nmore"], ..SHELLCHECK };
         assert_eq!(echo.version(&sh, &Cmd::new("echo")).as_deref(), Some("tool 1.2.3"));
+        let banner = Tool { version_args: &["__ __\nTitle\n v2.5.0\n"], ..SHELLCHECK };
+        assert_eq!(banner.version(&sh, &Cmd::new("echo")).as_deref(), Some("v2.5.0"));
+        let bare = Tool { version_args: &["no number"], ..SHELLCHECK };
+        assert_eq!(bare.version(&sh, &Cmd::new("echo")).as_deref(), Some("no number"));
         assert_eq!(echo.version(&sh, &Cmd::new("false")), None);
     }
 }

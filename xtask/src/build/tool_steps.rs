@@ -73,6 +73,13 @@ pub struct ToolStep {
     pub when: When,
 }
 
+impl ToolStep {
+    /// What the step fetches, as the plan names it (and `cargo xtask doctor` after it).
+    pub fn describe(&self) -> String {
+        self.kind.describe()
+    }
+}
+
 #[derive(Debug)]
 pub struct ToolPlan {
     pub choices: Vec<(&'static Arch, Choice)>,
@@ -275,7 +282,7 @@ fn wants_std(request: BackendRequest) -> bool {
     )
 }
 
-fn std_status(toolchain: &Toolchain, arch: &Arch, request: BackendRequest) -> StdStatus {
+pub fn std_status(toolchain: &Toolchain, arch: &Arch, request: BackendRequest) -> StdStatus {
     if toolchain.default.has_std_for(arch.target) {
         StdStatus::Installed
     } else if !wants_std(request) {

@@ -6,6 +6,7 @@ pub mod bench_rebuild;
 pub mod bench_source;
 pub mod builder;
 pub mod dist;
+pub mod doctor;
 pub mod image;
 pub mod lint;
 pub mod merge;
