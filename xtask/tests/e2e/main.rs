@@ -6,6 +6,7 @@ mod support;
 
 mod deb;
 mod dist;
+mod doctor;
 mod image;
 mod lint;
 mod merge;
