@@ -305,7 +305,7 @@ pub struct Image {
     pub dry_run: bool,
 }
 
-/// Mutation testing of the release-check modules with cargo-mutants (slow; not run by CI).
+/// Mutation testing of the release-check modules with cargo-mutants (slow; CI runs build/elf.rs).
 ///
 /// Mutates build/elf.rs, release/{checksum,dist_dir,manifest}.rs, commands/merge.rs and
 /// project/config.rs (or the --file given) and runs the xtask's unit tests against each mutant: a mutant that survives is a

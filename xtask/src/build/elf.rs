@@ -267,6 +267,22 @@ mod fixture_tests {
         assert_eq!(plain.arm_cpu_arch, Some(7));
     }
 
+    /// Each tag's value hides a `Tag_CPU_arch = 4` that only a misread would find: the value of
+    /// the CPU level read first tells a string skipped from an integer read.
+    #[test]
+    fn tags_from_32_up_are_strings_when_odd_and_integers_when_even() {
+        let cpu_arch = |tags: &[u8]| {
+            let elf = ElfSpec::arm(true, Some(arm_attributes(tags))).build();
+            inspect(&elf).unwrap().arm_cpu_arch
+        };
+        // 67, odd: the string "x\x06\x04" is skipped, not read as integer 120 then tag 6 = 4.
+        assert_eq!(cpu_arch(&[67, b'x', 6, 4, 0, 6, 10]), Some(10));
+        // 34, even: the integer 6 is read, and tag 6 = 4 follows it.
+        assert_eq!(cpu_arch(&[34, 6, 6, 4, 0, 6, 10]), Some(4));
+        // 9, odd below 32: an integer too.
+        assert_eq!(cpu_arch(&[9, 6, 6, 4, 0, 6, 10]), Some(4));
+    }
+
     #[test]
     fn each_arm_class_takes_its_own_and_older_code_only() {
         let cases = [

@@ -1,8 +1,10 @@
 //! `cargo xtask mutants`: mutation testing (cargo-mutants) of the modules that decide whether a
 //! release is good. Each mutant must be caught by the xtask's unit tests alone (`-- --bins`):
-//! the e2e tests need Docker and minutes of cross builds per run. Too slow for every CI run;
-//! the figures are in docs/benchmarks.md. Mutants no test can catch are excluded, each with
-//! its reason, in `.cargo/mutants.toml`.
+//! the e2e tests need Docker and minutes of cross builds per run. The six modules are too slow
+//! for every CI run, so CI runs the baseline and build/elf.rs's mutants (so the command cannot
+//! rot unnoticed); the figures are in the README and docs/benchmarks.md. Unit tests need no git
+//! metadata: cargo-mutants tests a copy of the tree without .git. Mutants no test can catch
+//! are excluded, each with its reason, in `.cargo/mutants.toml`.
 
 use std::fmt::Write as _;
 
