@@ -285,6 +285,9 @@ main() {
   apt_install gcc libc6-dev
   # The .deb quality gates: lintian, and systemd-analyze (verify, security) from systemd.
   apt_install lintian systemd
+  # The .rpm checks: rpm (-qp, -K, --root installs), rpm2cpio, rpmlint, and dnf with
+  # createrepo_c for installs from a local repository.
+  apt_install rpm rpm2cpio rpmlint dnf createrepo-c
   setup_engine
   setup_buildx
   setup_cosign

@@ -24,7 +24,7 @@ use crate::build::toolchain::Toolchain;
 use crate::flags;
 use crate::project::builder_spec::{self, BuilderSpec};
 use crate::project::cargo_metadata::Metadata;
-use crate::project::config::{Config, DebConfig, SmokeConfig};
+use crate::project::config::{Config, DebConfig, RpmConfig, SmokeConfig};
 use crate::project::matrix::{self, Arch};
 use crate::project::workspace::{ProjectFacts, Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
@@ -37,8 +37,9 @@ use crate::release::layout::{
     self, DOCKERFILE_RELEASE, INSTALL_SH, MANIFEST_FILE, PROVENANCE_FILE, SHARED_FILES, SIDECAR_SUFFIX,
     SUMS_FILE,
 };
-use crate::release::manifest::{Artifact, BuiltWith, DebPackage, Manifest};
+use crate::release::manifest::{Artifact, BuiltWith, DebPackage, Manifest, RpmPackage};
 use crate::release::package::{self, PackageFiles, PackageInputs, PackageSpec};
+use crate::release::rpm;
 use crate::release::{provenance, sbom};
 use crate::sign::Signing;
 use crate::util::cmd::Cmd;
@@ -66,6 +67,8 @@ pub struct DistPlan {
     pub pins: String,
     /// `[deb]`, when packages are enabled.
     pub deb: Option<DebConfig>,
+    /// `[rpm]`, when rpm packages are enabled.
+    pub rpm: Option<RpmConfig>,
     pub binary_name: String,
     pub inputs: DistInputs,
     pub signing: Signing,
@@ -80,7 +83,7 @@ pub struct DistInputs {
     pub facts: ProjectFacts,
     /// release.toml's `dist.include`, packed into every archive.
     pub includes: Vec<ArchiveEntry>,
-    /// The packages' unit and defaults files, when `[deb]` is enabled.
+    /// The packages' unit and defaults files (`[deb]`'s), when `[deb]` or `[rpm]` is enabled.
     pub deb_files: Option<PackageFiles>,
     /// The digests the provenance names.
     pub provenance: provenance::Inputs,
@@ -93,10 +96,7 @@ impl DistInputs {
             config: ws.config.clone(),
             facts: ws.project_facts(),
             includes: read_includes(ws)?,
-            deb_files: ws
-                .config
-                .deb
-                .enabled
+            deb_files: (ws.config.deb.enabled || ws.config.rpm.enabled)
                 .then(|| PackageFiles::read(&ws.root, &ws.config.deb))
                 .transpose()?,
             provenance: provenance::Inputs::read(&ws.root)?,
@@ -117,6 +117,8 @@ pub struct ArchPlan {
     pub sbom: SbomSource,
     /// The Debian package made beside the archive, if any.
     pub deb_name: Option<String>,
+    /// The rpm package made beside the archive, if any.
+    pub rpm_name: Option<String>,
 }
 
 /// One arch's steps, walked in this order by its worker.
@@ -134,6 +136,7 @@ pub enum ArchStep {
     Pack,
     Sbom,
     Deb,
+    Rpm,
 }
 
 /// What follows once every arch is packed.
@@ -159,6 +162,7 @@ impl ArchStep {
             ArchStep::Pack => "pack",
             ArchStep::Sbom => "sbom",
             ArchStep::Deb => "deb",
+            ArchStep::Rpm => "rpm",
         };
         format!("{}:{what}", arch.name)
     }
@@ -581,6 +585,10 @@ impl DistPlan {
                         .deb_arch
                         .filter(|_| ws.config.deb.enabled)
                         .map(|deb_arch| deb::file_name(&release, &ws.config.deb, deb_arch)),
+                    rpm_name: arch
+                        .rpm_arch
+                        .filter(|_| ws.config.rpm.enabled)
+                        .map(|rpm_arch| rpm::file_name(&release, &ws.config.rpm, rpm_arch)),
                 }
             })
             .collect();
@@ -593,6 +601,7 @@ impl DistPlan {
             jobs: request.jobs,
             pins: pins(&toolchain),
             deb: ws.config.deb.enabled.then(|| ws.config.deb.clone()),
+            rpm: ws.config.rpm.enabled.then(|| ws.config.rpm.clone()),
             binary_name: ws.config.dist.binary.clone(),
             inputs,
             signing,
@@ -658,6 +667,13 @@ impl DistPlan {
                 let _ = writeln!(
                     out,
                     "    deb:   {deb} (/{}, its systemd unit)",
+                    package::binary_path(&self.binary_name)
+                );
+            }
+            if let Some(rpm) = &step.rpm_name {
+                let _ = writeln!(
+                    out,
+                    "    rpm:   {rpm} (/{}, its systemd unit)",
                     package::binary_path(&self.binary_name)
                 );
             }
@@ -791,6 +807,7 @@ impl ArchPlan {
         }
         steps.extend([ArchStep::Check, ArchStep::Run, ArchStep::Pack, ArchStep::Sbom]);
         steps.extend(self.deb_name.as_ref().map(|_| ArchStep::Deb));
+        steps.extend(self.rpm_name.as_ref().map(|_| ArchStep::Rpm));
         steps
     }
 }
@@ -850,6 +867,10 @@ impl ArchRun<'_> {
                 ArchStep::Deb => {
                     let packed = artifact.as_mut().expect("packed before its package");
                     packed.deb = Some(self.deb(&binary)?);
+                }
+                ArchStep::Rpm => {
+                    let packed = artifact.as_mut().expect("packed before its package");
+                    packed.rpm = Some(self.rpm(&binary)?);
                 }
             }
         }
@@ -912,6 +933,25 @@ impl ArchRun<'_> {
             files,
         };
         let (package, bytes) = deb::build(&PackageSpec::new(&inputs, self.step.arch, binary))?;
+        let path = self.out.join(&package.name);
+        std::fs::write(&path, &bytes).with_context(|| format!("cannot write {path}"))?;
+        Ok(package)
+    }
+
+    /// The rpm, from the same description as the .deb (`[deb]`'s unit, settings and maintainer).
+    fn rpm(&self, binary: &[u8]) -> Result<RpmPackage> {
+        let plan = self.plan;
+        let (Some(config), Some(files)) = (&plan.rpm, &plan.inputs.deb_files) else {
+            bail!("an rpm is planned without [rpm] or the package files");
+        };
+        let inputs = PackageInputs {
+            release: &plan.release,
+            config: &plan.inputs.config.deb,
+            facts: &plan.inputs.facts,
+            binary: &plan.binary_name,
+            files,
+        };
+        let (package, bytes) = rpm::build(&PackageSpec::new(&inputs, self.step.arch, binary), config)?;
         let path = self.out.join(&package.name);
         std::fs::write(&path, &bytes).with_context(|| format!("cannot write {path}"))?;
         Ok(package)
@@ -1069,7 +1109,10 @@ mod tests {
         assert_eq!(plan.tools.steps.iter().map(|s| s.id()).collect::<Vec<_>>(), ["toolchain:nightly"]);
         let amd64 = &plan.arches[0];
         let ids: Vec<String> = amd64.steps(&amd64.build).iter().map(|s| s.id(amd64.arch)).collect();
-        assert_eq!(ids, ["amd64:build", "amd64:check", "amd64:run", "amd64:pack", "amd64:sbom", "amd64:deb"]);
+        assert_eq!(
+            ids,
+            ["amd64:build", "amd64:check", "amd64:run", "amd64:pack", "amd64:sbom", "amd64:deb", "amd64:rpm"]
+        );
         let arm32v7 = &plan.arches[2];
         assert_eq!(arm32v7.build.backend, Backend::BuildStd);
         assert!(arm32v7.deb_name.is_none() || arm32v7.steps(&arm32v7.build).contains(&ArchStep::Deb));

@@ -172,10 +172,7 @@ fn check_generated_files(part: &Part, config: &Config, facts: &ProjectFacts) -> 
 
 /// The archive a file belongs to (see `layout::belongs_to`).
 fn owner<'a>(artifacts: &'a [Artifact], file: &str) -> Option<&'a str> {
-    artifacts
-        .iter()
-        .find(|a| layout::belongs_to(file, &a.name, a.deb.as_ref().map(|deb| deb.name.as_str())))
-        .map(|a| a.name.as_str())
+    artifacts.iter().find(|a| layout::belongs_to(file, &a.name, &a.package_names())).map(|a| a.name.as_str())
 }
 
 /// Checks that the parts are one release with no arch twice, and returns the manifest one
@@ -475,6 +472,7 @@ mod tests {
             sbom: layout::sbom_name(&layout::archive_name(release, target)),
             built_with: BuiltWith { rustc: "rustc 1.0.0".into(), ..BuiltWith::fixture() },
             deb: None,
+            rpm: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub struct Config {
     pub toolchain: ToolchainConfig,
     pub sign: SignConfig,
     pub deb: DebConfig,
+    pub rpm: RpmConfig,
 }
 
 /// `[deb]`: Debian packages of the binary with a systemd unit (see release/deb.rs).
@@ -36,6 +37,19 @@ pub struct DebConfig {
     /// The conffile shipped as `/etc/default/<binary>`, relative to the root.
     pub defaults: Utf8PathBuf,
 }
+
+/// `[rpm]`: rpm packages of the same binary, unit and settings as the `.deb` (release/rpm.rs);
+/// the unit and settings files are `[deb]`'s `unit` and `defaults`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RpmConfig {
+    pub enabled: bool,
+    /// The rpm release: `<package>-<version>-<release>.<arch>.rpm`.
+    pub release: u32,
+    /// rpm's Group tag (Fedora dropped it; rpmlint and older tools still ask for one).
+    pub group: String,
+}
+
+pub const DEFAULT_RPM_GROUP: &str = "System Environment/Daemons";
 
 /// `[sign]`: the cosign private key that signs SHA256SUMS (its password: COSIGN_PASSWORD).
 /// Neither set means unsigned releases (`dist --sign-key` still signs).
@@ -156,6 +170,17 @@ struct RawConfig {
     sign: RawSign,
     #[serde(default)]
     deb: RawDeb,
+    #[serde(default)]
+    rpm: RawRpm,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRpm {
+    #[serde(default)]
+    enabled: bool,
+    release: Option<Spanned<i64>>,
+    group: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -539,20 +564,34 @@ impl RawDeb {
             ),
             None => String::new(),
         };
-        let revision = match self.revision {
-            None => 1,
-            Some(r) => u32::try_from(*r.get_ref()).ok().filter(|r| *r > 0).ok_or_else(|| {
-                src.fail(r.span(), format!("deb.revision {} must be a positive number (e.g. 1)", r.get_ref()))
-            })?,
-        };
         Ok(DebConfig {
             enabled: self.enabled,
             maintainer,
-            revision,
+            revision: positive_number(src, self.revision, "deb.revision")?,
             section: self.section.unwrap_or_else(|| "net".into()),
             unit: self.unit.unwrap_or_else(|| format!("packaging/deb/{binary}.service").into()),
             defaults: self.defaults.unwrap_or_else(|| format!("packaging/deb/{binary}.default").into()),
         })
+    }
+}
+
+impl RawRpm {
+    fn parse(self, src: &Source) -> Result<RpmConfig> {
+        Ok(RpmConfig {
+            enabled: self.enabled,
+            release: positive_number(src, self.release, "rpm.release")?,
+            group: self.group.unwrap_or_else(|| DEFAULT_RPM_GROUP.into()),
+        })
+    }
+}
+
+/// A package revision or release: 1 when not written.
+fn positive_number(src: &Source, value: Option<Spanned<i64>>, key: &str) -> Result<u32> {
+    match value {
+        None => Ok(1),
+        Some(r) => u32::try_from(*r.get_ref()).ok().filter(|r| *r > 0).ok_or_else(|| {
+            src.fail(r.span(), format!("{key} {} must be a positive number (e.g. 1)", r.get_ref()))
+        }),
     }
 }
 
@@ -572,7 +611,8 @@ impl Config {
         let dist = raw.dist.parse(&src)?;
         let image = raw.image.parse(&src, &dist.package)?;
         let deb = raw.deb.parse(&src, &dist.binary)?;
-        Ok(Config { dist, image, toolchain: raw.toolchain.parse(), sign: raw.sign.parse(), deb })
+        let rpm = raw.rpm.parse(&src)?;
+        Ok(Config { dist, image, toolchain: raw.toolchain.parse(), sign: raw.sign.parse(), deb, rpm })
     }
 
     /// Resolves `--arch NAME` / `--target TRIPLE` selections; none means every configured arch.
@@ -723,6 +763,21 @@ mod tests {
             .deb;
         assert_eq!((on.enabled, on.maintainer.as_str(), on.revision), (true, "A B <a@b.org>", 3));
         assert!(error(&format!("{base}enable = true\n")).contains("unknown field `enable`"));
+    }
+
+    #[test]
+    fn rpm_is_off_by_default_and_its_release_is_positive() {
+        let base = "[dist]\npackage = \"exonode\"\n";
+        let off = parse(base).unwrap().rpm;
+        assert_eq!(off, RpmConfig { enabled: false, release: 1, group: DEFAULT_RPM_GROUP.into() });
+        let on =
+            parse(&format!("{base}[rpm]\nenabled = true\nrelease = 4\ngroup = \"Applications/System\"\n"))
+                .unwrap()
+                .rpm;
+        assert_eq!(on, RpmConfig { enabled: true, release: 4, group: "Applications/System".into() });
+        let err = error(&format!("{base}[rpm]\nrelease = -1\n"));
+        assert_eq!(err, "release.toml:4:11: rpm.release -1 must be a positive number (e.g. 1)");
+        assert!(error(&format!("{base}[rpm]\nlicense = \"x\"\n")).contains("unknown field `license`"));
     }
 
     #[test]

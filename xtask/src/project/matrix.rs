@@ -107,6 +107,9 @@ pub struct Arch {
     /// carries the ARMv6 (VFPv2 hard-float) build, which runs on Raspberry Pi OS's armhf
     /// (ARMv6) and Debian's armhf (ARMv7) alike; the ARMv7 build gets no package of its own.
     pub deb_arch: Option<&'static str>,
+    /// The rpm architecture of this arch's `.rpm` (`uname -m` on Fedora and its kin), if any.
+    /// Each arm32 class has its own: armv7hl, armv6hl (ARMv6 hard-float), armv5tel.
+    pub rpm_arch: Option<&'static str>,
     pub elf: ElfKind,
     pub run_on: RunOn,
     /// `uname -m` answers on machines of this arch, for install.sh.
@@ -139,6 +142,7 @@ pub const MATRIX: &[Arch] = &[
         platform: platform("amd64", None),
         debian_arch: "amd64",
         deb_arch: Some("amd64"),
+        rpm_arch: Some("x86_64"),
         elf: elf(ElfClass::Elf64, EM_X86_64),
         run_on: RunOn::Host,
         uname_machines: &["x86_64", "amd64"],
@@ -150,6 +154,7 @@ pub const MATRIX: &[Arch] = &[
         platform: platform("arm64", Some("v8")),
         debian_arch: "arm64",
         deb_arch: Some("arm64"),
+        rpm_arch: Some("aarch64"),
         elf: elf(ElfClass::Elf64, EM_AARCH64),
         run_on: RunOn::Qemu { emulator: "qemu-aarch64-static", cpu: "cortex-a53" },
         uname_machines: &["aarch64", "arm64"],
@@ -161,6 +166,7 @@ pub const MATRIX: &[Arch] = &[
         platform: platform("arm", Some("v7")),
         debian_arch: "armhf",
         deb_arch: None,
+        rpm_arch: Some("armv7hl"),
         elf: arm(FloatAbi::Hard, 10),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "cortex-a7" },
         uname_machines: &["armv7l", "armv8l"],
@@ -174,6 +180,7 @@ pub const MATRIX: &[Arch] = &[
         debian_arch: "armel",
         // v6KZ is the ARM1176 of the Raspberry Pi 1 and Zero; v6T2 and v6K are not.
         deb_arch: Some("armhf"),
+        rpm_arch: Some("armv6hl"),
         elf: arm(FloatAbi::Hard, 7),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm1176" },
         uname_machines: &["armv6l"],
@@ -185,6 +192,7 @@ pub const MATRIX: &[Arch] = &[
         platform: platform("arm", Some("v5")),
         debian_arch: "armel",
         deb_arch: Some("armel"),
+        rpm_arch: Some("armv5tel"),
         elf: arm(FloatAbi::Soft, 5),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm926" },
         uname_machines: &["armv5tel", "armv5tejl", "armv5l"],
@@ -196,6 +204,7 @@ pub const MATRIX: &[Arch] = &[
         platform: platform("386", None),
         debian_arch: "i386",
         deb_arch: Some("i386"),
+        rpm_arch: Some("i686"),
         elf: elf(ElfClass::Elf32, EM_386),
         run_on: RunOn::Host,
         uname_machines: &["i386", "i486", "i586", "i686", "x86"],
@@ -237,6 +246,16 @@ mod tests {
             let unique: HashSet<&String> = values.iter().collect();
             assert_eq!(values.len(), unique.len(), "duplicate in {values:?}");
         }
+    }
+
+    #[test]
+    fn package_architectures_are_unique_where_they_exist() {
+        for field in [|a: &Arch| a.deb_arch, |a: &Arch| a.rpm_arch] {
+            let values: Vec<&str> = MATRIX.iter().filter_map(field).collect();
+            let unique: HashSet<&&str> = values.iter().collect();
+            assert_eq!(values.len(), unique.len(), "duplicate in {values:?}");
+        }
+        assert_eq!(by_name("arm32v6").unwrap().rpm_arch, Some("armv6hl"));
     }
 
     #[test]

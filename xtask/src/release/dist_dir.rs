@@ -18,8 +18,8 @@ use crate::release::layout::{
     self, ENVELOPE_FILE, MANIFEST_FILE, PROVENANCE_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE, SUMS_FILE,
     UNLISTED_FILES,
 };
-use crate::release::manifest::{Artifact, DebPackage, Manifest};
-use crate::release::{archive, checksum, deb, package, provenance, sbom};
+use crate::release::manifest::{Artifact, Manifest};
+use crate::release::{archive, checksum, deb, package, provenance, rpm, sbom};
 use crate::sign::key as signing;
 
 /// A public key the user pinned (`verify --key`): the folder must be signed, and by it.
@@ -290,30 +290,60 @@ fn artifact_problems(dir: &Utf8Path, manifest: &Manifest, artifact: &Artifact) -
         Ok(binary) => problems.extend(binary_problem(artifact, &binary)),
         Err(err) => problems.push(format!("{}: {err:#}", artifact.name)),
     }
-    if let Some(package) = &artifact.deb {
-        problems.extend(deb_problem(dir, artifact, package)?);
+    let arch = matrix::by_name(&artifact.arch);
+    if let Some(p) = &artifact.deb {
+        let format =
+            PackageFormat { kind: "Debian", arch: arch.and_then(|a| a.deb_arch), read: deb::read_data_file };
+        let listed = Listed { name: &p.name, architecture: &p.architecture, size: p.size, sha256: &p.sha256 };
+        problems.extend(package_problem(dir, artifact, &listed, &format)?);
+    }
+    if let Some(p) = &artifact.rpm {
+        let format = PackageFormat { kind: "rpm", arch: arch.and_then(|a| a.rpm_arch), read: rpm::read_file };
+        let listed = Listed { name: &p.name, architecture: &p.architecture, size: p.size, sha256: &p.sha256 };
+        problems.extend(package_problem(dir, artifact, &listed, &format)?);
     }
     Ok(problems)
 }
 
-/// The package must be the manifest's, for the arch's Debian architecture, and hold the very
+/// What verify needs to know of a package format: its name in messages, the architecture the
+/// artifact's arch has in it, and how to read one installed file out of a package.
+struct PackageFormat {
+    kind: &'static str,
+    arch: Option<&'static str>,
+    read: fn(&[u8], &str) -> Result<Vec<u8>>,
+}
+
+/// A package as the manifest lists it (a `.deb` or an `.rpm`).
+struct Listed<'a> {
+    name: &'a str,
+    architecture: &'a str,
+    size: u64,
+    sha256: &'a str,
+}
+
+/// The package must be the manifest's, for the arch's package architecture, and hold the very
 /// binary the archive holds.
-fn deb_problem(dir: &Utf8Path, artifact: &Artifact, package: &DebPackage) -> Result<Option<String>> {
-    let path = dir.join(&package.name);
+fn package_problem(
+    dir: &Utf8Path,
+    artifact: &Artifact,
+    package: &Listed,
+    format: &PackageFormat,
+) -> Result<Option<String>> {
+    let path = dir.join(package.name);
     if !path.is_file() {
         return Ok(Some(format!(
             "{}: missing (the package of {} in {MANIFEST_FILE})",
             package.name, artifact.arch
         )));
     }
-    let expected_arch = matrix::by_name(&artifact.arch).and_then(|arch| arch.deb_arch);
-    if expected_arch != Some(package.architecture.as_str()) {
+    if format.arch != Some(package.architecture) {
         return Ok(Some(format!(
-            "{}: architecture {} is not the Debian package architecture of {} ({})",
+            "{}: architecture {} is not the {} package architecture of {} ({})",
             package.name,
             package.architecture,
+            format.kind,
             artifact.arch,
-            expected_arch.unwrap_or("none")
+            format.arch.unwrap_or("none")
         )));
     }
     let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
@@ -328,7 +358,7 @@ fn deb_problem(dir: &Utf8Path, artifact: &Artifact, package: &DebPackage) -> Res
         )));
     }
     let binary_path = package::binary_path(artifact.binary.path.rsplit('/').next().unwrap_or_default());
-    Ok(match deb::read_data_file(&bytes, &binary_path) {
+    Ok(match (format.read)(&bytes, &binary_path) {
         Ok(binary) if checksum::sha256_hex(&binary) == artifact.binary.sha256 => None,
         Ok(binary) => Some(format!(
             "{}: /{binary_path} has sha256 {}, not the binary of {} ({})",

@@ -1,5 +1,5 @@
 //! The one place a dist folder's file names and file lists are spelled: the shared files, the
-//! signatures, each archive's own files (`.sha256`, SBOM, package) and the default folder.
+//! signatures, each archive's own files (`.sha256`, SBOM, packages) and the default folder.
 //! It imports nothing of `release/`, so every writer, checker and engine can ask it without an
 //! import circle (`dist_dir`, which checks a folder, needs the writers; the writers need names).
 
@@ -45,6 +45,7 @@ pub const SIDECAR_SUFFIX: &str = ".sha256";
 /// `<archive>.cdx.json`: the archive's CycloneDX SBOM.
 pub const SBOM_SUFFIX: &str = ".cdx.json";
 const DEB_EXTENSION: &str = "deb";
+const RPM_EXTENSION: &str = "rpm";
 
 /// `exonode-0.1.0-x86_64-unknown-linux-musl`: the archive's stem and top-level folder.
 pub fn archive_stem(release: &Release, target: &str) -> String {
@@ -78,12 +79,28 @@ pub fn is_deb(file: &Utf8Path) -> bool {
     file.extension() == Some(DEB_EXTENSION)
 }
 
+/// `exonode-1.2.0~rc.1-1.armv6hl.rpm`: package, rpm version (`rpm_version`), release and rpm
+/// architecture.
+pub fn rpm_name(package: &str, version: &str, release: u32, rpm_arch: &str) -> String {
+    format!("{package}-{version}-{release}.{rpm_arch}.{RPM_EXTENSION}")
+}
+
+/// A release's version as rpm spells it: rpm versions have no `-`, and a semver pre-release
+/// (`1.2.0-rc.1`) must sort before its release, which `~` does (`1.2.0~rc.1` < `1.2.0`). A `-`
+/// inside the pre-release (`1.2.0-rc-1`) becomes `_`.
+pub fn rpm_version(version: &str) -> String {
+    match version.split_once('-') {
+        Some((release, pre)) => format!("{release}~{}", pre.replace('-', "_")),
+        None => version.to_string(),
+    }
+}
+
 /// A file of one archive: the archive itself, a file named `<archive>.<something>` (its
-/// `.sha256`, its SBOM...), or its package.
-pub fn belongs_to(file: &str, archive: &str, deb: Option<&str>) -> bool {
+/// `.sha256`, its SBOM...), or one of its packages (`.deb`, `.rpm`).
+pub fn belongs_to(file: &str, archive: &str, packages: &[&str]) -> bool {
     file == archive
         || file.strip_prefix(archive).is_some_and(|rest| rest.starts_with('.'))
-        || deb == Some(file)
+        || packages.contains(&file)
 }
 
 #[cfg(test)]
@@ -111,13 +128,22 @@ mod tests {
     }
 
     #[test]
+    fn rpm_names_spell_a_pre_release_with_a_tilde() {
+        assert_eq!(rpm_version("0.1.0"), "0.1.0");
+        assert_eq!(rpm_version("1.2.0-rc.1"), "1.2.0~rc.1");
+        assert_eq!(rpm_version("1.2.0-rc-1"), "1.2.0~rc_1");
+        assert_eq!(rpm_name("exonode", "1.2.0~rc.1", 1, "armv6hl"), "exonode-1.2.0~rc.1-1.armv6hl.rpm");
+    }
+
+    #[test]
     fn files_of_an_archive_are_named_after_it_or_are_its_package() {
-        let deb = Some("x_1-1_amd64.deb");
-        assert!(belongs_to("a.tar.gz", "a.tar.gz", None));
-        assert!(belongs_to("a.tar.gz.sha256", "a.tar.gz", None));
-        assert!(belongs_to("x_1-1_amd64.deb", "a.tar.gz", deb));
-        assert!(!belongs_to("a.tar.gzx", "a.tar.gz", deb));
-        assert!(!belongs_to("x_1-1_amd64.deb", "a.tar.gz", None));
+        let packages = ["x_1-1_amd64.deb", "x-1-1.x86_64.rpm"];
+        assert!(belongs_to("a.tar.gz", "a.tar.gz", &[]));
+        assert!(belongs_to("a.tar.gz.sha256", "a.tar.gz", &[]));
+        assert!(belongs_to("x_1-1_amd64.deb", "a.tar.gz", &packages));
+        assert!(belongs_to("x-1-1.x86_64.rpm", "a.tar.gz", &packages));
+        assert!(!belongs_to("a.tar.gzx", "a.tar.gz", &packages));
+        assert!(!belongs_to("x_1-1_amd64.deb", "a.tar.gz", &[]));
         assert!(SIGNING_FILES.iter().chain(&SHARED_FILES).all(|name| is_folder_file(name)));
         assert!(!is_folder_file("a.tar.gz"));
     }

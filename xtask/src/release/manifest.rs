@@ -60,6 +60,9 @@ pub struct Artifact {
     /// has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deb: Option<DebPackage>,
+    /// The rpm package made from the same binary, when `[rpm]` is enabled and the arch has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<RpmPackage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +71,17 @@ pub struct DebPackage {
     /// `<package>_<version>-<revision>_<architecture>.deb`.
     pub name: String,
     /// Debian's architecture name (armhf, armel, ...).
+    pub architecture: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RpmPackage {
+    /// `<package>-<version>-<release>.<architecture>.rpm`.
+    pub name: String,
+    /// rpm's architecture name (x86_64, armv7hl, ...).
     pub architecture: String,
     pub size: u64,
     pub sha256: String,
@@ -149,8 +163,17 @@ impl Artifact {
             sbom: layout::sbom_name(&name),
             built_with: BuiltWith::default(),
             deb: None,
+            rpm: None,
             name,
         }
+    }
+}
+
+impl Artifact {
+    /// The file names of the packages made from this archive's binary.
+    pub fn package_names(&self) -> Vec<&str> {
+        let deb = self.deb.as_ref().map(|p| p.name.as_str());
+        deb.into_iter().chain(self.rpm.as_ref().map(|p| p.name.as_str())).collect()
     }
 }
 
@@ -224,6 +247,7 @@ pub mod tests {
                 sbom: "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json".into(),
                 built_with: BuiltWith::fixture(),
                 deb: None,
+                rpm: None,
             }],
         )
     }

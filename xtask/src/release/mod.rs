@@ -11,4 +11,5 @@ pub mod layout;
 pub mod manifest;
 pub mod package;
 pub mod provenance;
+pub mod rpm;
 pub mod sbom;

@@ -1,7 +1,7 @@
 //! The one description every package format is fed (as nfpm's `Info`): name, version, arch,
 //! the words about it, the installed files with their modes and which are configuration, and
-//! the service with the system account it runs as. `deb.rs` turns it into a `.deb`; another
-//! format (an `.rpm`) is one more module fed the same `PackageSpec`.
+//! the service with the system account it runs as. `deb.rs` turns it into a `.deb`, `rpm.rs`
+//! into an `.rpm`; another format is one more module fed the same `PackageSpec`.
 
 use anyhow::{Context, Result};
 use camino::Utf8Path;
