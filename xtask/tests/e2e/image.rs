@@ -169,24 +169,6 @@ fn user_mapping_works_for_the_host_owner_and_explains_a_mismatch() {
     assert!(stderr.contains("--user 0:0"), "the fix names the owner: {stderr}");
 }
 
-/// `cargo xtask ARGS` in another checkout, whose xtask is built into a target dir kept
-/// between runs (the xtask under test reads the release.toml of the tree it was built in).
-fn xtask_in(checkout: &Utf8Path, args: &[&str]) -> String {
-    let output = Command::new("cargo")
-        .arg("xtask")
-        .args(args)
-        .current_dir(checkout)
-        .env("CARGO_TARGET_DIR", root().join("target/e2e-shared/checkout-target"))
-        .env_remove("REGISTRY_USERNAME")
-        .env_remove("REGISTRY_PASSWORD")
-        .output()
-        .expect("cannot run cargo");
-    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    eprintln!("$ cargo xtask {} (in {checkout})\n{stdout}{stderr}", args.join(" "));
-    assert!(output.status.success(), "cargo xtask {} failed in {checkout}", args.join(" "));
-    stdout.into_owned()
-}
-
 /// The raw image config of a pushed image.
 fn pushed_config(reference: &str) -> serde_json::Value {
     let raw = run_ok(

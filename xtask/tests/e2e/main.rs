@@ -12,5 +12,6 @@ mod lint;
 mod merge;
 mod oci;
 mod plan_steps;
+mod rpm;
 mod sign;
 mod source;

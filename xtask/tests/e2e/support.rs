@@ -408,6 +408,43 @@ pub fn path_without(name: &str, left_out: impl Fn(&str) -> bool) -> String {
     bin.to_string()
 }
 
+/// `cargo xtask ARGS` in another checkout, whose xtask is built into a target dir kept
+/// between runs (the xtask under test reads the release.toml of the tree it was built in).
+/// One at a time: checkouts share that target dir, so one's build must not replace the xtask
+/// another is about to run.
+pub fn xtask_in(checkout: &Utf8Path, args: &[&str]) -> String {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let output = Command::new("cargo")
+        .arg("xtask")
+        .args(args)
+        .current_dir(checkout)
+        .env("CARGO_TARGET_DIR", root().join("target/e2e-shared/checkout-target"))
+        .env_remove("REGISTRY_USERNAME")
+        .env_remove("REGISTRY_PASSWORD")
+        .output()
+        .expect("cannot run cargo");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    eprintln!("$ cargo xtask {} (in {checkout})\n{stdout}{stderr}", args.join(" "));
+    assert!(output.status.success(), "cargo xtask {} failed in {checkout}", args.join(" "));
+    stdout.into_owned()
+}
+
+/// Fails loudly, naming the fix, when a tool a test drives is not on PATH: tests never skip.
+pub fn require_tools(tools: &[&str]) {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} not on PATH: run ci/setup-host.sh (as root) to install them",
+        missing.join(", ")
+    );
+}
+
 /// The Rust target of `arch`, as the shared dist's manifest records it.
 pub fn target_of(arch: &str) -> String {
     artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
