@@ -17,7 +17,15 @@ BASE_IMAGES=(
   "arm32v6/busybox armel linux/arm/v6"
   "arm32v5/busybox armel linux/arm/v5"
   "i386/busybox i386 linux/386"
+  "riscv64/busybox riscv64 linux/riscv64"
+  "ppc64le/busybox ppc64el linux/ppc64le"
+  "s390x/busybox s390x linux/s390x"
+  "mips64le/busybox mips64el linux/mips64le"
 )
+# The qemu-user binfmt handlers foreign-arch containers need (generated from matrix.rs).
+QEMU_BINFMT=(qemu-aarch64 qemu-arm qemu-riscv64 qemu-ppc64le qemu-s390x qemu-mips64el)
+# Debian's archive keys: every package this script fetches is checked against them.
+DEBIAN_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 
 say() { printf 'setup-host: %s\n' "$*" >&2; }
@@ -100,7 +108,8 @@ private_apt_download() {
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   mirror=${mirror:-http://deb.debian.org/debian}
   mkdir -p "$state/lists/partial" "$state/cache/archives/partial"
-  echo "deb [trusted=yes arch=$arches] $mirror $suite main" >"$state/sources.list"
+  [ -r "$DEBIAN_KEYRING" ] || apt_install debian-archive-keyring
+  echo "deb [signed-by=$DEBIAN_KEYRING arch=$arches] $mirror $suite main" >"$state/sources.list"
   local opts=(-o "Dir::Etc::SourceList=$state/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o "Dir::State::Lists=$state/lists" -o "Dir::Cache=$state/cache" -o APT::Sandbox::User=root
     -o "APT::Architectures=$arches")
@@ -147,7 +156,7 @@ setup_binfmt() {
   if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
     mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
   fi
-  for emu in qemu-aarch64 qemu-arm; do
+  for emu in "${QEMU_BINFMT[@]}"; do
     if [ -e "/proc/sys/fs/binfmt_misc/$emu" ]; then
       say "binfmt: $emu already registered"
     else
@@ -235,6 +244,14 @@ setup_systemd_image() {
     || die "cannot build $SYSTEMD_IMAGE; see $LOG_DIR/systemd-image.log"
 }
 
+# The Debian suite whose busybox-static serves a Debian architecture.
+busybox_suite() {
+  case "$1" in
+    riscv64) echo trixie ;;
+    *) echo bookworm ;;
+  esac
+}
+
 setup_base_images() {
   local pending=()
   for row in "${BASE_IMAGES[@]}"; do
@@ -247,10 +264,21 @@ setup_base_images() {
   done
   [ ${#pending[@]} -eq 0 ] && return 0
 
-  local work
+  local work suite debarch
   work=$(mktemp -d)
-  (cd "$work" && private_apt_download bookworm amd64,arm64,armhf,armel,i386 \
-    busybox-static:arm64 busybox-static:armhf busybox-static:armel busybox-static:i386 busybox-static:amd64)
+  # busybox-static of each pending arch (and the host's, for its applet list) from the suite
+  # that has it: bookworm, but riscv64 arrived in trixie.
+  local -A wanted=([bookworm]=amd64)
+  for row in "${pending[@]}"; do
+    read -r _ debarch _ <<<"$row"
+    suite=$(busybox_suite "$debarch")
+    [[ " ${wanted[$suite]:-} " == *" $debarch "* ]] || wanted[$suite]="${wanted[$suite]:+${wanted[$suite]} }$debarch"
+  done
+  for suite in "${!wanted[@]}"; do
+    local packages=()
+    for debarch in ${wanted[$suite]}; do packages+=("busybox-static:$debarch"); done
+    (cd "$work" && private_apt_download "$suite" "$(echo "${wanted[$suite]}" | tr ' ' ,)" "${packages[@]}")
+  done
   dpkg -x "$work"/busybox-static_*_amd64.deb "$work/host-busybox"
   printf '#!/bin/sh\nexec %s --list\n' "$work/host-busybox/bin/busybox" >"$work/applets"
   chmod +x "$work/applets"
@@ -260,7 +288,10 @@ setup_base_images() {
     local dir="$work/$debarch-${platform//\//-}"
     mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/tmp"
     dpkg -x "$work"/busybox-static_*_"$debarch".deb "$dir/extract"
-    cp "$dir/extract/bin/busybox" "$dir/rootfs/bin/busybox"
+    # bookworm ships it in /bin, trixie (merged /usr) in /usr/bin.
+    local binary="$dir/extract/bin/busybox"
+    [ -e "$binary" ] || binary="$dir/extract/usr/bin/busybox"
+    cp "$binary" "$dir/rootfs/bin/busybox"
     # Every applet, as on Docker Hub's busybox images; the list is read from the host's copy.
     for applet in $("$work/applets"); do
       [ "$applet" = busybox ] || ln -sf busybox "$dir/rootfs/bin/$applet"

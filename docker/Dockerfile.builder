@@ -59,7 +59,7 @@ RUN --mount=type=secret,id=ca-bundle,target=/etc/ssl/certs/ca-certificates.crt \
     /tmp/rustup-init -y --no-modify-path --profile minimal --default-toolchain "${RUST_STABLE}" \
       --component rustfmt --component clippy; \
     rm /tmp/rustup-init; \
-    for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf armv5te-unknown-linux-musleabi i686-unknown-linux-musl; do \
+    for target in x86_64-unknown-linux-musl aarch64-unknown-linux-musl armv7-unknown-linux-musleabihf arm-unknown-linux-musleabihf armv5te-unknown-linux-musleabi i686-unknown-linux-musl riscv64gc-unknown-linux-musl powerpc64le-unknown-linux-musl s390x-unknown-linux-musl mips64el-unknown-linux-muslabi64; do \
       rustup target add "${target}" \
         || echo "rustup has no rust-std for ${target} here: dist builds it with -Zbuild-std"; \
     done; \

@@ -16,7 +16,11 @@ arm64v8 linux/arm64/v8 arm64v8/busybox
 arm32v7 linux/arm/v7 arm32v7/busybox
 arm32v6 linux/arm/v6 arm32v6/busybox
 arm32v5 linux/arm/v5 arm32v5/busybox
-i386 linux/386 i386/busybox'
+i386 linux/386 i386/busybox
+riscv64 linux/riscv64 riscv64/busybox
+ppc64le linux/ppc64le ppc64le/busybox
+s390x linux/s390x s390x/busybox
+mips64le linux/mips64le mips64le/busybox'
 ALL_ARCHES=$(echo "$ARCH_TABLE" | cut -d' ' -f1 | tr '\n' ' ')
 ARCHES=${ARCHES:-$ALL_ARCHES}
 

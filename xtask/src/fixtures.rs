@@ -194,12 +194,13 @@ pub fn repack(dir: &Utf8Path, artifact: &Artifact, binary: &[u8]) {
     std::fs::write(dir.join(&artifact.name), bytes).unwrap();
 }
 
-/// A little-endian ELF executable built field by field, with just what `elf::inspect` reads:
+/// An ELF executable (little-endian unless `big_endian`) built field by field, with just what `elf::inspect` reads:
 /// program headers (`PT_INTERP`, `PT_DYNAMIC` with `DT_NEEDED` and other entries) and sections
 /// (an `.ARM.attributes` one, and one of another type before it).
 #[derive(Debug, Clone, Default)]
 pub struct ElfSpec {
     pub class64: bool,
+    pub big_endian: bool,
     pub machine: u16,
     pub flags: u32,
     pub interpreter: Option<&'static str>,
@@ -214,15 +215,26 @@ impl ElfSpec {
         ElfSpec { machine: matrix::EM_ARM, flags, attributes, ..ElfSpec::default() }
     }
 
+    /// A static 64-bit executable for `machine` with these `e_flags`.
+    pub fn elf64(machine: u16, big_endian: bool, flags: u32) -> ElfSpec {
+        ElfSpec { class64: true, big_endian, machine, flags, ..ElfSpec::default() }
+    }
+
     pub fn build(&self) -> Vec<u8> {
         let wide = self.class64;
+        let big = self.big_endian;
         let (ehsize, phentsize, shentsize, dynsize) = if wide { (64, 56, 64, 16) } else { (52, 32, 40, 8) };
         let mut out = vec![0u8; ehsize];
         let put = |out: &mut Vec<u8>, at: usize, value: u64, width: usize| {
             if out.len() < at + width {
                 out.resize(at + width, 0);
             }
-            out[at..at + width].copy_from_slice(&value.to_le_bytes()[..width]);
+            let bytes = if big {
+                value.to_be_bytes()[8 - width..].to_vec()
+            } else {
+                value.to_le_bytes()[..width].to_vec()
+            };
+            out[at..at + width].copy_from_slice(&bytes);
         };
         let word = if wide { 8 } else { 4 };
         // The reader maps tables onto aligned structs: start each at a multiple of 8.
@@ -294,7 +306,7 @@ impl ElfSpec {
 
         out[..4].copy_from_slice(b"\x7fELF");
         out[4] = if wide { 2 } else { 1 };
-        out[5] = 1;
+        out[5] = if big { 2 } else { 1 };
         out[6] = 1;
         put(&mut out, 16, 2, 2); // ET_EXEC
         put(&mut out, 18, u64::from(self.machine), 2);

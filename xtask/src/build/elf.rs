@@ -1,17 +1,24 @@
 //! Checks a built binary before it is packaged: a static ELF executable for the arch's
-//! machine, class and float ABI, and (for ARM) built for no newer CPU than the arch's class.
+//! machine, class, byte order and psABI (`e_flags`: float ABI, ABI version, ISA level), and
+//! (for ARM) built for no newer CPU than the arch's class.
 
 use anyhow::{bail, Context, Result};
 use object::elf::{self as e, FileHeader32, FileHeader64};
 use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind};
 
-use crate::project::matrix::{Arch, ElfClass, FloatAbi, EM_386, EM_AARCH64, EM_ARM, EM_X86_64};
+use crate::project::matrix::{
+    AbiFlags, Arch, ByteOrder, ElfClass, ElfKind, FloatAbi, EM_386, EM_AARCH64, EM_ARM, EM_MIPS, EM_PPC64,
+    EM_RISCV, EM_S390, EM_X86_64,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ElfFacts {
     pub class: ElfClass,
     pub machine: u16,
+    pub byte_order: ByteOrder,
+    /// The raw `e_flags`: what each psABI records there is checked in `check_abi_flags`.
+    pub flags: u32,
     pub interpreter: Option<String>,
     pub needed: usize,
     pub arm_hard_float: bool,
@@ -25,6 +32,10 @@ pub fn machine_name(machine: u16) -> String {
         EM_ARM => "ARM".into(),
         EM_X86_64 => "x86-64".into(),
         EM_AARCH64 => "AArch64".into(),
+        EM_MIPS => "MIPS".into(),
+        EM_PPC64 => "PowerPC64".into(),
+        EM_S390 => "IBM S/390".into(),
+        EM_RISCV => "RISC-V".into(),
         other => format!("machine {other}"),
     }
 }
@@ -74,9 +85,11 @@ fn facts<H: FileHeader<Endian = Endianness>>(bytes: &[u8], class: ElfClass) -> R
         }
     }
 
-    let arm_hard_float = machine == EM_ARM && header.e_flags(endian) & e::EF_ARM_ABI_FLOAT_HARD != 0;
+    let flags = header.e_flags(endian);
+    let byte_order = if endian == Endianness::Little { ByteOrder::Little } else { ByteOrder::Big };
+    let arm_hard_float = machine == EM_ARM && flags & e::EF_ARM_ABI_FLOAT_HARD != 0;
     let arm_cpu_arch = if machine == EM_ARM { arm_cpu_arch::<H>(header, endian, bytes)? } else { None };
-    Ok(ElfFacts { class, machine, interpreter, needed, arm_hard_float, arm_cpu_arch })
+    Ok(ElfFacts { class, machine, byte_order, flags, interpreter, needed, arm_hard_float, arm_cpu_arch })
 }
 
 /// Reads `Tag_CPU_arch` from the `aeabi` file attributes. The attribute stream has no
@@ -139,6 +152,19 @@ pub fn check(arch: &Arch, facts: &ElfFacts) -> Result<()> {
             machine_name(expected.machine)
         );
     }
+    if facts.byte_order != expected.byte_order {
+        let name = |order: ByteOrder| match order {
+            ByteOrder::Little => "little-endian",
+            ByteOrder::Big => "big-endian",
+        };
+        bail!(
+            "it is a {} {} binary, but {} needs {} code",
+            name(facts.byte_order),
+            machine_name(facts.machine),
+            arch.name,
+            name(expected.byte_order)
+        );
+    }
     if let Some(interpreter) = &facts.interpreter {
         bail!("it is dynamically linked (interpreter {interpreter}); release binaries must be static");
     }
@@ -152,6 +178,7 @@ pub fn check(arch: &Arch, facts: &ElfFacts) -> Result<()> {
             bail!("it uses the {} ABI, but {} needs {}", name(facts.arm_hard_float), arch.name, name(hard));
         }
     }
+    check_abi_flags(arch, facts.flags)?;
     if let Some(max) = expected.max_arm_cpu_arch {
         // No attribute is no evidence: a binary whose CPU level cannot be read is refused,
         // or an ARMv7 build could ship as arm32v5 whenever qemu-user is absent.
@@ -171,6 +198,108 @@ pub fn check(arch: &Arch, facts: &ElfFacts) -> Result<()> {
                 arm_cpu_arch_name(max)
             );
         }
+    }
+    Ok(())
+}
+
+/// What the plan's check line adds for byte order and psABI (nothing for the little-endian
+/// arches without `e_flags` rules).
+pub fn abi_note(kind: &ElfKind) -> String {
+    let order = match kind.byte_order {
+        ByteOrder::Big => ", big-endian",
+        ByteOrder::Little => "",
+    };
+    let abi = match kind.abi_flags {
+        AbiFlags::None => "",
+        AbiFlags::RiscvLp64dRvc => ", lp64d ABI with RVC (e_flags 0x5)",
+        AbiFlags::PowerElfV2 => ", little-endian ELFv2 ABI",
+        AbiFlags::MipsN64R2 => ", little-endian n64 ABI, MIPS64R2 at most",
+    };
+    format!("{order}{abi}")
+}
+
+/// The psABI facts of `e_flags` that decide whether the binary runs on `arch`'s userland.
+fn check_abi_flags(arch: &Arch, flags: u32) -> Result<()> {
+    match arch.elf.abi_flags {
+        AbiFlags::None => Ok(()),
+        AbiFlags::RiscvLp64dRvc => check_riscv(arch, flags),
+        AbiFlags::PowerElfV2 => match flags & e::EF_PPC64_ABI {
+            2 => Ok(()),
+            1 => bail!(
+                "it uses the 64-bit PowerPC ELFv1 ABI (e_flags {flags:#x}, big-endian ppc64's), but {} needs ELFv2 \
+                 (e_flags & 3 = 2)",
+                arch.name
+            ),
+            other => bail!(
+                "its 64-bit PowerPC ABI version is {other} (e_flags {flags:#x}), but {} needs ELFv2 (e_flags & 3 = 2)",
+                arch.name
+            ),
+        },
+        AbiFlags::MipsN64R2 => check_mips64(arch, flags),
+    }
+}
+
+fn check_riscv(arch: &Arch, flags: u32) -> Result<()> {
+    let float = match flags & e::EF_RISCV_FLOAT_ABI {
+        e::EF_RISCV_FLOAT_ABI_SOFT => "soft-float (lp64)",
+        e::EF_RISCV_FLOAT_ABI_SINGLE => "single-float (lp64f)",
+        e::EF_RISCV_FLOAT_ABI_DOUBLE => "double-float (lp64d)",
+        _ => "quad-float (lp64q)",
+    };
+    if flags & e::EF_RISCV_FLOAT_ABI != e::EF_RISCV_FLOAT_ABI_DOUBLE {
+        bail!(
+            "it uses the {float} ABI (e_flags {flags:#x}), but {} needs double-float (lp64d) with compressed \
+             instructions (e_flags 0x5)",
+            arch.name
+        );
+    }
+    if flags & e::EF_RISCV_RVE != 0 {
+        bail!("it is built for the embedded RV64E base (e_flags {flags:#x}), but {} needs RV64GC", arch.name);
+    }
+    if flags & e::EF_RISCV_TSO != 0 {
+        bail!(
+            "it needs the TSO memory model (Ztso, e_flags {flags:#x}), which {} CPUs do not promise",
+            arch.name
+        );
+    }
+    if flags & e::EF_RISCV_RVC == 0 {
+        bail!(
+            "it is not built for compressed instructions (no RVC in e_flags {flags:#x}), so it is not an RV64GC \
+             build as {} expects",
+            arch.name
+        );
+    }
+    Ok(())
+}
+
+fn check_mips64(arch: &Arch, flags: u32) -> Result<()> {
+    const EF_MIPS_ABI_O32: u32 = 0x1000;
+    if flags & e::EF_MIPS_ABI2 != 0 {
+        bail!("it uses the n32 ABI (EF_MIPS_ABI2 in e_flags {flags:#x}), but {} needs n64", arch.name);
+    }
+    if flags & e::EF_MIPS_ABI != 0 {
+        let found = match flags & e::EF_MIPS_ABI {
+            EF_MIPS_ABI_O32 => "o32",
+            0x2000 => "o64",
+            0x3000 => "eabi32",
+            _ => "eabi64",
+        };
+        bail!("it uses the {found} ABI (e_flags {flags:#x}), but {} needs n64", arch.name);
+    }
+    // EF_MIPS_ARCH values 0..=10: MIPS I-V, MIPS32, MIPS64, MIPS32R2, MIPS64R2, MIPS32R6, MIPS64R6.
+    const ISAS: [&str; 11] = [
+        "MIPS I", "MIPS II", "MIPS III", "MIPS IV", "MIPS V", "MIPS32", "MIPS64", "MIPS32R2", "MIPS64R2",
+        "MIPS32R6", "MIPS64R6",
+    ];
+    let isa = ((flags & e::EF_MIPS_ARCH) >> 28) as usize;
+    // The 64-bit ISAs up to R2 run on a MIPS64R2 CPU; the 32-bit ones are not n64, and R6
+    // changed encodings.
+    if !matches!(isa, 2..=4 | 6 | 8) {
+        let name = ISAS.get(isa).map_or_else(|| format!("ISA {isa}"), |n| n.to_string());
+        bail!(
+            "it is built for {name} (e_flags {flags:#x}), but {} runs 64-bit code up to MIPS64R2",
+            arch.name
+        );
     }
     Ok(())
 }
@@ -204,6 +333,8 @@ mod tests {
         let v7_binary = ElfFacts {
             class: ElfClass::Elf32,
             machine: EM_ARM,
+            byte_order: ByteOrder::Little,
+            flags: 0x0500_0400,
             interpreter: None,
             needed: 0,
             arm_hard_float: true,
@@ -331,5 +462,47 @@ mod fixture_tests {
         // The hard-float bit means nothing outside ARM.
         let x86 = ElfSpec { flags: 0x400, ..spec(None, 0, 0) };
         assert!(!inspect(&x86.build()).unwrap().arm_hard_float);
+    }
+
+    /// Each new psABI: the right header passes, and each wrong one is refused naming what the
+    /// arch needs and what the binary is.
+    #[test]
+    fn each_64_bit_abi_takes_its_own_e_flags_and_byte_order_only() {
+        use crate::project::matrix::{EM_MIPS, EM_PPC64, EM_RISCV, EM_S390};
+        let check_spec = |name: &str, spec: ElfSpec| {
+            check(by_name(name).unwrap(), &inspect(&spec.build()).unwrap()).map_err(|e| e.to_string())
+        };
+        let cases: [(&str, ElfSpec, Result<(), &str>); 16] = [
+            ("riscv64", ElfSpec::elf64(EM_RISCV, false, 0x5), Ok(())),
+            ("riscv64", ElfSpec::elf64(EM_RISCV, false, 0x1), Err("it uses the soft-float (lp64) ABI (e_flags 0x1), but riscv64 needs double-float (lp64d) with compressed instructions (e_flags 0x5)")),
+            ("riscv64", ElfSpec::elf64(EM_RISCV, false, 0x3), Err("it uses the single-float (lp64f) ABI (e_flags 0x3), but riscv64 needs double-float (lp64d) with compressed instructions (e_flags 0x5)")),
+            ("riscv64", ElfSpec::elf64(EM_RISCV, false, 0x4), Err("it is not built for compressed instructions (no RVC in e_flags 0x4), so it is not an RV64GC build as riscv64 expects")),
+            ("riscv64", ElfSpec::elf64(EM_RISCV, false, 0x15), Err("it needs the TSO memory model (Ztso, e_flags 0x15), which riscv64 CPUs do not promise")),
+            ("ppc64le", ElfSpec::elf64(EM_PPC64, false, 0x2), Ok(())),
+            ("ppc64le", ElfSpec::elf64(EM_PPC64, true, 0x1), Err("it is a big-endian PowerPC64 binary, but ppc64le needs little-endian code")),
+            ("ppc64le", ElfSpec::elf64(EM_PPC64, false, 0x1), Err("it uses the 64-bit PowerPC ELFv1 ABI (e_flags 0x1, big-endian ppc64's), but ppc64le needs ELFv2 (e_flags & 3 = 2)")),
+            ("ppc64le", ElfSpec::elf64(EM_PPC64, false, 0x0), Err("its 64-bit PowerPC ABI version is 0 (e_flags 0x0), but ppc64le needs ELFv2 (e_flags & 3 = 2)")),
+            ("s390x", ElfSpec::elf64(EM_S390, true, 0), Ok(())),
+            ("s390x", ElfSpec::elf64(EM_S390, false, 0), Err("it is a little-endian IBM S/390 binary, but s390x needs big-endian code")),
+            ("mips64le", ElfSpec::elf64(EM_MIPS, false, 0x8000_0007), Ok(())),
+            ("mips64le", ElfSpec::elf64(EM_MIPS, true, 0x8000_0007), Err("it is a big-endian MIPS binary, but mips64le needs little-endian code")),
+            ("mips64le", ElfSpec::elf64(EM_MIPS, false, 0x8000_0027), Err("it uses the n32 ABI (EF_MIPS_ABI2 in e_flags 0x80000027), but mips64le needs n64")),
+            ("mips64le", ElfSpec::elf64(EM_MIPS, false, 0x8000_1007), Err("it uses the o32 ABI (e_flags 0x80001007), but mips64le needs n64")),
+            ("mips64le", ElfSpec::elf64(EM_MIPS, false, 0xa000_0007), Err("it is built for MIPS64R6 (e_flags 0xa0000007), but mips64le runs 64-bit code up to MIPS64R2")),
+        ];
+        for (name, spec, expected) in cases {
+            let flags = spec.flags;
+            assert_eq!(
+                check_spec(name, spec),
+                expected.map_err(str::to_string),
+                "{name} with e_flags {flags:#x}"
+            );
+        }
+        // A 32-bit MIPS binary is refused on its class before its flags are read.
+        let o32 = ElfSpec { machine: EM_MIPS, flags: 0x7000_1007, ..ElfSpec::default() };
+        assert_eq!(
+            check_spec("mips64le", o32).unwrap_err(),
+            "it is a Elf32 MIPS binary, but mips64le needs Elf64 MIPS"
+        );
     }
 }

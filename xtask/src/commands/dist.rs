@@ -645,13 +645,14 @@ impl DistPlan {
             }
             let _ = writeln!(
                 out,
-                "    check: static {:?} {} ELF{}",
+                "    check: static {:?} {} ELF{}{}",
                 arch.elf.class,
                 machine_name(arch.elf.machine),
                 match arch.elf.float_abi {
                     Some(abi) => format!(", {abi:?}-float ABI"),
                     None => String::new(),
-                }
+                },
+                elf::abi_note(&arch.elf)
             );
             for line in step.run_check.describe(&step.build.binary, self.smoke.as_ref()) {
                 let _ = writeln!(out, "    run:   {line}");
@@ -995,13 +996,13 @@ fn summary_table(rows: &[SummaryRow]) -> String {
 mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::project::matrix::MATRIX;
+    use crate::project::matrix::default_arches;
 
     /// The plan of all six arches on `toolchain`.
     fn plan(toolchain: Toolchain, backend: BackendRequest) -> DistPlan {
         let ws = fixtures::workspace();
         let request = DistRequest {
-            arches: MATRIX.iter().collect(),
+            arches: default_arches(),
             prebuilt: Vec::new(),
             out: DistDir::at("/work/exotool/target/dist"),
             backend,
@@ -1055,7 +1056,7 @@ mod tests {
 
         let mut without_zig = Toolchain::fixture(&RUSTUP_STD, true, false);
         without_zig.offline = true;
-        let arches: Vec<&'static Arch> = MATRIX.iter().collect();
+        let arches: Vec<&'static Arch> = default_arches();
         let err =
             ToolPlan::new(&without_zig, &arches, &[], BackendRequest::Auto, false).unwrap_err().to_string();
         assert!(err.contains("CARGO_NET_OFFLINE is set") && err.contains("zig and cargo-zigbuild"), "{err}");
@@ -1079,6 +1080,10 @@ mod tests {
             "armv7-unknown-linux-musleabihf",
             "arm-unknown-linux-musleabihf",
             "armv5te-unknown-linux-musleabi",
+            "riscv64gc-unknown-linux-musl",
+            "powerpc64le-unknown-linux-musl",
+            "s390x-unknown-linux-musl",
+            "mips64el-unknown-linux-muslabi64",
         ] {
             toolchain.remember_std_failure(target, "no release of rust-std for this target").unwrap();
         }

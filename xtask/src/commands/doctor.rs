@@ -521,6 +521,10 @@ mod tests {
         let programs = [
             "qemu-aarch64-static",
             "qemu-arm-static",
+            "qemu-riscv64-static",
+            "qemu-ppc64le-static",
+            "qemu-s390x-static",
+            "qemu-mips64el-static",
             "docker",
             "docker buildx",
             "cosign",
@@ -634,6 +638,10 @@ mod tests {
             "armv7-unknown-linux-musleabihf",
             "arm-unknown-linux-musleabihf",
             "armv5te-unknown-linux-musleabi",
+            "riscv64gc-unknown-linux-musl",
+            "powerpc64le-unknown-linux-musl",
+            "s390x-unknown-linux-musl",
+            "mips64el-unknown-linux-muslabi64",
         ] {
             toolchain.remember_std_failure(arch, "HTTP 404").unwrap();
         }

@@ -499,7 +499,8 @@ mod tests {
     fn the_synthetic_release_covers_every_configured_arch_in_order() {
         let manifest = synthetic_manifest(&config(), "1.2.3");
         let arches: Vec<&str> = manifest.artifacts.iter().map(|a| a.arch.as_str()).collect();
-        assert_eq!(arches, matrix::names());
+        let default: Vec<&str> = matrix::default_arches().iter().map(|a| a.name).collect();
+        assert_eq!(arches, default);
         assert_eq!(manifest.artifacts[0].name, "exonode-1.2.3-x86_64-unknown-linux-musl.tar.gz");
         let facts = ProjectFacts {
             source: "https://example.org/src".into(),

@@ -10,6 +10,10 @@ pub const EM_386: u16 = 3;
 pub const EM_ARM: u16 = 40;
 pub const EM_X86_64: u16 = 62;
 pub const EM_AARCH64: u16 = 183;
+pub const EM_MIPS: u16 = 8;
+pub const EM_PPC64: u16 = 21;
+pub const EM_S390: u16 = 22;
+pub const EM_RISCV: u16 = 243;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ElfClass {
@@ -24,14 +28,41 @@ pub enum FloatAbi {
     Soft,
 }
 
+/// The byte order of an ELF file (`EI_DATA`): ppc64 and mips64 exist in both, and only the
+/// little-endian ones are ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteOrder {
+    Little,
+    Big,
+}
+
+/// What a machine's psABI records in `e_flags` that decides whether the binary runs on the
+/// arch's userland (ARM's float ABI and CPU level are the `float_abi` and `max_arm_cpu_arch`
+/// fields, read from `.ARM.attributes` too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbiFlags {
+    /// Nothing beyond machine, class and byte order (x86, AArch64, s390x).
+    None,
+    /// RISC-V: the double-float calling convention (lp64d, `EF_RISCV_FLOAT_ABI_DOUBLE` 0x4)
+    /// and compressed instructions (`EF_RISCV_RVC` 0x1): rv64gc Linux's ABI, e_flags 0x5.
+    RiscvLp64dRvc,
+    /// 64-bit PowerPC ELF ABI version 2 (`e_flags & 3` = 2), which ppc64le Linux requires.
+    PowerElfV2,
+    /// MIPS64 n64: `EF_MIPS_ABI2` (n32) clear, no 32-bit `EF_MIPS_ABI` (o32/o64/eabi), and
+    /// an ISA no newer than MIPS64R2 (R6 changed encodings and does not run R2 code).
+    MipsN64R2,
+}
+
 /// What a correct binary for the arch looks like in its ELF header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElfKind {
     pub class: ElfClass,
     pub machine: u16,
+    pub byte_order: ByteOrder,
     pub float_abi: Option<FloatAbi>,
     /// ARM only: the newest `Tag_CPU_arch` the CPU class executes (4 = v5TE, 6 = v6, 10 = v7).
     pub max_arm_cpu_arch: Option<u64>,
+    pub abi_flags: AbiFlags,
 }
 
 /// How to prove a binary runs on the arch's CPU class from an x86_64 host.
@@ -114,8 +145,14 @@ pub struct Arch {
     pub run_on: RunOn,
     /// `uname -m` answers on machines of this arch, for install.sh.
     pub uname_machines: &'static [&'static str],
+    /// `uname -m` prints the same name for both byte orders (mips64), so install.sh checks
+    /// the host's byte order as well.
+    pub uname_both_endians: bool,
     /// The default base image of the arch's container image.
     pub base_image: &'static str,
+    /// In Docker's official set of ten: releases build these unless release.toml's
+    /// `dist.arches` says otherwise; a row outside it is built only when listed.
+    pub docker_official: bool,
 }
 
 const fn platform(architecture: &'static str, variant: Option<&'static str>) -> Platform {
@@ -123,15 +160,24 @@ const fn platform(architecture: &'static str, variant: Option<&'static str>) -> 
 }
 
 const fn elf(class: ElfClass, machine: u16) -> ElfKind {
-    ElfKind { class, machine, float_abi: None, max_arm_cpu_arch: None }
+    ElfKind {
+        class,
+        machine,
+        byte_order: ByteOrder::Little,
+        float_abi: None,
+        max_arm_cpu_arch: None,
+        abi_flags: AbiFlags::None,
+    }
 }
 
 const fn arm(float_abi: FloatAbi, max_arm_cpu_arch: u64) -> ElfKind {
     ElfKind {
         class: ElfClass::Elf32,
         machine: EM_ARM,
+        byte_order: ByteOrder::Little,
         float_abi: Some(float_abi),
         max_arm_cpu_arch: Some(max_arm_cpu_arch),
+        abi_flags: AbiFlags::None,
     }
 }
 
@@ -146,7 +192,9 @@ pub const MATRIX: &[Arch] = &[
         elf: elf(ElfClass::Elf64, EM_X86_64),
         run_on: RunOn::Host,
         uname_machines: &["x86_64", "amd64"],
+        uname_both_endians: false,
         base_image: "busybox",
+        docker_official: true,
     },
     Arch {
         name: "arm64v8",
@@ -158,7 +206,9 @@ pub const MATRIX: &[Arch] = &[
         elf: elf(ElfClass::Elf64, EM_AARCH64),
         run_on: RunOn::Qemu { emulator: "qemu-aarch64-static", cpu: "cortex-a53" },
         uname_machines: &["aarch64", "arm64"],
+        uname_both_endians: false,
         base_image: "arm64v8/busybox",
+        docker_official: true,
     },
     Arch {
         name: "arm32v7",
@@ -170,7 +220,9 @@ pub const MATRIX: &[Arch] = &[
         elf: arm(FloatAbi::Hard, 10),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "cortex-a7" },
         uname_machines: &["armv7l", "armv8l"],
+        uname_both_endians: false,
         base_image: "arm32v7/busybox",
+        docker_official: true,
     },
     Arch {
         name: "arm32v6",
@@ -184,7 +236,9 @@ pub const MATRIX: &[Arch] = &[
         elf: arm(FloatAbi::Hard, 7),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm1176" },
         uname_machines: &["armv6l"],
+        uname_both_endians: false,
         base_image: "arm32v6/busybox",
+        docker_official: true,
     },
     Arch {
         name: "arm32v5",
@@ -196,7 +250,9 @@ pub const MATRIX: &[Arch] = &[
         elf: arm(FloatAbi::Soft, 5),
         run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm926" },
         uname_machines: &["armv5tel", "armv5tejl", "armv5l"],
+        uname_both_endians: false,
         base_image: "arm32v5/busybox",
+        docker_official: true,
     },
     Arch {
         name: "i386",
@@ -208,9 +264,79 @@ pub const MATRIX: &[Arch] = &[
         elf: elf(ElfClass::Elf32, EM_386),
         run_on: RunOn::Host,
         uname_machines: &["i386", "i486", "i586", "i686", "x86"],
+        uname_both_endians: false,
         base_image: "i386/busybox",
+        docker_official: true,
+    },
+    Arch {
+        name: "riscv64",
+        target: "riscv64gc-unknown-linux-musl",
+        platform: platform("riscv64", None),
+        debian_arch: "riscv64",
+        deb_arch: Some("riscv64"),
+        rpm_arch: Some("riscv64"),
+        elf: ElfKind { abi_flags: AbiFlags::RiscvLp64dRvc, ..elf(ElfClass::Elf64, EM_RISCV) },
+        // The SiFive U54 (HiFive Unleashed) is RV64GC and nothing more: the ISA the target
+        // promises, where qemu's generic rv64 also offers newer extensions.
+        run_on: RunOn::Qemu { emulator: "qemu-riscv64-static", cpu: "sifive-u54" },
+        uname_machines: &["riscv64"],
+        uname_both_endians: false,
+        base_image: "riscv64/busybox",
+        docker_official: true,
+    },
+    Arch {
+        name: "ppc64le",
+        target: "powerpc64le-unknown-linux-musl",
+        platform: platform("ppc64le", None),
+        debian_arch: "ppc64el",
+        deb_arch: Some("ppc64el"),
+        rpm_arch: Some("ppc64le"),
+        elf: ElfKind { abi_flags: AbiFlags::PowerElfV2, ..elf(ElfClass::Elf64, EM_PPC64) },
+        // POWER8 is the first little-endian POWER and the ELFv2 ABI's baseline.
+        run_on: RunOn::Qemu { emulator: "qemu-ppc64le-static", cpu: "power8" },
+        uname_machines: &["ppc64le"],
+        uname_both_endians: false,
+        base_image: "ppc64le/busybox",
+        docker_official: true,
+    },
+    Arch {
+        name: "s390x",
+        target: "s390x-unknown-linux-musl",
+        platform: platform("s390x", None),
+        debian_arch: "s390x",
+        deb_arch: Some("s390x"),
+        rpm_arch: Some("s390x"),
+        elf: ElfKind { byte_order: ByteOrder::Big, ..elf(ElfClass::Elf64, EM_S390) },
+        // qemu-user cannot give the crypto and decimal-float facilities of IBM's named models
+        // (z10EC and later refuse to start); its `qemu` model is the z/Architecture baseline it
+        // implements, which holds the z10 instructions Rust's s390x target uses.
+        run_on: RunOn::Qemu { emulator: "qemu-s390x-static", cpu: "qemu" },
+        uname_machines: &["s390x"],
+        uname_both_endians: false,
+        base_image: "s390x/busybox",
+        docker_official: true,
+    },
+    Arch {
+        name: "mips64le",
+        target: "mips64el-unknown-linux-muslabi64",
+        platform: platform("mips64le", None),
+        debian_arch: "mips64el",
+        deb_arch: Some("mips64el"),
+        rpm_arch: Some("mips64el"),
+        elf: ElfKind { abi_flags: AbiFlags::MipsN64R2, ..elf(ElfClass::Elf64, EM_MIPS) },
+        // The target's CPU is mips64r2; qemu's MIPS64R2-generic is that ISA and no later one.
+        run_on: RunOn::Qemu { emulator: "qemu-mips64el-static", cpu: "MIPS64R2-generic" },
+        uname_machines: &["mips64"],
+        uname_both_endians: true,
+        base_image: "mips64le/busybox",
+        docker_official: true,
     },
 ];
+
+/// The arches a release builds when release.toml's `dist.arches` does not say: Docker's ten.
+pub fn default_arches() -> Vec<&'static Arch> {
+    MATRIX.iter().filter(|arch| arch.docker_official).collect()
+}
 
 pub fn names() -> Vec<&'static str> {
     MATRIX.iter().map(|arch| arch.name).collect()
@@ -248,6 +374,15 @@ mod tests {
         }
     }
 
+    /// Docker Hub's namespace prefix of an official arch's images: "" for amd64 ("busybox").
+    fn namespace(arch: &Arch) -> String {
+        if arch.name == "amd64" {
+            String::new()
+        } else {
+            format!("{}/", arch.name)
+        }
+    }
+
     #[test]
     fn package_architectures_are_unique_where_they_exist() {
         for field in [|a: &Arch| a.deb_arch, |a: &Arch| a.rpm_arch] {
@@ -271,6 +406,10 @@ mod tests {
                 ("arm32v6", "arm-unknown-linux-musleabihf", "linux/arm/v6"),
                 ("arm32v5", "armv5te-unknown-linux-musleabi", "linux/arm/v5"),
                 ("i386", "i686-unknown-linux-musl", "linux/386"),
+                ("riscv64", "riscv64gc-unknown-linux-musl", "linux/riscv64"),
+                ("ppc64le", "powerpc64le-unknown-linux-musl", "linux/ppc64le"),
+                ("s390x", "s390x-unknown-linux-musl", "linux/s390x"),
+                ("mips64le", "mips64el-unknown-linux-muslabi64", "linux/mips64le"),
             ]
             .map(|(n, t, p)| (n, t, p.to_string()))
         );
@@ -290,7 +429,12 @@ mod tests {
                 arch.name
             );
             assert!(!arch.uname_machines.is_empty());
-            assert!(arch.base_image.ends_with("busybox"));
+            // Docker Hub has a busybox for each official arch; the others start from scratch.
+            let base =
+                if arch.docker_official { format!("{}busybox", namespace(arch)) } else { "scratch".into() };
+            assert_eq!(arch.base_image, base, "{}", arch.name);
+            let big = arch.elf.byte_order == ByteOrder::Big;
+            assert_eq!(big, arch.name == "s390x", "{}: only s390x is big-endian", arch.name);
         }
     }
 
@@ -307,33 +451,57 @@ mod tests {
     }
 
     /// docker/hooks/common.sh's ARCH_TABLE: arch, Docker platform (as written), base image.
+    /// Docker Hub's ten only: the opt-in rows have no Docker Hub base image.
     fn hooks_arch_table() -> String {
         let rows: Vec<String> =
-            MATRIX.iter().map(|a| format!("{} {} {}", a.name, a.platform, a.base_image)).collect();
+            default_arches().iter().map(|a| format!("{} {} {}", a.name, a.platform, a.base_image)).collect();
         format!("ARCH_TABLE='{}'\n", rows.join("\n"))
     }
 
     /// ci/setup-host.sh's BASE_IMAGES: base image, Debian architecture of its busybox-static,
     /// normalized platform (what `docker image inspect` reports).
     fn setup_host_base_images() -> String {
-        let rows: String = MATRIX
+        let rows: String = default_arches()
             .iter()
             .map(|a| format!("  \"{} {} {}\"\n", a.base_image, a.debian_arch, a.platform.normalized()))
             .collect();
         format!("BASE_IMAGES=(\n{rows})\n")
     }
 
-    /// The e2e tests' ALL_ARCHES. Compared without whitespace: rustfmt decides the layout.
+    /// ci/setup-host.sh's QEMU_BINFMT: the qemu-user handlers containers of foreign arches
+    /// (buildx RUN steps, `docker run --platform`) need, by their binfmt.d names.
+    fn setup_host_binfmt() -> String {
+        let mut names: Vec<&str> = MATRIX
+            .iter()
+            .filter_map(|a| match a.run_on {
+                RunOn::Qemu { emulator, .. } => emulator.strip_suffix("-static"),
+                RunOn::Host => None,
+            })
+            .collect();
+        names.dedup();
+        format!("QEMU_BINFMT=({})\n", names.join(" "))
+    }
+
+    /// The release workflow's per-arch dist jobs: Docker's ten, as our release.toml builds.
+    fn release_workflow_arches() -> String {
+        let names: Vec<&str> = default_arches().iter().map(|a| a.name).collect();
+        format!("        arch: [{}]\n", names.join(", "))
+    }
+
+    /// The e2e tests' ALL_ARCHES (the arches our release.toml builds: Docker's ten). Compared
+    /// without whitespace: rustfmt decides the layout.
     fn e2e_all_arches() -> String {
-        let quoted: Vec<String> = MATRIX.iter().map(|a| format!("{:?}", a.name)).collect();
-        format!("pub const ALL_ARCHES: [&str; {}] = [{}];\n", MATRIX.len(), quoted.join(", "))
+        let arches = default_arches();
+        let quoted: Vec<String> = arches.iter().map(|a| format!("{:?}", a.name)).collect();
+        format!("pub const ALL_ARCHES: [&str; {}] = [{}];\n", arches.len(), quoted.join(", "))
     }
 
     /// The e2e tests' PLATFORMS: each arch with its platform as registries list it (normalized).
     fn e2e_platforms() -> String {
+        let arches = default_arches();
         let rows: String =
-            MATRIX.iter().map(|a| format!("    ({:?}, {:?}),\n", a.name, a.platform.normalized())).collect();
-        format!("pub const PLATFORMS: [(&str, &str); {}] = [\n{rows}];\n", MATRIX.len())
+            arches.iter().map(|a| format!("    ({:?}, {:?}),\n", a.name, a.platform.normalized())).collect();
+        format!("pub const PLATFORMS: [(&str, &str); {}] = [\n{rows}];\n", arches.len())
     }
 
     /// `text` with the lines from the one starting with `first` to the next one `last` accepts
@@ -383,6 +551,13 @@ mod tests {
                 hooks_arch_table(),
             ),
             Rendering::new("ci/setup-host.sh", "BASE_IMAGES=(", |l| l == ")", setup_host_base_images()),
+            Rendering::new("ci/setup-host.sh", "QEMU_BINFMT=(", |l| l.ends_with(')'), setup_host_binfmt()),
+            Rendering::new(
+                ".github/workflows/release.yml",
+                "        arch: [",
+                |l| l.ends_with(']'),
+                release_workflow_arches(),
+            ),
             Rendering::new(support, "pub const ALL_ARCHES", |l| l.ends_with("];"), e2e_all_arches()),
             Rendering::new(support, "pub const PLATFORMS", |l| l == "];", e2e_platforms()),
         ];
@@ -420,6 +595,8 @@ mod tests {
     fn lookups() {
         assert_eq!(by_target("i686-unknown-linux-musl").unwrap().name, "i386");
         assert!(by_name("arm32v8").is_none());
-        assert_eq!(rank(by_name("i386").unwrap()), MATRIX.len() - 1);
+        assert_eq!(rank(by_name("i386").unwrap()), 5);
+        assert_eq!(rank(by_name("mips64le").unwrap()), MATRIX.len() - 1);
+        assert_eq!(default_arches().len(), 10, "Docker's official set");
     }
 }

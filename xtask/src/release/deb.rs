@@ -189,8 +189,13 @@ fn changelog(spec: &PackageSpec) -> String {
 /// static-binary tags fires depends on the ELF type: a static-pie binary (ET_DYN) looks to
 /// lintian like a library, a classic static one (ET_EXEC) like a static link mistake.
 fn lintian_overrides(name: &str, binary: &[u8]) -> String {
-    // e_type, little-endian on every arch of the matrix: 2 = ET_EXEC, 3 = ET_DYN.
-    let static_pie = binary.get(16..18) == Some(&[3, 0]);
+    // e_type (2 = ET_EXEC, 3 = ET_DYN), in the byte order EI_DATA names (s390x is big-endian).
+    let e_type = match (binary.get(5), binary.get(16..18)) {
+        (Some(2), Some(&[a, b])) => u16::from_be_bytes([a, b]),
+        (_, Some(&[a, b])) => u16::from_le_bytes([a, b]),
+        _ => 0,
+    };
+    let static_pie = e_type == 3;
     let path = package::binary_path(name);
     let static_tag = match static_pie {
         true => {
@@ -267,6 +272,20 @@ mod tests {
     use crate::fixtures;
     use crate::project::matrix::by_name;
     use crate::release::package::{PackageFiles, PackageInputs};
+
+    #[test]
+    fn the_static_binary_override_follows_the_elf_type_in_either_byte_order() {
+        use crate::fixtures::ElfSpec;
+        use crate::project::matrix::EM_S390;
+        let mut big_pie = ElfSpec::elf64(EM_S390, true, 0).build();
+        big_pie[16..18].copy_from_slice(&3u16.to_be_bytes());
+        assert!(lintian_overrides("x", &big_pie).contains("x: shared-library-lacks-prerequisites"));
+        let big_exec = ElfSpec::elf64(EM_S390, true, 0).build();
+        assert!(lintian_overrides("x", &big_exec).contains("x: statically-linked-binary"));
+        let mut little_pie = ElfSpec::elf64(62, false, 0).build();
+        little_pie[16..18].copy_from_slice(&3u16.to_le_bytes());
+        assert!(lintian_overrides("x", &little_pie).contains("x: shared-library-lacks-prerequisites"));
+    }
 
     fn config() -> DebConfig {
         DebConfig {

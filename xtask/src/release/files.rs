@@ -8,7 +8,7 @@ use camino::Utf8Path;
 
 use crate::project::config::{expand_version, BaseKind, Config};
 use crate::project::image_spec::{ImageSpec, Values, SCRATCH};
-use crate::project::matrix;
+use crate::project::matrix::{self, ByteOrder};
 use crate::project::workspace::ProjectFacts;
 use crate::release::checksum::{self, SumsEntry};
 use crate::release::layout::{
@@ -160,7 +160,19 @@ pub fn install_sh_from(template: &str, manifest: &Manifest, config: &Config) -> 
     // Detection knows every arch of the matrix, so a machine we do not release for gets
     // "no build for arm32v6" rather than "unknown CPU".
     for arch in matrix::MATRIX {
-        uname_cases.push_str(&format!("    {}) arch={} ;;\n", arch.uname_machines.join("|"), arch.name));
+        let machines = arch.uname_machines.join("|");
+        if arch.uname_both_endians {
+            let (order, other) = match arch.elf.byte_order {
+                ByteOrder::Little => ("little", "big"),
+                ByteOrder::Big => ("big", "little"),
+            };
+            uname_cases.push_str(&format!(
+                "    {machines}) arch={name}\n      order=$(byte_order) || exit 1\n      [ \"$order\" = {order} ] || die \"no $NAME build for {other}-endian $machine CPUs ({name} is {order}-endian)\" ;;\n",
+                name = arch.name
+            ));
+        } else {
+            uname_cases.push_str(&format!("    {machines}) arch={} ;;\n", arch.name));
+        }
     }
     render(
         template,

@@ -18,12 +18,16 @@ const DEBIAN_IMAGE: &str = "debian:bookworm-slim";
 type Emulator = Option<(&'static str, &'static str)>;
 
 /// (arch, Debian architecture, how to run it).
-const PACKAGES: [(&str, &str, Emulator); 5] = [
+const PACKAGES: [(&str, &str, Emulator); 9] = [
     ("amd64", "amd64", None),
     ("arm64v8", "arm64", Some(("qemu-aarch64-static", "cortex-a53"))),
     ("arm32v6", "armhf", Some(("qemu-arm-static", "arm1176"))),
     ("arm32v5", "armel", Some(("qemu-arm-static", "arm926"))),
     ("i386", "i386", None),
+    ("riscv64", "riscv64", Some(("qemu-riscv64-static", "sifive-u54"))),
+    ("ppc64le", "ppc64el", Some(("qemu-ppc64le-static", "power8"))),
+    ("s390x", "s390x", Some(("qemu-s390x-static", "qemu"))),
+    ("mips64le", "mips64el", Some(("qemu-mips64el-static", "MIPS64R2-generic"))),
 ];
 
 fn deb_of(dist: &Utf8Path, arch: &str) -> serde_json::Value {

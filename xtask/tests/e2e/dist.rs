@@ -1,4 +1,4 @@
-//! `cargo xtask dist` and `verify`, end to end: six arches built, checked on their CPU class
+//! `cargo xtask dist` and `verify`, end to end: ten arches built, checked on their CPU class
 //! under qemu-user, packed reproducibly, verified; bad input and failures leave no output.
 
 use std::process::Command;
@@ -15,6 +15,10 @@ fn runner(arch: &str) -> Vec<&'static str> {
         "arm32v7" => vec!["qemu-arm-static", "-cpu", "cortex-a7"],
         "arm32v6" => vec!["qemu-arm-static", "-cpu", "arm1176"],
         "arm32v5" => vec!["qemu-arm-static", "-cpu", "arm926"],
+        "riscv64" => vec!["qemu-riscv64-static", "-cpu", "sifive-u54"],
+        "ppc64le" => vec!["qemu-ppc64le-static", "-cpu", "power8"],
+        "s390x" => vec!["qemu-s390x-static", "-cpu", "qemu"],
+        "mips64le" => vec!["qemu-mips64el-static", "-cpu", "MIPS64R2-generic"],
         other => panic!("no runner for {other}"),
     }
 }
@@ -37,7 +41,7 @@ fn run_on_cpu(arch: &str, binary: &Utf8Path, args: &[&str]) -> std::process::Out
 }
 
 #[test]
-fn dist_builds_six_static_binaries_that_run_on_their_cpu_class() {
+fn dist_builds_ten_static_binaries_that_run_on_their_cpu_class() {
     let dist = shared_dist();
     let sums = run_ok("sh", &["-c", &format!("cd {dist} && sha256sum -c SHA256SUMS")]);
     assert_eq!(sums.lines().filter(|l| l.ends_with(": OK")).count(), sums.lines().count());
@@ -496,9 +500,41 @@ fn the_elf_check_alone_refuses_the_wrong_cpu_level_float_abi_linkage_or_machine(
         let (header, _, _) = arm_attributes(elf);
         elf[header + 4..header + 8].copy_from_slice(&1u32.to_le_bytes());
     });
+    // The 64-bit psABIs: each real binary with one e_flags fact changed (ELF64 keeps e_flags
+    // at offset 48; these three are little-endian).
+    let with_flags = |name: &str, arch: &str, flags: u32| {
+        fixture(&work, name, arch, |elf| elf[48..52].copy_from_slice(&flags.to_le_bytes()))
+    };
+    let soft_riscv = with_flags("riscv64-soft-float", "riscv64", 0x1);
+    let elfv1 = with_flags("ppc64le-elfv1", "ppc64le", 0x1);
+    let n32 = with_flags("mips64el-n32", "mips64le", 0x8000_0027);
+    let r6 = with_flags("mips64el-r6", "mips64le", 0xa000_0007);
+    let s390x = fixture(&work, "s390x", "s390x", |_| {});
     let dynamic = Utf8PathBuf::from("/bin/sh");
     let path = path_without_qemu();
     for (arch, binary, expected) in [
+        (
+            "riscv64",
+            &soft_riscv,
+            "it uses the soft-float (lp64) ABI (e_flags 0x1), but riscv64 needs double-float (lp64d) with \
+             compressed instructions (e_flags 0x5)",
+        ),
+        (
+            "ppc64le",
+            &elfv1,
+            "it uses the 64-bit PowerPC ELFv1 ABI (e_flags 0x1, big-endian ppc64's), but ppc64le needs ELFv2",
+        ),
+        (
+            "mips64le",
+            &n32,
+            "it uses the n32 ABI (EF_MIPS_ABI2 in e_flags 0x80000027), but mips64le needs n64",
+        ),
+        (
+            "mips64le",
+            &r6,
+            "it is built for MIPS64R6 (e_flags 0xa0000007), but mips64le runs 64-bit code up to MIPS64R2",
+        ),
+        ("mips64le", &s390x, "it is a Elf64 IBM S/390 binary, but mips64le needs Elf64 MIPS"),
         ("arm32v5", &v7, "it uses the hard-float ABI, but arm32v5 needs soft-float"),
         (
             "arm32v6",
@@ -653,7 +689,7 @@ fn a_failing_arch_stops_the_arches_built_beside_it() {
 #[test]
 fn one_job_or_many_give_the_same_bytes() {
     // The shared dist was built with the default (one arch per CPU); the builds are up to
-    // date, so this checks, runs and packs all six again one at a time.
+    // date, so this checks, runs and packs all ten again one at a time.
     let out = scratch("jobs-1").join("dist");
     xtask_ok(&["dist", "--jobs", "1", "--out", out.as_str()]);
     for file in ["SHA256SUMS", "dist-manifest.json", "Dockerfile.release", "install.sh"] {
@@ -769,7 +805,7 @@ fn sigint_or_sigterm_after_some_arches_were_packed_leaves_nothing() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         // Two archives are in the staging folder and the third arch is being run on its CPU class.
         let (code, stderr) =
-            interrupt_xtask(&args, &[], signal, |stderr| stderr.contains("[2/6] arm64v8: exonode-"));
+            interrupt_xtask(&args, &[], signal, |stderr| stderr.contains("[2/10] arm64v8: exonode-"));
         assert_eq!(code, Some(128 + signal), "{name}: {stderr}");
         assert_eq!(listing(&root_dir), Vec::<String>::new(), "{name}: no output, no staging");
         assert_eq!(

@@ -595,6 +595,11 @@ fn install_sh_detects_arm_and_32_bit_userlands_under_emulation() {
         ("arm32v6/busybox", "linux/arm/v6", "arm32v6", "QEMU_CPU=arm1176"),
         ("arm32v5/busybox", "linux/arm/v5", "arm32v5", "QEMU_CPU=arm926"),
         ("i386/busybox", "linux/386", "i386", ""),
+        ("riscv64/busybox", "linux/riscv64", "riscv64", "QEMU_CPU=sifive-u54"),
+        ("ppc64le/busybox", "linux/ppc64le", "ppc64le", "QEMU_CPU=power8"),
+        ("s390x/busybox", "linux/s390x", "s390x", "QEMU_CPU=qemu"),
+        // uname -m says mips64 here as on big-endian MIPS64: the byte order tells them apart.
+        ("mips64le/busybox", "linux/mips64le", "mips64le", "QEMU_CPU=MIPS64R2-generic"),
     ] {
         let mut args = vec!["run", "--rm", "--network", "host", "--platform", platform, "-v"];
         let mount = format!("{dist}:/dist:ro");
@@ -614,6 +619,41 @@ fn install_sh_detects_arm_and_32_bit_userlands_under_emulation() {
         assert!(stderr.contains(&format!("({arch})")), "{arch} detected as: {stderr}");
         assert!(String::from_utf8_lossy(&output.stdout).contains(&target_of(arch)));
     }
+}
+
+/// No big-endian MIPS64 userland can be had here, so this one's machine facts come from `uname`
+/// and `od` stand-ins that answer as such a machine would; install.sh must refuse it.
+#[test]
+fn install_sh_refuses_a_big_endian_mips64_userland() {
+    let bin = scratch("install-mips64-be-bin");
+    std::fs::write(bin.join("uname"), "#!/bin/sh\necho mips64\n").unwrap();
+    // `od -An -tx1 -j5 -N1 /bin/sh`: EI_DATA 2, big-endian.
+    std::fs::write(bin.join("od"), "#!/bin/sh\necho ' 02'\n").unwrap();
+    for tool in ["uname", "od"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join(tool), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dist = shared_dist();
+    let prefix = scratch("install-mips64-be-prefix");
+    let path = format!("{bin}:{}", std::env::var("PATH").unwrap());
+    let output = Command::new("/bin/dash")
+        .args([
+            dist.join("install.sh").as_str(),
+            "--prefix",
+            prefix.as_str(),
+            "--base-url",
+            "http://127.0.0.1:9",
+        ])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no exonode build for big-endian mips64 CPUs (mips64le is little-endian)"),
+        "{stderr}"
+    );
+    assert!(!prefix.join("bin/exonode").exists(), "nothing may be installed");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! End-to-end tests: they drive the real `cargo xtask` with real compilers, qemu-user, Docker
-//! and a registry on loopback, and read like the README. One binary, so the six-arch dist is
+//! and a registry on loopback, and read like the README. One binary, so the ten-arch dist is
 //! built once and shared.
 
 mod support;

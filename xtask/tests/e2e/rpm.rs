@@ -15,13 +15,17 @@ const TOOLS: [&str; 5] = ["rpm", "rpm2cpio", "rpmlint", "dnf", "createrepo_c"];
 type Emulator = Option<(&'static str, &'static str)>;
 
 /// (arch, rpm architecture, how to run it).
-const PACKAGES: [(&str, &str, Emulator); 6] = [
+const PACKAGES: [(&str, &str, Emulator); 10] = [
     ("amd64", "x86_64", None),
     ("arm64v8", "aarch64", Some(("qemu-aarch64-static", "cortex-a53"))),
     ("arm32v7", "armv7hl", Some(("qemu-arm-static", "cortex-a7"))),
     ("arm32v6", "armv6hl", Some(("qemu-arm-static", "arm1176"))),
     ("arm32v5", "armv5tel", Some(("qemu-arm-static", "arm926"))),
     ("i386", "i686", None),
+    ("riscv64", "riscv64", Some(("qemu-riscv64-static", "sifive-u54"))),
+    ("ppc64le", "ppc64le", Some(("qemu-ppc64le-static", "power8"))),
+    ("s390x", "s390x", Some(("qemu-s390x-static", "qemu"))),
+    ("mips64le", "mips64el", Some(("qemu-mips64el-static", "MIPS64R2-generic"))),
 ];
 
 const INSTALLED: [&str; 5] = [

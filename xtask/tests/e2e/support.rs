@@ -1,4 +1,4 @@
-//! Shared test fixtures: the real xtask binary, one six-arch dist built once per test run,
+//! Shared test fixtures: the real xtask binary, one ten-arch dist built once per test run,
 //! and real servers (docker, registry, HTTP) on loopback. Nothing here is a mock; a test
 //! that needs a missing tool fails and says how to get it.
 
@@ -63,16 +63,21 @@ pub fn xtask_fails(args: &[&str]) -> String {
 // the matrix, not these lists.
 
 /// Every arch, in matrix order.
-pub const ALL_ARCHES: [&str; 6] = ["amd64", "arm64v8", "arm32v7", "arm32v6", "arm32v5", "i386"];
+pub const ALL_ARCHES: [&str; 10] =
+    ["amd64", "arm64v8", "arm32v7", "arm32v6", "arm32v5", "i386", "riscv64", "ppc64le", "s390x", "mips64le"];
 
 /// Each arch with the platform registries and `docker run --platform` call it.
-pub const PLATFORMS: [(&str, &str); 6] = [
+pub const PLATFORMS: [(&str, &str); 10] = [
     ("amd64", "linux/amd64"),
     ("arm64v8", "linux/arm64"),
     ("arm32v7", "linux/arm/v7"),
     ("arm32v6", "linux/arm/v6"),
     ("arm32v5", "linux/arm/v5"),
     ("i386", "linux/386"),
+    ("riscv64", "linux/riscv64"),
+    ("ppc64le", "linux/ppc64le"),
+    ("s390x", "linux/s390x"),
+    ("mips64le", "linux/mips64le"),
 ];
 
 /// Every arch's platform, sorted as `list_platforms` returns them.
