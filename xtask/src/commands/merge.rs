@@ -82,10 +82,12 @@ impl flags::DistMerge {
                 signed.label
             );
         }
+        // The parts must agree with each other (commit, version) before each is checked against
+        // what this checkout generates: the first disagreement is the one worth naming.
+        let plan = MergePlan::new(&parts, out_dir, provenance::Inputs::read(&ws.root)?, signing)?;
         for part in &parts {
             check_generated_files(part, &ws.config, &facts)?;
         }
-        let plan = MergePlan::new(&parts, out_dir, provenance::Inputs::read(&ws.root)?, signing)?;
         print!("{}", plan.render());
         if self.dry_run {
             return Ok(());

@@ -186,11 +186,13 @@ fn verify_compares_the_binary_inside_by_hash_and_by_elf_facts() {
         )),
         "{stderr}"
     );
-    // The amd64 package still holds the real binary, which no longer matches the manifest.
-    let deb = victim["deb"]["name"].as_str().unwrap();
-    assert!(stderr.contains(&format!("FAILED {deb}: /usr/bin/exonode has sha256")), "{stderr}");
+    // The amd64 packages still hold the real binary, which no longer matches the manifest.
+    for format in ["deb", "rpm"] {
+        let package = victim[format]["name"].as_str().unwrap();
+        assert!(stderr.contains(&format!("FAILED {package}: /usr/bin/exonode has sha256")), "{stderr}");
+    }
     let named: Vec<&str> = stderr.lines().filter(|l| l.starts_with("FAILED")).collect();
-    assert_eq!(named.len(), 2, "only the swapped archive and its package are named: {stderr}");
+    assert_eq!(named.len(), 3, "only the swapped archive and its two packages are named: {stderr}");
 }
 
 #[test]

@@ -45,7 +45,7 @@ fn doctor_without_qemu_user_names_each_emulator_and_its_fix_and_fails() {
     assert!(stdout.lines().last().is_some_and(|l| !l.starts_with("doctor:")), "the verdict is the error");
     assert!(
         stderr.trim_end().ends_with("the fix is on each MISSING line")
-            && stderr.contains("error: doctor: not ready: 4 missing"),
+            && stderr.contains("error: doctor: not ready: 8 missing"),
         "{stderr}"
     );
 }

@@ -505,9 +505,10 @@ fn dockerfile_release_downloads_and_pins_each_platform() {
         assert_eq!(docker(&["image", "inspect", "--format", "{{.Config.User}}", &tag]).trim(), "10001:10001");
     }
 
-    let output = build_release(dist, "linux/ppc64le", "e2e/release:ppc64le");
+    // Big-endian MIPS64: a platform BuildKit knows and the release does not ship.
+    let output = build_release(dist, "linux/mips64", "e2e/release:mips64");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("is not released for linux/ppc64le"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not released for linux/mips64"));
 }
 
 #[test]
