@@ -205,27 +205,8 @@ fn verify_names_a_tampered_package_and_one_holding_another_binary() {
     // The armel package renamed as the armhf one, with every checksum and the manifest made to
     // agree: only the binary inside gives it away.
     let swapped = scratch("deb-swapped");
-    copy_dir(dist, &swapped);
     let armel = deb_of(dist, "arm32v5")["name"].as_str().unwrap().to_string();
-    std::fs::copy(swapped.join(&armel), swapped.join(&name)).unwrap();
-    let bytes = std::fs::read(swapped.join(&name)).unwrap();
-    let manifest_path = swapped.join("dist-manifest.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    for a in manifest["artifacts"].as_array_mut().unwrap().iter_mut().filter(|a| a["arch"] == "arm32v6") {
-        a["deb"]["sha256"] = sha256_hex(&bytes).into();
-        a["deb"]["size"] = (bytes.len() as u64).into();
-    }
-    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
-    let sums: String = std::fs::read_to_string(swapped.join("SHA256SUMS"))
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let file = line.split_once("  ").unwrap().1;
-            format!("{}  {file}\n", sha256_hex(&std::fs::read(swapped.join(file)).unwrap()))
-        })
-        .collect();
-    std::fs::write(swapped.join("SHA256SUMS"), sums).unwrap();
+    swap_package(dist, &swapped, "deb", &armel, "arm32v6");
     let stderr = xtask_fails(&["verify", swapped.as_str()]);
     assert!(stderr.contains(&format!("FAILED {name}: /usr/bin/exonode has sha256")), "{stderr}");
 }

@@ -176,26 +176,7 @@ fn verify_names_a_tampered_rpm_and_one_holding_another_binary() {
     // The armv6hl package renamed as the armv7hl one, with every checksum and the manifest
     // made to agree: only the binary inside gives it away.
     let swapped = scratch("rpm-swapped");
-    copy_dir(dist, &swapped);
-    std::fs::copy(swapped.join(rpm_of(dist, "arm32v6")), swapped.join(&name)).unwrap();
-    let bytes = std::fs::read(swapped.join(&name)).unwrap();
-    let manifest_path = swapped.join("dist-manifest.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
-    for a in manifest["artifacts"].as_array_mut().unwrap().iter_mut().filter(|a| a["arch"] == "arm32v7") {
-        a["rpm"]["sha256"] = sha256_hex(&bytes).into();
-        a["rpm"]["size"] = (bytes.len() as u64).into();
-    }
-    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
-    let sums: String = std::fs::read_to_string(swapped.join("SHA256SUMS"))
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let file = line.split_once("  ").unwrap().1;
-            format!("{}  {file}\n", sha256_hex(&std::fs::read(swapped.join(file)).unwrap()))
-        })
-        .collect();
-    std::fs::write(swapped.join("SHA256SUMS"), sums).unwrap();
+    swap_package(dist, &swapped, "rpm", &rpm_of(dist, "arm32v6"), "arm32v7");
     let stderr = xtask_fails(&["verify", swapped.as_str()]);
     assert!(stderr.contains(&format!("FAILED {name}: /usr/bin/exonode has sha256")), "{stderr}");
 }

@@ -454,3 +454,30 @@ pub fn require_tools(tools: &[&str]) {
 pub fn target_of(arch: &str) -> String {
     artifact(shared_dist(), arch)["target"].as_str().unwrap().to_string()
 }
+
+/// A copy of `dist` in `into` where the package `from` (a file of `dist`) takes the place of
+/// `arch`'s package of `format` ("deb" or "rpm"), with the manifest's entry and SHA256SUMS
+/// rewritten to agree: only the binary inside can give it away.
+pub fn swap_package(dist: &Utf8Path, into: &Utf8Path, format: &str, from: &str, arch: &str) {
+    copy_dir(dist, into);
+    let name = artifact(dist, arch)[format]["name"].as_str().unwrap().to_string();
+    std::fs::copy(into.join(from), into.join(&name)).unwrap();
+    let bytes = std::fs::read(into.join(&name)).unwrap();
+    let manifest_path = into.join("dist-manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    for a in manifest["artifacts"].as_array_mut().unwrap().iter_mut().filter(|a| a["arch"] == arch) {
+        a[format]["sha256"] = sha256_hex(&bytes).into();
+        a[format]["size"] = (bytes.len() as u64).into();
+    }
+    std::fs::write(&manifest_path, serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    let sums: String = std::fs::read_to_string(into.join("SHA256SUMS"))
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let file = line.split_once("  ").unwrap().1;
+            format!("{}  {file}\n", sha256_hex(&std::fs::read(into.join(file)).unwrap()))
+        })
+        .collect();
+    std::fs::write(into.join("SHA256SUMS"), sums).unwrap();
+}
