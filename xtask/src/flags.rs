@@ -10,7 +10,7 @@ use crate::project::config::BaseKind;
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
-    about = "Release tooling: static binaries for six CPU architectures and multi-arch container images",
+    about = "Release tooling: static binaries for ten CPU architectures and multi-arch container images",
     long_about = "Release tooling for this workspace, configured by release.toml.\n\n\
                   Start with `doctor`: it lists every tool the configured release needs, found or \
                   missing, and what provides each. \
@@ -65,6 +65,10 @@ pub struct Doctor {
     /// Default: docker and buildx are listed as optional.
     #[arg(long, value_enum)]
     pub engine: Option<Engine>,
+    /// Under every tool, what needs it and what provides it (shown by default only under a
+    /// tool that is not simply found).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 /// Build, check and pack release archives for the selected architectures.
@@ -110,6 +114,16 @@ pub struct Dist {
     pub jobs: Option<u32>,
     #[command(flatten)]
     pub sign: SignFlags,
+    /// Pack a binary that nothing here can start on its CPU class (no qemu-user on PATH, and
+    /// none to fetch: no apt, offline) instead of stopping before the builds; the summary, the
+    /// manifest's `run_check` ("skipped") and `verify` say so. Also `dist.run-check = "optional"`.
+    #[arg(long)]
+    pub allow_unrun: bool,
+    /// Show the whole plan and every command's own output (cargo's, rustup's, pip's) as it
+    /// comes. Without it a run prints two head lines, one line per toolchain step, about three
+    /// per arch and the summary; a failing command's error carries its last 20 lines.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Print the plan and every command, and run nothing.
     #[arg(long)]
     pub dry_run: bool,

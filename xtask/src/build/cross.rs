@@ -110,11 +110,15 @@ impl CrossTools {
         ))
     }
 
-    /// Writes the linker wrappers of `targets` into the mounted folder.
+    /// Creates the mounted folder (and zig's cache in it), as the plan's step says.
+    pub fn create_mount_dir(&self) -> Result<()> {
+        std::fs::create_dir_all(self.mount_dir.join("zig-cache"))
+            .with_context(|| format!("cannot create {}, the folder cross mounts", self.mount_dir))
+    }
+
+    /// Writes the linker wrappers of `targets` into the mounted folder (made by its plan step).
     pub fn write_wrappers(&self, targets: &[&str]) -> Result<()> {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::create_dir_all(self.mount_dir.join("zig-cache"))
-            .with_context(|| format!("cannot create {}", self.mount_dir))?;
         for target in targets {
             let path = self.linker_wrapper(target);
             std::fs::write(&path, self.wrapper_script(target)?)

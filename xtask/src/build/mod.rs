@@ -5,6 +5,7 @@
 pub mod backend;
 pub mod cross;
 pub mod elf;
+pub mod emulator;
 pub mod fingerprint;
 pub mod run_check;
 pub mod tool_steps;

@@ -11,9 +11,10 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
-use crate::build::toolchain;
+use crate::build::emulator::{Emulators, Source};
 use crate::project::config::SmokeConfig;
 use crate::project::matrix::{Arch, RunOn};
+use crate::release::manifest::RUN_CHECK_SKIPPED;
 use crate::util::cmd::Cmd;
 use crate::util::interrupt::{self, TrackedChild};
 use crate::util::progress::RowLog;
@@ -32,17 +33,17 @@ pub enum RunCheck {
 }
 
 impl RunCheck {
-    pub fn for_arch(arch: &Arch) -> RunCheck {
+    /// The check of `arch`, with its emulator from `emulators` (PATH, the tool cache, or the
+    /// plan's fetch step).
+    pub fn for_arch(arch: &Arch, emulators: &Emulators) -> RunCheck {
         match arch.run_on {
             RunOn::Host => RunCheck::Run { prefix: vec![], cpu: "this host".into() },
-            RunOn::Qemu { emulator, cpu } => match toolchain::which(emulator) {
-                Some(path) => RunCheck::Run {
-                    prefix: vec![path.to_string(), "-cpu".into(), cpu.into()],
+            RunOn::Qemu { emulator, cpu } => match emulators.locate(emulator) {
+                Source::Unavailable(why) => RunCheck::Unavailable(why),
+                source => RunCheck::Run {
+                    prefix: vec![source.program().expect("available").to_string(), "-cpu".into(), cpu.into()],
                     cpu: cpu.into(),
                 },
-                None => RunCheck::Unavailable(format!(
-                    "{emulator} not found (apt-get install qemu-user-static) to run it on a {cpu} CPU"
-                )),
             },
         }
     }
@@ -82,7 +83,8 @@ impl RunCheck {
         lines
     }
 
-    /// Runs the check; returns the CPU it ran on, or "not run" (with a warning) when it cannot.
+    /// Runs the check; returns the CPU it ran on, or `RUN_CHECK_SKIPPED` (with a warning) when
+    /// it cannot and the plan allowed that.
     pub fn run(
         &self,
         sh: &Shell,
@@ -93,8 +95,8 @@ impl RunCheck {
         let cpu = match self {
             RunCheck::Run { cpu, .. } => cpu,
             RunCheck::Unavailable(why) => {
-                log.note(&format!("warning: not run: {why}"));
-                return Ok("not run".into());
+                log.note(&format!("warning: not started on its CPU: {why}"));
+                return Ok(RUN_CHECK_SKIPPED.into());
             }
         };
         let cmd = self.version_command(binary).expect("runnable");
@@ -102,13 +104,17 @@ impl RunCheck {
         if !ok {
             bail!("the binary does not run on its CPU class ({cpu}): `{cmd}` failed:\n{}", output.trim());
         }
-        log.say(&format!("runs on {cpu}: {}", output.lines().next().unwrap_or("").trim()));
-        if let Some(smoke) = smoke {
-            let summary = self
-                .smoke(sh, binary, smoke)
-                .with_context(|| format!("the smoke run (dist.smoke) failed on its CPU class ({cpu})"))?;
-            log.say(&format!("smoke on {cpu}: {summary}"));
-        }
+        let version = output.lines().next().unwrap_or("").trim().to_string();
+        let line = match smoke {
+            None => format!("runs on {cpu}: {version}"),
+            Some(smoke) => {
+                let summary = self
+                    .smoke(sh, binary, smoke)
+                    .with_context(|| format!("the smoke run (dist.smoke) failed on its CPU class ({cpu})"))?;
+                format!("runs on {cpu}: {version}; {summary}")
+            }
+        };
+        log.say(&line);
         Ok(cpu.clone())
     }
 

@@ -10,9 +10,11 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use crate::build::backend::{self, Backend, BackendRequest, StdStatus};
+use crate::build::emulator;
 use crate::build::toolchain::Toolchain;
-use crate::project::matrix::Arch;
+use crate::project::matrix::{Arch, RunOn};
 use crate::util::cmd::Cmd;
+use crate::util::progress;
 
 /// How an arch's backend is settled.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,10 +54,16 @@ pub enum StepKind {
     CrossInstall,
     /// The builder image the cross backend runs in must be in the local engine.
     BuilderImage,
+    /// The folder cross mounts into the container at its own path (linker wrappers, zig's
+    /// cache): docker refuses to mount a folder that does not exist.
+    CrossMount,
     /// The workspace's crates, fetched on the host: the container compiles offline.
     FetchCrates,
     /// std's crates for -Zbuild-std in the container, fetched on the host likewise.
     FetchStdCrates,
+    /// Debian's qemu-user-static, for the run checks of foreign arches whose emulator is not
+    /// on PATH: downloaded, checked against its pin and unpacked into the tool cache.
+    Emulator,
 }
 
 /// When a step runs.
@@ -124,8 +132,20 @@ impl ToolPlan {
             choices.push((arch, choice));
         }
         steps.extend(tool_steps(toolchain, &choices));
+        let emulators = arches.iter().filter_map(|arch| match arch.run_on {
+            RunOn::Qemu { emulator, .. } => Some(emulator),
+            RunOn::Host => None,
+        });
+        if toolchain.emulators.fetch_needed(emulators) {
+            let emulators = &toolchain.emulators;
+            steps.push(ToolStep {
+                kind: StepKind::Emulator,
+                cmd: emulators.download_command(&emulators.dir),
+                when: When::Always,
+            });
+        }
         let downloads: Vec<String> =
-            steps.iter().filter(|s| s.kind != StepKind::BuilderImage).map(|s| s.kind.describe()).collect();
+            steps.iter().filter(|s| s.kind.downloads()).map(|s| s.kind.describe()).collect();
         if toolchain.offline && !downloads.is_empty() {
             bail!(
                 "CARGO_NET_OFFLINE is set, but this build needs downloads: {}; run it once online \
@@ -184,29 +204,43 @@ impl ToolPlan {
                 }
             }
             record(&step.id());
-            eprintln!("{}: {}", step.kind.describe(), step.cmd);
+            // One line a step; an added target's says how it went, once rustup has answered.
+            let line = match progress::verbose() {
+                true => format!("{}: {}", step.kind.describe(), step.cmd),
+                false => step.kind.describe(),
+            };
+            if !matches!(step.kind, StepKind::AddTarget { .. }) {
+                eprintln!("{line}");
+            }
             match step.kind {
                 StepKind::AddTarget { arch } => {
-                    if let Err(reason) = toolchain.add_target(sh, &step.cmd)? {
-                        eprintln!(
-                            "{}: rustup cannot install rust-std for {} ({reason})",
-                            arch.name, arch.target
-                        );
-                        toolchain.remember_std_failure(arch.target, &reason)?;
-                        if let Choice::AfterRustup { fallback: Err(why), .. } = self.choice(arch) {
-                            bail!("{why}");
+                    let Err(reason) = toolchain.add_target(sh, &step.cmd)? else {
+                        eprintln!("{line}: added");
+                        continue;
+                    };
+                    toolchain.remember_std_failure(arch.target, &reason)?;
+                    match self.choice(arch) {
+                        Choice::AfterRustup { fallback: Ok(fallback), .. } => {
+                            eprintln!(
+                                "{line}: rustup has none ({reason}); {} builds with {fallback}",
+                                arch.name
+                            )
                         }
-                        refused.push(arch.name);
+                        Choice::AfterRustup { fallback: Err(why), .. } => {
+                            bail!("rustup cannot install rust-std for {} ({reason}): {why}", arch.target)
+                        }
+                        Choice::Settled(_) => unreachable!("an added target has a fallback"),
                     }
+                    refused.push(arch.name);
                 }
                 StepKind::Nightly => toolchain.install_nightly(sh, &step.cmd)?,
-                StepKind::RustSrc => step.cmd.run(sh).with_context(|| {
+                StepKind::RustSrc => step.cmd.run_step(sh).with_context(|| {
                     format!("the build-std backend needs the standard library's source; run `{}`", step.cmd)
                 })?,
                 StepKind::Zig => toolchain.zig.fetch(sh)?,
                 StepKind::CrossInstall => step
                     .cmd
-                    .run(sh)
+                    .run_step(sh)
                     .with_context(|| format!("cannot install cross for --backend cross (`{}`)", step.cmd))?,
                 StepKind::BuilderImage => {
                     if !matches!(step.cmd.output(sh), Ok((true, _))) {
@@ -217,9 +251,16 @@ impl ToolPlan {
                         );
                     }
                 }
-                StepKind::FetchCrates | StepKind::FetchStdCrates => step.cmd.run(sh).with_context(|| {
-                    format!("cannot fetch the crates the cross build needs (`{}`)", step.cmd)
-                })?,
+                StepKind::CrossMount => {
+                    let cross = toolchain.cross.as_ref().expect("a cross step has cross tools");
+                    cross.create_mount_dir()?;
+                }
+                StepKind::Emulator => toolchain.emulators.fetch(sh)?,
+                StepKind::FetchCrates | StepKind::FetchStdCrates => {
+                    step.cmd.run_step(sh).with_context(|| {
+                        format!("cannot fetch the crates the cross build needs (`{}`)", step.cmd)
+                    })?
+                }
             }
         }
         let settled: Vec<(&'static Arch, Backend)> = self
@@ -251,14 +292,21 @@ impl ToolStep {
             StepKind::Zig => "zig",
             StepKind::CrossInstall => "cross",
             StepKind::BuilderImage => "builder-image",
+            StepKind::CrossMount => "cross-mount",
             StepKind::FetchCrates => "fetch-crates",
             StepKind::FetchStdCrates => "fetch-std-crates",
+            StepKind::Emulator => "emulator",
         };
         format!("toolchain:{what}")
     }
 }
 
 impl StepKind {
+    /// Whether the step fetches something (which CARGO_NET_OFFLINE forbids).
+    fn downloads(&self) -> bool {
+        !matches!(self, StepKind::BuilderImage | StepKind::CrossMount)
+    }
+
     fn describe(&self) -> String {
         match self {
             StepKind::AddTarget { arch } => format!("rust-std for {} ({})", arch.target, arch.name),
@@ -267,8 +315,13 @@ impl StepKind {
             StepKind::Zig => "zig and cargo-zigbuild from PyPI".into(),
             StepKind::CrossInstall => "cross (pinned) into the tool cache".into(),
             StepKind::BuilderImage => "the builder image, for cross".into(),
+            StepKind::CrossMount => "the folder cross mounts into the builder image".into(),
             StepKind::FetchCrates => "the workspace's crates (the container builds offline)".into(),
             StepKind::FetchStdCrates => "std's crates for -Zbuild-std in the container".into(),
+            StepKind::Emulator => format!(
+                "{} from Debian (sha256-pinned; unpacked with dpkg-deb, for the run checks)",
+                emulator::PACKAGE
+            ),
         }
     }
 }
@@ -351,6 +404,11 @@ fn tool_steps(toolchain: &Toolchain, choices: &[(&'static Arch, Choice)]) -> Vec
             });
         }
         steps.push(ToolStep { kind: StepKind::BuilderImage, cmd: cross.image_check(), when: when.clone() });
+        steps.push(ToolStep {
+            kind: StepKind::CrossMount,
+            cmd: Cmd::new("mkdir").args(["-p", cross.mount_dir.as_str()]),
+            when: when.clone(),
+        });
         steps.push(ToolStep {
             kind: StepKind::FetchCrates,
             cmd: Cmd::new("cargo").args(["fetch", "--locked", "--manifest-path", cross.manifest.as_str()]),

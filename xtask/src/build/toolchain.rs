@@ -9,8 +9,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::{cmd, Shell};
 
 use crate::build::cross::CrossTools;
+use crate::build::emulator::Emulators;
 use crate::project::config::ToolchainConfig;
-pub use crate::tools::{pip_install_command, which};
+pub use crate::tools::pip_install_command;
 use crate::util::cmd::Cmd;
 use crate::util::staging::Staging;
 
@@ -32,6 +33,8 @@ pub struct Toolchain {
     pub builder_image: Option<String>,
     /// cross and the builder image, when `--backend cross` asks for them.
     pub cross: Option<CrossTools>,
+    /// qemu-user for the run checks: on PATH, in the tool cache, or fetched by a plan step.
+    pub emulators: Emulators,
     tools_dir: Utf8PathBuf,
 }
 
@@ -144,10 +147,6 @@ impl ZigTools {
     }
 
     pub fn fetch(&self, sh: &Shell) -> Result<()> {
-        eprintln!(
-            "fetching zig {} and cargo-zigbuild {} from PyPI into {}",
-            self.zig_version, self.zigbuild_version, self.dir
-        );
         if cmd!(sh, "python3 -m pip --version").quiet().ignore_stdout().ignore_stderr().run().is_err() {
             bail!(
                 "zig and cargo-zigbuild are needed but python3 with pip is not available to fetch them; \
@@ -159,7 +158,7 @@ impl ZigTools {
         // Fetched aside and renamed, so an interrupted fetch never looks installed.
         let staging = Staging::create(&self.dir, "ziglang")?;
         self.fetch_command(&staging.dir)
-            .run(sh)
+            .run_step(sh)
             .context("fetching zig and cargo-zigbuild from PyPI failed")?;
         staging.commit()?;
         Ok(())
@@ -185,6 +184,7 @@ impl Toolchain {
             None
         };
         let host = host_triple(&default)?;
+        let emulators = Emulators::probe(&tools_dir(target_dir), config, &host, offline());
         Ok(Toolchain {
             default,
             stable_name: config.stable.clone(),
@@ -198,6 +198,7 @@ impl Toolchain {
             offline: offline(),
             builder_image: builder_image(),
             cross: None,
+            emulators,
             tools_dir: tools_dir(target_dir),
         })
     }
@@ -268,7 +269,7 @@ impl Toolchain {
     /// Runs the plan's `rustup toolchain install` and probes what it installed.
     pub fn install_nightly(&mut self, sh: &Shell, install: &Cmd) -> Result<()> {
         install
-            .run(sh)
+            .run_step(sh)
             .with_context(|| format!("the build-std backend needs {}; run `{install}`", self.nightly_name))?;
         self.nightly = Some(RustToolchain::probe(sh, Some(&self.nightly_name))?);
         Ok(())
@@ -294,10 +295,12 @@ impl Toolchain {
             zig: "0.17.1".into(),
             cargo_zigbuild: "0.24.0".into(),
             cross: "0.2.5".into(),
+            qemu: crate::project::config::pinned_qemu(),
         };
         let tools_dir = Utf8PathBuf::from("/work/exotool/target/xtask-tools");
         let mut zig_tools = ZigTools::new(&tools_dir, &config);
         zig_tools.present = zig;
+        let emulators = Emulators::fixture(&tools_dir, &config);
         Toolchain {
             default: rust("stable", "1.95.0 (59807616e 2026-04-14)", std_for),
             stable_name: Some("1.95.0".into()),
@@ -311,6 +314,7 @@ impl Toolchain {
             offline: false,
             builder_image: None,
             cross: None,
+            emulators,
             tools_dir,
         }
     }

@@ -24,7 +24,7 @@ use crate::build::toolchain::Toolchain;
 use crate::flags;
 use crate::project::builder_spec::{self, BuilderSpec};
 use crate::project::cargo_metadata::Metadata;
-use crate::project::config::{Config, DebConfig, RpmConfig, SmokeConfig};
+use crate::project::config::{Config, DebConfig, RpmConfig, RunCheckPolicy, SmokeConfig};
 use crate::project::matrix::{self, Arch};
 use crate::project::workspace::{ProjectFacts, Release, Workspace};
 use crate::release::archive::{self, ArchiveEntry};
@@ -37,7 +37,7 @@ use crate::release::layout::{
     self, DOCKERFILE_RELEASE, INSTALL_SH, MANIFEST_FILE, PROVENANCE_FILE, SHARED_FILES, SIDECAR_SUFFIX,
     SUMS_FILE,
 };
-use crate::release::manifest::{Artifact, BuiltWith, DebPackage, Manifest, RpmPackage};
+use crate::release::manifest::{Artifact, BuiltWith, DebPackage, Manifest, RpmPackage, RUN_CHECK_SKIPPED};
 use crate::release::package::{self, PackageFiles, PackageInputs, PackageSpec};
 use crate::release::rpm;
 use crate::release::{provenance, sbom};
@@ -45,7 +45,7 @@ use crate::sign::Signing;
 use crate::util::cmd::Cmd;
 use crate::util::interrupt;
 use crate::util::pool;
-use crate::util::progress::{Progress, RowLog};
+use crate::util::progress::{self, Progress, RowLog, Tail};
 use crate::util::report::{human_size, seconds, short};
 use crate::util::staging::Staging;
 
@@ -364,6 +364,7 @@ fn built_with(toolchain: &Toolchain, backend: Backend) -> BuiltWith {
 
 impl flags::Dist {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        progress::set_verbose(self.verbose);
         let ws = Workspace::load(sh)?;
         let release = ws.release(sh)?;
         let arches = ws.config.select_arches(&self.arch, &self.target)?;
@@ -376,6 +377,7 @@ impl flags::Dist {
             dry_run: self.dry_run,
             sign_key: self.sign.sign_key,
             keyless: self.sign.keyless,
+            allow_unrun: self.allow_unrun,
         };
         run(sh, &ws, release, &request)
     }
@@ -393,6 +395,8 @@ pub struct DistRequest {
     pub sign_key: Option<Utf8PathBuf>,
     /// `--keyless`: cosign signs SHA256SUMS with Sigstore's OIDC flow instead of a key.
     pub keyless: bool,
+    /// `--allow-unrun`: a binary no emulator here can start is packed anyway, saying so.
+    pub allow_unrun: bool,
 }
 
 impl DistRequest {
@@ -407,6 +411,7 @@ impl DistRequest {
             dry_run,
             sign_key: None,
             keyless: false,
+            allow_unrun: false,
         }
     }
 }
@@ -436,7 +441,11 @@ pub fn run(sh: &Shell, ws: &Workspace, release: Release, request: &DistRequest) 
         toolchain.cross = Some(cross_tools(ws, &toolchain)?);
     }
     let plan = DistPlan::new(ws, toolchain, release, request, inputs, signing)?;
-    print!("{}", plan.render());
+    if request.dry_run || progress::verbose() {
+        print!("{}", plan.render());
+    } else {
+        print!("{}", plan.headline());
+    }
     let steps = StepRecord::from_env()?;
     if request.dry_run {
         steps.planned(&plan);
@@ -501,6 +510,32 @@ fn cross_tools(ws: &Workspace, toolchain: &Toolchain) -> Result<CrossTools> {
         &builder.zig,
         ws.root.join("Cargo.toml"),
     ))
+}
+
+/// A release must start every binary on its CPU class; where nothing here can, it stops now,
+/// before anything is built, unless `--allow-unrun` or `dist.run-check = "optional"` says to
+/// pack those binaries unrun.
+fn refuse_unrunnable(arches: &[ArchPlan], policy: RunCheckPolicy, allow_unrun: bool) -> Result<()> {
+    if allow_unrun || policy == RunCheckPolicy::Optional {
+        return Ok(());
+    }
+    let unrunnable: Vec<(&str, &str)> = arches
+        .iter()
+        .filter_map(|step| match &step.run_check {
+            RunCheck::Unavailable(why) => Some((step.arch.name, why.as_str())),
+            RunCheck::Run { .. } => None,
+        })
+        .collect();
+    let Some((_, why)) = unrunnable.first() else { return Ok(()) };
+    let names: Vec<&str> = unrunnable.iter().map(|(name, _)| *name).collect();
+    bail!(
+        "the run check cannot start {} on {} CPU here: {why}, or pass --allow-unrun (or set \
+         dist.run-check = \"optional\" in release.toml) to pack {} without starting {}",
+        names.join(", "),
+        if names.len() == 1 { "its" } else { "their" },
+        if names.len() == 1 { "it" } else { "them" },
+        if names.len() == 1 { "it" } else { "them" },
+    )
 }
 
 /// Cargo's target dir for one arch. Builds sharing one would wait for each other on cargo's
@@ -577,7 +612,7 @@ impl DistPlan {
                     arch,
                     build: how(choice.backend()),
                     if_rustup_refuses: choice.fallback().map(how),
-                    run_check: RunCheck::for_arch(arch),
+                    run_check: RunCheck::for_arch(arch, &toolchain.emulators),
                     archive_name: layout::archive_name(&release, arch.target),
                     package: ws.config.dist.package.clone(),
                     sbom: SbomSource::new(ws, &toolchain, arch),
@@ -591,7 +626,8 @@ impl DistPlan {
                         .map(|rpm_arch| rpm::file_name(&release, &ws.config.rpm, rpm_arch)),
                 }
             })
-            .collect();
+            .collect::<Vec<ArchPlan>>();
+        refuse_unrunnable(&arches, ws.config.dist.run_check, request.allow_unrun)?;
         Ok(DistPlan {
             release,
             out_dir: request.out.path().to_path_buf(),
@@ -607,6 +643,24 @@ impl DistPlan {
             signing,
             toolchain,
         })
+    }
+
+    /// The two lines a run starts with (the whole plan is `--dry-run`'s and `--verbose`'s).
+    pub fn headline(&self) -> String {
+        let r = &self.release;
+        let names: Vec<&str> = self.arches.iter().map(|step| step.arch.name).collect();
+        format!(
+            "dist: {} {} from commit {} (source date {}), into {}\n\
+             {} arch(es), {} at once: {} (the whole plan: --dry-run; every command's output: --verbose)\n",
+            r.name,
+            r.version,
+            short(&r.commit),
+            r.created(),
+            self.out_dir,
+            names.len(),
+            self.jobs.min(names.len()),
+            names.join(" ")
+        )
     }
 
     /// The plan as `--dry-run` prints it: the toolchain's steps, each arch's, and signing.
@@ -710,9 +764,13 @@ impl DistPlan {
             |index, (step, build, built_with)| {
                 let log = progress.row(index);
                 let started = Instant::now();
-                let doing =
-                    if build.command.is_some() && !build.up_to_date { "building" } else { "checking" };
-                log.say(&format!("{doing} {} with {}", step.arch.target, build.backend));
+                log.say(&match (&build.command, build.up_to_date) {
+                    (Some(_), false) => format!("building {} with {}", step.arch.target, build.backend),
+                    (Some(_), true) => {
+                        format!("{} is up to date (its inputs are unchanged)", step.arch.target)
+                    }
+                    (None, _) => format!("checking the prebuilt {}", build.binary),
+                });
                 // xshell's Shell is not shared between threads; each worker has its own.
                 let built = Shell::new()
                     .map_err(anyhow::Error::from)
@@ -734,12 +792,7 @@ impl DistPlan {
                         ),
                     ),
                     // Only the first failure is news: the others were stopped because of it.
-                    Err(_) if !first_failure.swap(true, Ordering::SeqCst) => {
-                        progress.finish(index, "failed");
-                        if let Some(transcript) = progress.transcript(index) {
-                            progress.note(index, &format!("failed; its output:\n{transcript}"));
-                        }
-                    }
+                    Err(_) if !first_failure.swap(true, Ordering::SeqCst) => progress.finish(index, "failed"),
                     Err(_) => progress.finish(index, "stopped"),
                 }
                 built.map(|(artifact, ran_on)| (artifact, ran_on, started.elapsed()))
@@ -786,6 +839,13 @@ impl DistPlan {
         }
         let dest = dest.expect("the last step renames the folder into place");
         print!("{}", summary_table(&rows));
+        let unrun = rows.iter().filter(|row| row.ran_on == RUN_CHECK_SKIPPED).count();
+        if unrun > 0 {
+            println!(
+                "{unrun} of {} binaries not started on their CPU (run_check \"{RUN_CHECK_SKIPPED}\" in {MANIFEST_FILE})",
+                rows.len()
+            );
+        }
         let archives =
             if rows.len() == 1 { "1 archive".to_string() } else { format!("{} archives", rows.len()) };
         println!(
@@ -852,7 +912,7 @@ impl ArchRun<'_> {
             steps.record(&what.id(step.arch));
             match what {
                 ArchStep::Build => self.build()?,
-                ArchStep::UpToDate => self.log.say("up to date: the inputs of the last build are unchanged"),
+                ArchStep::UpToDate => {}
                 ArchStep::Check => {
                     binary = std::fs::read(&build.binary)
                         .with_context(|| format!("the build left no binary at {}", build.binary))?;
@@ -863,7 +923,11 @@ impl ArchRun<'_> {
                 ArchStep::Run => {
                     ran_on = step.run_check.run(self.sh, &build.binary, self.plan.smoke.as_ref(), self.log)?
                 }
-                ArchStep::Pack => artifact = Some(self.pack(&binary)?),
+                ArchStep::Pack => {
+                    let mut packed = self.pack(&binary)?;
+                    packed.run_check = ran_on.clone();
+                    artifact = Some(packed);
+                }
                 ArchStep::Sbom => self.sbom()?,
                 ArchStep::Deb => {
                     let packed = artifact.as_mut().expect("packed before its package");
@@ -881,9 +945,14 @@ impl ArchRun<'_> {
     fn build(&self) -> Result<()> {
         let command = self.build.command.as_ref().expect("a build step has a command");
         let started = SystemTime::now();
-        command
-            .run_lines(self.sh, |line| self.log.say(line))
-            .context("the build failed (its output is above)")?;
+        let mut tail = Tail::default();
+        let built = command.run_lines(self.sh, |line| {
+            tail.push(line);
+            self.log.detail(line);
+        });
+        if let Err(err) = built {
+            bail!("the build failed: {err:#}\n  its last lines:\n{}", tail.render());
+        }
         if let Some(record) = &self.build.record {
             record.write(started)?;
         }
@@ -971,14 +1040,18 @@ struct SummaryRow {
 }
 
 fn summary_table(rows: &[SummaryRow]) -> String {
+    // Columns as wide as their widest cell, so every target name fits.
+    let arch_w = rows.iter().map(|r| r.arch.len()).chain([4]).max().unwrap_or(4);
+    let target_w = rows.iter().map(|r| r.target.len()).chain([6]).max().unwrap_or(6);
+    let backend_w = rows.iter().map(|r| r.backend.id().len()).chain([7]).max().unwrap_or(7);
     let mut out = format!(
-        "\n{:<8} {:<31} {:<15} {:>9} {:>9} {:<13} {:>7}  {}\n",
+        "\n{:<arch_w$} {:<target_w$} {:<backend_w$} {:>9} {:>9} {:<13} {:>7}  {}\n",
         "ARCH", "TARGET", "BACKEND", "ARCHIVE", "BINARY", "SHA256", "TIME", "RAN ON"
     );
     for row in rows {
         let _ = writeln!(
             out,
-            "{:<8} {:<31} {:<15} {:>9} {:>9} {:<13} {:>7}  {}",
+            "{:<arch_w$} {:<target_w$} {:<backend_w$} {:>9} {:>9} {:<13} {:>7}  {}",
             row.arch,
             row.target,
             row.backend.id(),
@@ -1010,6 +1083,7 @@ mod tests {
             dry_run: true,
             sign_key: None,
             keyless: false,
+            allow_unrun: false,
         };
         let inputs = DistInputs {
             config: ws.config.clone(),

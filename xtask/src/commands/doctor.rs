@@ -12,6 +12,7 @@ use serde::Serialize;
 use xshell::Shell;
 
 use crate::build::backend::{Backend, BackendRequest, StdStatus};
+use crate::build::emulator::Source;
 use crate::build::tool_steps::{self, Choice, StepKind, ToolPlan};
 use crate::build::toolchain::Toolchain;
 use crate::flags::{self, Engine};
@@ -109,7 +110,7 @@ impl flags::Doctor {
             let report = serde_json::json!({ "tools": rows, "ready": verdict.is_ok(), "verdict": verdict_text(&verdict) });
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            print!("{}", render(&rows));
+            print!("{}", render(&rows, self.verbose));
         }
         match verdict {
             Ok(line) => {
@@ -150,7 +151,9 @@ impl Machine {
         for arch in &config.dist.arches {
             if let RunOn::Qemu { emulator, .. } = arch.run_on {
                 let tool = Tool { program: emulator, ..tools::QEMU_USER };
-                ask(emulator, &tool, tools::which(emulator).map(|p| Cmd::new(p.to_string())));
+                let program = toolchain.emulators.locate(emulator);
+                let program = program.program().filter(|path| path.is_file());
+                ask(emulator, &tool, program.map(|p| Cmd::new(p.to_string())));
             }
         }
         let docker = tools::which("docker").map(|p| Cmd::new(p.to_string()));
@@ -204,7 +207,7 @@ pub fn diagnose(
     rows.extend(plan.choices.iter().map(|(arch, choice)| std_row(toolchain, arch, choice, &plan)));
     rows.extend(build_std_rows(toolchain, &plan));
     rows.extend(zig_rows(toolchain, &plan, machine));
-    rows.extend(config.dist.arches.iter().filter_map(|arch| emulator_row(arch, machine)));
+    rows.extend(config.dist.arches.iter().filter_map(|arch| emulator_row(arch, toolchain, &plan, machine)));
     rows.extend(image_rows(machine, wanted));
     rows.extend(tool_rows(config, toolchain, machine, wanted));
     rows
@@ -351,18 +354,26 @@ fn zig_rows(toolchain: &Toolchain, plan: &ToolPlan, machine: &Machine) -> Vec<Ro
         .collect()
 }
 
-/// qemu-user for an arch the host cannot run, with the CPU model the run check starts it on.
-fn emulator_row(arch: &Arch, machine: &Machine) -> Option<Row> {
+/// qemu-user for an arch the host cannot run, with the CPU model the run check starts it on:
+/// on PATH, in the tool cache, fetched by the dist plan's emulator step, or missing.
+fn emulator_row(arch: &Arch, toolchain: &Toolchain, plan: &ToolPlan, machine: &Machine) -> Option<Row> {
     let RunOn::Qemu { emulator, cpu } = arch.run_on else { return None };
-    let version = machine.version(emulator);
-    // dist does not fetch an emulator yet: when its plan gains that step, name it here.
-    let install = "sudo apt-get install qemu-user-static";
+    let source = toolchain.emulators.locate(emulator);
+    let (status, provided_by) = match &source {
+        Source::Path(_) => (Status::Found, "Debian's qemu-user-static, on PATH".to_string()),
+        Source::Cached(_) => (Status::Found, "the tool cache (fetched by an earlier dist)".to_string()),
+        Source::Fetched(_) => match step_of(plan, &StepKind::Emulator) {
+            Some(step) => by_step(toolchain, step),
+            None => (Status::Missing, "the dist plan has no emulator step".to_string()),
+        },
+        Source::Unavailable(why) => (Status::Missing, why.clone()),
+    };
     Some(Row {
         tool: format!("{emulator} -cpu {cpu}"),
-        status: if version.is_some() { Status::Found } else { Status::Missing },
-        version,
+        status,
+        version: machine.version(emulator),
         needed_for: format!("dist: starting the {} binary on its CPU", arch.name),
-        provided_by: format!("Debian's qemu-user-static: `{install}`"),
+        provided_by,
     })
 }
 
@@ -457,24 +468,45 @@ fn command_of(tool: &Tool) -> String {
 }
 
 /// One aligned line per row: status, tool, version, what needs it, what provides it.
-pub fn render(rows: &[Row]) -> String {
-    let width = |f: &dyn Fn(&Row) -> usize| rows.iter().map(f).max().unwrap_or(0);
-    let version = |row: &Row| shorten(row.version.as_deref().unwrap_or("-"), 40);
-    let (tool_w, version_w) = (width(&|r| r.tool.len()), width(&|r| version(r).chars().count()));
-    let needed_w = width(&|r| r.needed_for.len());
+/// The report's width: a row's line, and the indented lines under it, fit in it.
+pub const WIDTH: usize = 100;
+
+/// One line per tool (status, tool, version), aligned; under a row that is not simply found
+/// (and under every row with `--verbose`), what needs it and what provides it, wrapped.
+pub fn render(rows: &[Row], verbose: bool) -> String {
+    let tool_w = rows.iter().map(|r| r.tool.len()).max().unwrap_or(0);
     let mut out = String::new();
     for row in rows {
-        let _ = writeln!(
-            out,
-            "{:<7} {:<tool_w$}  {:<version_w$}  {:<needed_w$}  {}",
-            row.status.label(),
-            row.tool,
-            version(row),
-            row.needed_for,
-            row.provided_by
-        );
+        let head = format!("{:<7} {:<tool_w$}  ", row.status.label(), row.tool);
+        let room = WIDTH.saturating_sub(head.chars().count()).max(12);
+        let _ = writeln!(out, "{head}{}", shorten(row.version.as_deref().unwrap_or("-"), room));
+        if verbose || row.status != Status::Found {
+            let about = format!("{}; {}", row.needed_for, row.provided_by);
+            for line in wrap(&about, WIDTH - 8) {
+                let _ = writeln!(out, "        {line}");
+            }
+        }
     }
     out
+}
+
+/// Greedy word wrap at `width` columns (a word longer than that, such as a path, stays whole).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 fn shorten(text: &str, max: usize) -> String {
@@ -500,7 +532,7 @@ pub fn verdict(rows: &[Row]) -> std::result::Result<String, String> {
     }
     let mut line = String::from("doctor: ready: everything the release needs is here");
     if !fetched.is_empty() {
-        let _ = write!(line, " or fetched when needed ({})", fetched.join(", "));
+        let _ = write!(line, " or fetched when needed ({} marked fetch)", fetched.len());
     }
     if !absent.is_empty() {
         let _ = write!(line, "; optional and absent: {}", absent.join(", "));
@@ -555,9 +587,15 @@ mod tests {
     fn a_ready_machine_lists_every_tool_on_one_aligned_line_and_names_what_dist_fetches() {
         let mut toolchain = Toolchain::fixture(&HOST_STD, true, true);
         let rows = report(&mut toolchain, &machine(&[]), Wanted::default());
-        let text = render(&rows);
-        let lines: Vec<&str> = text.lines().collect();
+        let text = render(&rows, false);
+        assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ')).collect();
         assert_eq!(lines.len(), rows.len());
+        let fetched = rows.iter().filter(|r| r.status == Status::WillFetch).count();
+        assert!(
+            fetched > 0 && text.lines().filter(|l| l.starts_with("        ")).count() >= fetched,
+            "{text}"
+        );
         // The tool column starts at the same place on every line, and so does the version's.
         let version_at = 8 + rows.iter().map(|r| r.tool.len()).max().unwrap() + 2;
         for (line, row) in lines.iter().zip(&rows) {
@@ -592,14 +630,31 @@ mod tests {
             assert_eq!(row(&rows, tool).status, Status::Found, "{tool}");
         }
         let verdict = verdict(&rows).unwrap();
-        assert!(verdict.starts_with("doctor: ready") && verdict.contains("rust-std armv7"), "{verdict}");
+        assert!(verdict.starts_with("doctor: ready") && verdict.contains("marked fetch"), "{verdict}");
         assert!(!verdict.contains('\n'));
+    }
+
+    #[test]
+    fn an_emulator_dist_fetches_is_fetch_and_names_its_plan_step() {
+        let mut toolchain = Toolchain::fixture(&HOST_STD, true, true);
+        let cache = toolchain.emulators.dir.join("usr/bin/qemu-riscv64-static");
+        toolchain.emulators.set("qemu-riscv64-static", Source::Fetched(cache));
+        let rows = report(&mut toolchain, &machine(&["qemu-riscv64-static"]), Wanted::default());
+        let qemu = row(&rows, "qemu-riscv64-static -cpu sifive-u54");
+        assert_eq!(qemu.status, Status::WillFetch, "{qemu:?}");
+        assert!(qemu.provided_by.contains("qemu-user-static from Debian (sha256-pinned"), "{qemu:?}");
+        assert_eq!(row(&rows, "qemu-arm-static -cpu arm1176").status, Status::Found);
+        assert!(verdict(&rows).is_ok());
     }
 
     #[test]
     fn offline_without_zig_or_with_a_missing_emulator_is_not_ready_and_names_the_fix() {
         let mut toolchain = Toolchain::fixture(&HOST_STD, true, false);
         toolchain.offline = true;
+        // What Emulators::probe finds offline with no qemu-arm-static on PATH or in the cache.
+        let why = "qemu-arm-static is not on PATH and dist cannot fetch it (CARGO_NET_OFFLINE is set, so it \
+                   cannot be downloaded): install it with `sudo apt-get install qemu-user-static`";
+        toolchain.emulators.set("qemu-arm-static", Source::Unavailable(why.into()));
         let rows = report(
             &mut toolchain,
             &machine(&["qemu-arm-static", "cache:zig", "cache:cargo-zigbuild"]),
@@ -626,7 +681,8 @@ mod tests {
                 && err.contains("qemu-arm-static -cpu arm926"),
             "{err}"
         );
-        assert!(render(&rows).lines().any(|l| l.starts_with("MISSING zig 0.17.1")), "{}", render(&rows));
+        let text = render(&rows, false);
+        assert!(text.lines().any(|l| l.starts_with("MISSING zig 0.17.1")), "{text}");
     }
 
     #[test]
@@ -667,7 +723,7 @@ mod tests {
         }
         assert!(row(&rows, "shellcheck").provided_by.contains("sudo apt-get install shellcheck"));
         let line = verdict(&rows).unwrap();
-        assert!(line.ends_with("fetched when needed (nightly, rust-src (nightly)); optional and absent: docker, docker buildx, shellcheck, cosign"), "{line}");
+        assert!(line.ends_with("fetched when needed (2 marked fetch); optional and absent: docker, docker buildx, shellcheck, cosign"), "{line}");
 
         let keyless = report(&mut toolchain, &bare, Wanted { keyless: true, engine: Some(Engine::Buildx) });
         assert_eq!(row(&keyless, "cosign").status, Status::Missing);

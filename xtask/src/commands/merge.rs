@@ -473,6 +473,7 @@ mod tests {
             },
             sbom: layout::sbom_name(&layout::archive_name(release, target)),
             built_with: BuiltWith { rustc: "rustc 1.0.0".into(), ..BuiltWith::fixture() },
+            run_check: "this host".into(),
             deb: None,
             rpm: None,
         }

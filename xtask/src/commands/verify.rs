@@ -10,6 +10,7 @@ use crate::release::dist_dir::{DistDir, PinnedKey};
 use crate::release::layout::{
     KEYLESS_BUNDLE_FILE, MANIFEST_FILE, PUBLIC_KEY_FILE, SIGNATURE_FILE, SUMS_FILE,
 };
+use crate::release::manifest::{Manifest, RUN_CHECK_SKIPPED};
 
 impl flags::Verify {
     pub fn run(self, sh: &Shell) -> Result<()> {
@@ -28,6 +29,7 @@ impl flags::Verify {
                 (None, false) => "; unsigned".to_string(),
             };
             println!("verify: {dir}: every file matches {SUMS_FILE} and {MANIFEST_FILE}{signed}");
+            report_unrun(&dir.read_manifest()?);
             if dir.path().join(KEYLESS_BUNDLE_FILE).is_file() {
                 // A keyless signature proves a CI identity, which only Sigstore's roots can check.
                 println!(
@@ -42,6 +44,22 @@ impl flags::Verify {
             eprintln!("FAILED {problem}");
         }
         bail!("verify: {} problem(s) in {dir}", problems.len())
+    }
+}
+
+/// Binaries packed without being started on their CPU (`dist --allow-unrun`) are no
+/// problem of the folder, but whoever ships it should know.
+fn report_unrun(manifest: &Manifest) {
+    let unrun: Vec<&str> =
+        manifest.artifacts.iter().filter(|a| a.run_check_skipped()).map(|a| a.arch.as_str()).collect();
+    if !unrun.is_empty() {
+        println!(
+            "verify: {} of {} binaries were packed without being started on their CPU (run_check \
+             \"{RUN_CHECK_SKIPPED}\"): {}",
+            unrun.len(),
+            manifest.artifacts.len(),
+            unrun.join(", ")
+        );
     }
 }
 

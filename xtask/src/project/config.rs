@@ -72,6 +72,7 @@ pub struct DistConfig {
     pub download_url: String,
     /// What the run check does after `--version`; `None`: `--version` only.
     pub smoke: Option<SmokeConfig>,
+    pub run_check: RunCheckPolicy,
 }
 
 /// A short life of the daemon on its CPU class: started with `args` (`{data_dir}` is a fresh
@@ -137,6 +138,63 @@ pub struct ToolchainConfig {
     pub cargo_zigbuild: String,
     /// cross, for `--backend cross`, installed with `cargo install cross --locked`.
     pub cross: String,
+    /// Debian's qemu-user-static, pinned for each Debian host architecture dist can fetch it
+    /// on (`[toolchain.qemu-user-static]`), sorted by host.
+    pub qemu: Vec<QemuPin>,
+}
+
+/// One pinned qemu-user-static package: what `apt-get download` must fetch on `host`, from
+/// Debian's `suite`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuPin {
+    /// Debian's architecture of the machine dist runs on (amd64, arm64).
+    pub host: String,
+    /// The Debian release it comes from (bookworm).
+    pub suite: String,
+    pub version: String,
+    /// The .deb's SHA-256, as Debian's Packages index lists it.
+    pub sha256: String,
+}
+
+/// The Debian hosts a qemu-user-static pin may be written for: the machines dist runs on.
+pub const QEMU_HOSTS: [&str; 2] = ["amd64", "arm64"];
+
+/// The Debian release the pinned qemu-user-static comes from.
+pub const QEMU_SUITE: &str = "bookworm";
+
+/// bookworm's qemu-user-static (7.2), whose `-cpu` models the matrix names.
+pub fn pinned_qemu() -> Vec<QemuPin> {
+    let pin = |host: &str, version: &str, sha256: &str| QemuPin {
+        host: host.into(),
+        suite: QEMU_SUITE.into(),
+        version: version.into(),
+        sha256: sha256.into(),
+    };
+    vec![
+        pin(
+            "amd64",
+            "1:7.2+dfsg-7+deb12u18+b3",
+            "c3e3ba2bd87f8c5b9a5da5ef21b5a3b82d7c63b89dd448d9ddaa4eabc5b6e402",
+        ),
+        pin(
+            "arm64",
+            "1:7.2+dfsg-7+deb12u18+b3",
+            "e420c417c12b42ca774795b62888d5388da0e08c1ef263dea1490e5ce4e32a0b",
+        ),
+    ]
+}
+
+/// `dist.run-check`: whether a binary that cannot be started on its CPU class here (no
+/// emulator to be had) stops the release or is packed unrun, saying so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunCheckPolicy {
+    #[default]
+    Required,
+    Optional,
+}
+
+impl RunCheckPolicy {
+    pub const NAMES: [&'static str; 2] = ["required", "optional"];
 }
 
 /// `[toolchain]`'s defaults: dated and numbered, never a floating channel, so a release.toml
@@ -212,6 +270,7 @@ struct RawDist {
     include: Vec<Utf8PathBuf>,
     download_url: Option<Spanned<String>>,
     smoke: Option<Spanned<RawSmoke>>,
+    run_check: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -246,6 +305,16 @@ struct RawToolchain {
     zig: Option<String>,
     cargo_zigbuild: Option<String>,
     cross: Option<String>,
+    #[serde(default)]
+    qemu_user_static: BTreeMap<Spanned<String>, Spanned<RawQemuPin>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQemuPin {
+    version: String,
+    sha256: Spanned<String>,
+    suite: Option<String>,
 }
 
 /// release.toml's text, to point an error at the line and column of a value.
@@ -281,6 +350,23 @@ impl RawDist {
             Some(url) => parse_download_url(src, url)?,
         };
         let smoke = self.smoke.map(|smoke| smoke_config(src, smoke)).transpose()?;
+        let run_check = match self.run_check {
+            None => RunCheckPolicy::default(),
+            Some(value) => match value.get_ref().as_str() {
+                "required" => RunCheckPolicy::Required,
+                "optional" => RunCheckPolicy::Optional,
+                other => {
+                    return Err(src.fail(
+                        value.span(),
+                        format!(
+                            "dist.run-check {other:?} is not one of: {}; \"optional\" packs a binary no \
+                             emulator here can start, saying so",
+                            RunCheckPolicy::NAMES.join(", ")
+                        ),
+                    ))
+                }
+            },
+        };
         Ok(DistConfig {
             binary: self.binary.unwrap_or_else(|| self.package.clone()),
             package: self.package,
@@ -288,6 +374,7 @@ impl RawDist {
             include: self.include,
             download_url,
             smoke,
+            run_check,
         })
     }
 }
@@ -527,15 +614,59 @@ fn parse_labels(
 }
 
 impl RawToolchain {
-    fn parse(self) -> ToolchainConfig {
-        ToolchainConfig {
+    fn parse(self, src: &Source) -> Result<ToolchainConfig> {
+        Ok(ToolchainConfig {
             stable: None,
             nightly: self.nightly.unwrap_or_else(|| PINNED_NIGHTLY.into()),
             zig: self.zig.unwrap_or_else(|| PINNED_ZIG.into()),
             cargo_zigbuild: self.cargo_zigbuild.unwrap_or_else(|| PINNED_CARGO_ZIGBUILD.into()),
             cross: self.cross.unwrap_or_else(|| PINNED_CROSS.into()),
-        }
+            qemu: parse_qemu_pins(src, self.qemu_user_static)?,
+        })
     }
+}
+
+/// `[toolchain.qemu-user-static]`: a pin per Debian host, each replacing the built-in one.
+fn parse_qemu_pins(
+    src: &Source,
+    written: BTreeMap<Spanned<String>, Spanned<RawQemuPin>>,
+) -> Result<Vec<QemuPin>> {
+    let mut pins = pinned_qemu();
+    for (host, pin) in written {
+        if !QEMU_HOSTS.contains(&host.get_ref().as_str()) {
+            return Err(src.fail(
+                host.span(),
+                format!(
+                    "toolchain.qemu-user-static.{}: dist fetches qemu-user-static on Debian hosts {} only",
+                    host.get_ref(),
+                    QEMU_HOSTS.join(" and ")
+                ),
+            ));
+        }
+        let pin = pin.into_inner();
+        let sha256 = pin.sha256.get_ref();
+        if sha256.len() != 64 || !sha256.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) {
+            return Err(src.fail(
+                pin.sha256.span(),
+                format!(
+                    "toolchain.qemu-user-static.{}.sha256 {sha256:?} is not a SHA-256 (64 lowercase hex \
+                     digits); copy the SHA256 line of `apt-cache show qemu-user-static={}`",
+                    host.get_ref(),
+                    pin.version
+                ),
+            ));
+        }
+        let host = host.into_inner();
+        pins.retain(|p| p.host != host);
+        pins.push(QemuPin {
+            host,
+            suite: pin.suite.unwrap_or_else(|| QEMU_SUITE.into()),
+            version: pin.version,
+            sha256: pin.sha256.into_inner(),
+        });
+    }
+    pins.sort_by(|a, b| a.host.cmp(&b.host));
+    Ok(pins)
 }
 
 impl RawSign {
@@ -612,7 +743,8 @@ impl Config {
         let image = raw.image.parse(&src, &dist.package)?;
         let deb = raw.deb.parse(&src, &dist.binary)?;
         let rpm = raw.rpm.parse(&src)?;
-        Ok(Config { dist, image, toolchain: raw.toolchain.parse(), sign: raw.sign.parse(), deb, rpm })
+        let toolchain = raw.toolchain.parse(&src)?;
+        Ok(Config { dist, image, toolchain, sign: raw.sign.parse(), deb, rpm })
     }
 
     /// Resolves `--arch NAME` / `--target TRIPLE` selections; none means every configured arch.
@@ -790,6 +922,7 @@ mod tests {
         assert_eq!(config.image.user, 10001);
         assert_eq!(config.image.base, BaseKind::Busybox);
         assert_eq!(config.image.base_image(matrix::by_name("arm32v5").unwrap()), "arm32v5/busybox");
+        assert_eq!(config.toolchain.qemu, pinned_qemu(), "release.toml repeats the built-in pins");
     }
 
     #[test]
@@ -803,6 +936,42 @@ mod tests {
         let toolchain = (config.toolchain.nightly, config.toolchain.zig, config.toolchain.cargo_zigbuild);
         assert_eq!(toolchain, ("nightly-2026-01-01".into(), "1".into(), "2".into()));
         assert_eq!(config.toolchain.cross, "3");
+    }
+
+    #[test]
+    fn the_run_check_policy_and_qemu_pins_are_checked_where_they_are_written() {
+        let base = "[dist]\npackage = \"x\"\n";
+        let config = parse(base).unwrap();
+        assert_eq!(config.dist.run_check, RunCheckPolicy::Required);
+        assert_eq!(config.toolchain.qemu, pinned_qemu());
+        let optional = parse("[dist]\npackage = \"x\"\nrun-check = \"optional\"\n").unwrap();
+        assert_eq!(optional.dist.run_check, RunCheckPolicy::Optional);
+        assert_eq!(
+            error("[dist]\npackage = \"x\"\nrun-check = \"sometimes\"\n"),
+            "release.toml:3:13: dist.run-check \"sometimes\" is not one of: required, optional; \"optional\" \
+             packs a binary no emulator here can start, saying so"
+        );
+        let pin = |host: &str, sha: &str| {
+            format!("{base}[toolchain.qemu-user-static]\n{host} = {{ version = \"1:9.0\", sha256 = \"{sha}\" }}\n")
+        };
+        let arm64 = parse(&pin("arm64", &"ab".repeat(32))).unwrap().toolchain.qemu;
+        assert_eq!(arm64[0], pinned_qemu()[0], "amd64 keeps its built-in pin");
+        assert_eq!(
+            (arm64[1].version.as_str(), arm64[1].sha256.as_str()),
+            ("1:9.0", "ab".repeat(32).as_str())
+        );
+        let err = error(&pin("amd64", "ABC"));
+        assert!(
+            err.starts_with(
+                "release.toml:4:39: toolchain.qemu-user-static.amd64.sha256 \"ABC\" is not a SHA-256"
+            ) && err.contains("apt-cache show qemu-user-static=1:9.0"),
+            "{err}"
+        );
+        let err = error(&pin("riscv64", &"ab".repeat(32)));
+        assert!(
+            err.starts_with("release.toml:4:1: toolchain.qemu-user-static.riscv64: dist fetches"),
+            "{err}"
+        );
     }
 
     #[test]

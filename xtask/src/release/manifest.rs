@@ -13,6 +13,9 @@ use crate::release::layout;
 
 pub const SCHEMA: &str = "exotool-dist-manifest/2";
 
+/// An artifact's `run_check` when its binary was packed without being started on its CPU.
+pub const RUN_CHECK_SKIPPED: &str = "skipped";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -56,6 +59,10 @@ pub struct Artifact {
     pub sbom: String,
     /// How it was built: backend and compiler, so anyone can rebuild it the same way.
     pub built_with: BuiltWith,
+    /// The CPU the run check started the binary on (its qemu `-cpu` model, or "this host"), or
+    /// `RUN_CHECK_SKIPPED` when nothing here could start it and the release allowed that.
+    #[serde(default)]
+    pub run_check: String,
     /// The Debian package made from the same binary, when `[deb]` is enabled and the arch
     /// has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +169,7 @@ impl Artifact {
             },
             sbom: layout::sbom_name(&name),
             built_with: BuiltWith::default(),
+            run_check: String::new(),
             deb: None,
             rpm: None,
             name,
@@ -170,6 +178,11 @@ impl Artifact {
 }
 
 impl Artifact {
+    /// Whether the binary was packed without being started on its CPU class.
+    pub fn run_check_skipped(&self) -> bool {
+        self.run_check == RUN_CHECK_SKIPPED
+    }
+
     /// The file names of the packages made from this archive's binary.
     pub fn package_names(&self) -> Vec<&str> {
         let deb = self.deb.as_ref().map(|p| p.name.as_str());
@@ -246,6 +259,7 @@ pub mod tests {
                 },
                 sbom: "exonode-0.1.0-x86_64-unknown-linux-musl.tar.gz.cdx.json".into(),
                 built_with: BuiltWith::fixture(),
+                run_check: "this host".into(),
                 deb: None,
                 rpm: None,
             }],
@@ -280,7 +294,8 @@ pub mod tests {
         "backend": "cargo",
         "rustc": "rustc 1.95.0",
         "toolchain": "1.95.0"
-      }
+      },
+      "run_check": "this host"
     }
   ]
 }

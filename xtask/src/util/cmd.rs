@@ -11,6 +11,7 @@ use camino::Utf8PathBuf;
 use xshell::Shell;
 
 use crate::util::interrupt::{self, TrackedChild};
+use crate::util::progress::{self, Tail};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -19,11 +20,24 @@ pub struct Cmd {
     pub env: Vec<(String, String)>,
     /// Directories put in front of PATH (tools fetched into the cache).
     pub path_prepend: Vec<Utf8PathBuf>,
+    /// The folder it runs in, when not the xtask's own (`apt-get download` writes there).
+    pub dir: Option<Utf8PathBuf>,
 }
 
 impl Cmd {
     pub fn new(program: impl Into<String>) -> Cmd {
-        Cmd { program: program.into(), args: Vec::new(), env: Vec::new(), path_prepend: Vec::new() }
+        Cmd {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            path_prepend: Vec::new(),
+            dir: None,
+        }
+    }
+
+    pub fn current_dir(mut self, dir: impl Into<Utf8PathBuf>) -> Cmd {
+        self.dir = Some(dir.into());
+        self
     }
 
     pub fn arg(mut self, arg: impl Into<String>) -> Cmd {
@@ -64,6 +78,9 @@ impl Cmd {
         let mut command: std::process::Command = self.to_xshell(sh).into();
         // A child in a process group of its own that read the terminal would be stopped (SIGTTIN).
         command.stdin(Stdio::null());
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
         command
     }
 
@@ -78,6 +95,19 @@ impl Cmd {
         let status = child.wait().with_context(|| format!("lost track of `{self}`"))?;
         if !status.success() {
             bail!("command failed ({status}): {self}");
+        }
+        Ok(())
+    }
+
+    /// Runs a step of a plan: its output is shown with `--verbose`, and otherwise kept back,
+    /// the error of a failure carrying its last lines.
+    pub fn run_step(&self, sh: &Shell) -> Result<()> {
+        if progress::verbose() {
+            return self.run(sh);
+        }
+        let (ok, output) = self.output(sh)?;
+        if !ok {
+            bail!("command failed: {self}\n  its last lines:\n{}", Tail::of(&output).render());
         }
         Ok(())
     }
@@ -161,6 +191,9 @@ fn forward_lines(
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut words = Vec::new();
+        if let Some(dir) = &self.dir {
+            words.push(format!("cd {} &&", quote(dir.as_str())));
+        }
         if !self.path_prepend.is_empty() {
             let dirs: Vec<&str> = self.path_prepend.iter().map(|d| d.as_str()).collect();
             words.push(format!("PATH={}:$PATH", quote(&dirs.join(":"))));

@@ -1,13 +1,55 @@
 //! What the user sees while several arches are worked on at once. On a terminal each arch has
 //! a live line (its latest output) drawn by indicatif; elsewhere (CI logs, pipes) every line
 //! is printed as it comes, prefixed `[i/N] ARCH:` so interleaved arches stay readable.
-//! Every line is also kept per arch, so a failure can show the whole output of the one that
-//! failed even when the terminal only showed its latest line.
+//! A command's own output (`detail`) only passes through the live line unless `--verbose`;
+//! a failure's error carries the failing command's last lines (`Tail`).
 
 use std::io::IsTerminal;
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// `--verbose`: every command's own output (cargo's lines, rustup's, pip's) is shown as it
+/// comes. Without it a run says one line per step; a failing command's error carries its
+/// command and its last lines instead.
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+pub fn verbose() -> bool {
+    VERBOSE.load(Ordering::Relaxed)
+}
+
+/// How many of a failing command's last lines its error carries.
+pub const TAIL_LINES: usize = 20;
+
+/// The last `TAIL_LINES` of what a command printed, kept as it runs.
+#[derive(Default)]
+pub struct Tail {
+    lines: std::collections::VecDeque<String>,
+}
+
+impl Tail {
+    pub fn push(&mut self, line: &str) {
+        if self.lines.len() == TAIL_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line.to_string());
+    }
+
+    /// Indented, for an error message.
+    pub fn render(&self) -> String {
+        self.lines.iter().map(|line| format!("    {line}")).collect::<Vec<_>>().join("\n")
+    }
+
+    pub fn of(text: &str) -> Tail {
+        let mut tail = Tail::default();
+        text.lines().for_each(|line| tail.push(line));
+        tail
+    }
+}
 
 pub struct Progress {
     rows: Vec<Row>,
@@ -18,7 +60,6 @@ pub struct Progress {
 struct Row {
     prefix: String,
     bar: Option<ProgressBar>,
-    lines: Mutex<Vec<String>>,
 }
 
 impl Progress {
@@ -42,7 +83,7 @@ impl Progress {
                     bar.set_message("waiting");
                     bar
                 });
-                Row { prefix, bar, lines: Mutex::new(Vec::new()) }
+                Row { prefix, bar }
             })
             .collect();
         Progress { rows, live }
@@ -52,11 +93,19 @@ impl Progress {
     pub fn say(&self, index: usize, line: &str) {
         let row = &self.rows[index];
         match &row.bar {
-            Some(bar) => {
-                row.keep(line);
-                bar.set_message(line.trim().to_string());
-            }
+            Some(bar) => bar.set_message(line.trim().to_string()),
             None => eprintln!("{} {line}", row.prefix),
+        }
+    }
+
+    /// A command's own output line: shown like `say` with `--verbose`; otherwise only the live
+    /// line of a terminal shows it, as it passes.
+    pub fn detail(&self, index: usize, line: &str) {
+        if verbose() {
+            return self.say(index, line);
+        }
+        if let Some(bar) = &self.rows[index].bar {
+            bar.set_message(line.trim().to_string());
         }
     }
 
@@ -65,7 +114,6 @@ impl Progress {
         let row = &self.rows[index];
         match &self.live {
             Some(multi) => {
-                row.keep(line);
                 let _ = multi.println(format!("{} {line}", row.prefix));
             }
             None => eprintln!("{} {line}", row.prefix),
@@ -80,13 +128,6 @@ impl Progress {
         }
     }
 
-    /// Everything row `index` said, for an error report when only its last line was visible.
-    pub fn transcript(&self, index: usize) -> Option<String> {
-        self.live.as_ref()?;
-        let lines = self.rows[index].lines.lock().unwrap_or_else(PoisonError::into_inner);
-        Some(lines.join("\n"))
-    }
-
     /// Removes the live lines (before a summary table or an error is printed).
     pub fn clear(&self) {
         if let Some(multi) = &self.live {
@@ -97,13 +138,6 @@ impl Progress {
     /// A handle that speaks for one row.
     pub fn row(&self, index: usize) -> RowLog<'_> {
         RowLog { progress: self, index }
-    }
-}
-
-impl Row {
-    /// Kept for the transcript; only a terminal needs it, elsewhere every line was printed.
-    fn keep(&self, line: &str) {
-        self.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line.to_string());
     }
 }
 
@@ -121,5 +155,9 @@ impl RowLog<'_> {
 
     pub fn note(&self, line: &str) {
         self.progress.note(self.index, line);
+    }
+
+    pub fn detail(&self, line: &str) {
+        self.progress.detail(self.index, line);
     }
 }

@@ -297,6 +297,14 @@ fn a_failed_build_leaves_no_output_that_looks_complete() {
             || stderr.contains("i386 (i686-unknown-linux-musl) failed"),
         "the failing arch names itself: {stderr}"
     );
+    // cargo's own lines are not shown as they come (no --verbose); the error carries the
+    // command and its last lines.
+    assert!(
+        stderr.contains("the build failed: command failed")
+            && stderr.contains("cargo build --release --locked")
+            && stderr.contains("its last lines:\n    error: jobs may not be 0"),
+        "{stderr}"
+    );
     let left: Vec<String> =
         root_dir.read_dir_utf8().unwrap().map(|e| e.unwrap().file_name().to_string()).collect();
     assert!(left.is_empty(), "nothing may remain, not even the earlier output: {left:?}");
@@ -483,12 +491,17 @@ fn fixture(dir: &Utf8Path, name: &str, arch: &str, edit: impl FnOnce(&mut Vec<u8
     path
 }
 
-/// A PATH holding everything the current one does except qemu-user, so a foreign binary
-/// cannot be run: whatever refuses it then is the ELF check alone.
-fn path_without_qemu() -> String {
-    let path = path_without("path-without-qemu", |name| name.starts_with("qemu-"));
+/// A machine where no foreign binary can be started: a PATH holding everything the current
+/// one does except qemu-user and apt-get (so dist cannot fetch an emulator either) and an
+/// empty tool cache. Whatever refuses a binary then is the ELF check alone.
+fn without_emulators(name: &str) -> [(&'static str, String); 2] {
+    let path = path_without(&format!("{name}-path"), |name| name.starts_with("qemu-") || name == "apt-get");
     assert!(!Utf8Path::new(&path).join("qemu-arm-static").exists());
-    path
+    [("PATH", path), ("EXOTOOL_TOOLS_DIR", scratch(&format!("{name}-tools")).to_string())]
+}
+
+fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 #[test]
@@ -513,7 +526,7 @@ fn the_elf_check_alone_refuses_the_wrong_cpu_level_float_abi_linkage_or_machine(
     let r6 = with_flags("mips64el-r6", "mips64le", 0xa000_0007);
     let s390x = fixture(&work, "s390x", "s390x", |_| {});
     let dynamic = Utf8PathBuf::from("/bin/sh");
-    let path = path_without_qemu();
+    let hidden = without_emulators("elf-fixtures");
     for (arch, binary, expected) in [
         (
             "riscv64",
@@ -551,8 +564,8 @@ fn the_elf_check_alone_refuses_the_wrong_cpu_level_float_abi_linkage_or_machine(
         let out = work.join("dist");
         let prebuilt = format!("{arch}={binary}");
         let output = xtask_env(
-            &["dist", "--arch", arch, "--prebuilt", &prebuilt, "--out", out.as_str()],
-            &[("PATH", &path)],
+            &["dist", "--allow-unrun", "--arch", arch, "--prebuilt", &prebuilt, "--out", out.as_str()],
+            &env_of(&hidden),
         );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(!output.status.success(), "{arch} <- {binary} was accepted");
@@ -562,29 +575,122 @@ fn the_elf_check_alone_refuses_the_wrong_cpu_level_float_abi_linkage_or_machine(
     }
 }
 
-#[test]
-fn real_binaries_of_every_arch_pass_the_elf_check_alone_and_pack_to_the_same_bytes() {
-    // Without qemu-user the foreign run checks are skipped (with a warning), so the ELF
-    // check alone decides, on the real binary of every arch.
-    let work = scratch("elf-real");
-    let mut args = vec!["dist".to_string()];
+/// `dist ARGS --prebuilt ARCH=BINARY...` of every arch's real binary (copied into `work`).
+fn prebuilt_args(work: &Utf8Path, out: &Utf8Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["dist"].iter().chain(extra).map(|s| s.to_string()).collect();
     for arch in ALL_ARCHES {
-        let binary = fixture(&work, arch, arch, |_| {});
+        let binary = fixture(work, arch, arch, |_| {});
         args.extend(["--prebuilt".to_string(), format!("{arch}={binary}")]);
     }
-    let out = work.join("dist");
     args.extend(["--out".to_string(), out.to_string()]);
+    args
+}
+
+#[test]
+fn real_binaries_of_every_arch_pass_the_elf_check_alone_and_pack_to_the_same_bytes() {
+    // With no emulator to be had, the foreign run checks are skipped (--allow-unrun), so the
+    // ELF check alone decides, on the real binary of every arch.
+    let work = scratch("elf-real");
+    let out = work.join("dist");
+    let args = prebuilt_args(&work, &out, &["--allow-unrun"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let output = xtask_env(&args, &[("PATH", &path_without_qemu())]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let hidden = without_emulators("elf-real");
+    let output = xtask_env(&args, &env_of(&hidden));
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("warning: not run: qemu-arm-static not found"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "warning: not started on its CPU: qemu-arm-static is not on PATH and dist cannot fetch it"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stdout.lines().any(|l| l
+            == "8 of 10 binaries not started on their CPU (run_check \"skipped\" in dist-manifest.json)"),
+        "{stdout}"
+    );
     for arch in ALL_ARCHES {
         let (ours, shared) = (artifact(&out, arch), artifact(shared_dist(), arch));
         assert_eq!(ours["built_with"]["backend"], "prebuilt");
         assert_eq!(ours["sha256"], shared["sha256"], "{arch}: packing the same binary gave other bytes");
+        let expected = if matches!(arch, "amd64" | "i386") { "this host" } else { "skipped" };
+        assert_eq!(ours["run_check"], expected, "{arch}");
     }
-    xtask_ok(&["verify", out.as_str()]);
+    let verified = xtask_ok(&["verify", out.as_str()]);
+    assert!(
+        verified.contains(
+            "8 of 10 binaries were packed without being started on their CPU (run_check \"skipped\"): arm64v8, \
+             arm32v7, arm32v6, arm32v5, riscv64, ppc64le, s390x, mips64le"
+        ),
+        "{verified}"
+    );
+}
+
+#[test]
+fn with_no_emulator_to_be_had_dist_stops_before_building_and_names_the_fix() {
+    let hidden = without_emulators("no-emulator");
+    let out = scratch("no-emulator").join("dist");
+    // A real build would come first in the plan's execution: nothing may be compiled.
+    let args = ["dist", "--arch", "amd64", "--arch", "arm64v8", "--out", out.as_str()];
+    let record = scratch("no-emulator-steps").join("steps");
+    let mut env = env_of(&hidden);
+    env.push(("EXOTOOL_RECORD_STEPS", record.as_str()));
+    let output = xtask_env(&args, &env);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "dist packed arm64v8 without starting it");
+    assert!(
+        stderr.contains(
+            "the run check cannot start arm64v8 on its CPU here: qemu-aarch64-static is not on PATH and dist \
+             cannot fetch it (this host has no apt-get to fetch Debian's qemu-user-static with): install it \
+             with `sudo apt-get install qemu-user-static`, or pass --allow-unrun"
+        )
+            && stderr.contains("--allow-unrun")
+            && stderr.contains("dist.run-check = \"optional\""),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().filter(|l| l.starts_with("error:")).count(), 1, "{stderr}");
+    assert!(!out.exists());
+    assert!(!record.exists() || std::fs::read_to_string(&record).unwrap().is_empty(), "a step ran");
+}
+
+#[test]
+fn without_qemu_user_dist_fetches_debians_emulator_and_starts_every_arch_on_its_cpu() {
+    // qemu-user is off the PATH and the tool cache is empty: dist fetches the pinned
+    // qemu-user-static with apt-get download (no root), checks its sha256, unpacks it and starts
+    // each binary under it by path with the row's CPU model (so no binfmt handler is involved).
+    let work = scratch("fetched-emulator");
+    let path = path_without("fetched-emulator-path", |name| name.starts_with("qemu-"));
+    let tools = scratch("fetched-emulator-tools");
+    let out = work.join("dist");
+    let args = prebuilt_args(&work, &out, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env = [("PATH", path.as_str()), ("EXOTOOL_TOOLS_DIR", tools.as_str())];
+    let dry: Vec<&str> = args.iter().copied().chain(["--dry-run"]).collect();
+    let plan = xtask_env(&dry, &env);
+    let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
+    assert!(
+        plan.contains(
+            "qemu-user-static from Debian (sha256-pinned; unpacked with dpkg-deb, for the run checks): cd "
+        ) && plan
+            .contains(&format!("apt-get -o Dir::Etc::SourceList={tools}/apt-bookworm-amd64/sources.list"))
+            && plan.contains(" download qemu-user-static=1:7.2+dfsg-7+deb12u18+b3"),
+        "{plan}"
+    );
+    let cache = tools.join("qemu-user-static-1_7.2+dfsg-7+deb12u18+b3-amd64/usr/bin");
+    assert!(plan.contains(&format!("{cache}/qemu-arm-static -cpu arm1176 ")), "{plan}");
+    let output = xtask_env(&args, &env);
+    assert!(output.status.success(), "dist with a fetched emulator failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!stdout.contains("not started on their CPU"), "{stdout}");
+    for (arch, words) in ALL_ARCHES.iter().map(|arch| (*arch, runner(arch))) {
+        let expected = if words.is_empty() { "this host".to_string() } else { words[2].to_string() };
+        assert_eq!(artifact(&out, arch)["run_check"], expected.as_str(), "{arch}");
+    }
+    // The next run finds it in the cache and fetches nothing.
+    let again = xtask_env(&dry, &env);
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert!(!again.contains(" download qemu-user-static"), "{again}");
+    assert!(again.contains(&format!("{cache}/qemu-aarch64-static -cpu cortex-a53 ")), "{again}");
 }
 
 #[test]

@@ -686,10 +686,15 @@ fn install_sh_fails_closed_without_a_checksum_tool() {
 #[test]
 fn image_builds_the_default_dist_first_when_it_lacks_an_arch() {
     require_docker();
-    // target/dist holds amd64 only; asking for i386 images must run dist for it first.
-    xtask_ok(&["dist", "--arch", "amd64"]);
-    let output =
-        xtask(&["image", "--arch", "amd64", "--arch", "i386", "--image", "e2e/auto-dist", "--tag", "t"]);
+    // The default dist folder (TARGET_DIR/dist) holds amd64 only; asking for i386 images must
+    // run dist for it first. A target dir of the test's own: the checkout's target/dist is the
+    // user's, never the suite's to replace.
+    let target_dir = scratch("auto-dist-target");
+    let env = [("CARGO_TARGET_DIR", target_dir.as_str())];
+    let dist = xtask_env(&["dist", "--arch", "amd64"], &env);
+    assert!(dist.status.success() && target_dir.join("dist/dist-manifest.json").is_file());
+    let args = ["image", "--arch", "amd64", "--arch", "i386", "--image", "e2e/auto-dist", "--tag", "t"];
+    let output = xtask_env(&args, &env);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("has no archive for i386: running dist first"), "{stderr}");

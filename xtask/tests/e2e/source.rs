@@ -136,16 +136,27 @@ fn the_cross_backend_builds_in_the_builder_image_with_the_bytes_of_the_default_b
     // The shared dist first: its toolchain installs must not race this run's.
     let dist = shared_dist();
     let builder = shared_builder();
-    let out = scratch("cross-dist");
-    // A target dir of its own, so the two backends do not rebuild each other's artifacts.
+    // A target dir of its own, so the two backends do not rebuild each other's artifacts, and
+    // a tools folder with nothing of cross's but its (pinned, expensive) install: the mounted
+    // folder must come from the plan, as on a fresh checkout. arm64v8 goes first, alone: it
+    // writes no linker wrapper, so nothing else would make that folder.
     let target_dir = root().join("target/e2e-cross-target");
-    let args =
-        ["dist", "--backend", "cross", "--arch", "arm64v8", "--arch", "arm32v5", "--out", out.as_str()];
-    let output = xtask_env(&args, &[("CARGO_TARGET_DIR", target_dir.as_str())]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "cargo xtask dist --backend cross failed");
-    assert!(stdout.contains(&format!("cross 0.2.5 in the builder image {builder}")), "{stdout}");
+    let tools = target_dir.join("xtask-tools");
+    let _ = std::fs::remove_dir_all(tools.join("cross-0.2.5-mount"));
+    for entry in std::fs::read_dir(&tools).into_iter().flatten().flatten() {
+        if entry.file_name() != "cross-0.2.5" {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     for (arch, backend) in [("arm64v8", "cross"), ("arm32v5", "cross-build-std")] {
+        let out = scratch(&format!("cross-dist-{arch}"));
+        // --verbose prints the whole plan, with its pins and toolchain steps.
+        let args = ["dist", "--verbose", "--backend", "cross", "--arch", arch, "--out", out.as_str()];
+        let output = xtask_env(&args, &[("CARGO_TARGET_DIR", target_dir.as_str())]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "cargo xtask dist --backend cross --arch {arch} failed");
+        assert!(stdout.contains(&format!("cross 0.2.5 in the builder image {builder}")), "{stdout}");
+        assert!(stdout.contains("the folder cross mounts into the builder image: mkdir -p"), "{stdout}");
         let built = artifact(&out, arch);
         assert_eq!(built["built_with"]["backend"], backend, "{built}");
         assert_eq!(built["built_with"]["image"], builder, "{built}");
