@@ -8,8 +8,8 @@ use object::read::elf::{Dyn, FileHeader, ProgramHeader, SectionHeader};
 use object::{Endianness, FileKind};
 
 use crate::project::matrix::{
-    AbiFlags, Arch, ByteOrder, ElfClass, ElfKind, FloatAbi, EM_386, EM_AARCH64, EM_ARM, EM_MIPS, EM_PPC64,
-    EM_RISCV, EM_S390, EM_X86_64,
+    AbiFlags, Arch, ByteOrder, ElfClass, ElfKind, FloatAbi, EM_386, EM_AARCH64, EM_ARM, EM_LOONGARCH,
+    EM_MIPS, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,7 @@ pub fn machine_name(machine: u16) -> String {
         EM_PPC64 => "PowerPC64".into(),
         EM_S390 => "IBM S/390".into(),
         EM_RISCV => "RISC-V".into(),
+        EM_LOONGARCH => "LoongArch".into(),
         other => format!("machine {other}"),
     }
 }
@@ -214,6 +215,7 @@ pub fn abi_note(kind: &ElfKind) -> String {
         AbiFlags::RiscvLp64dRvc => ", lp64d ABI with RVC (e_flags 0x5)",
         AbiFlags::PowerElfV2 => ", little-endian ELFv2 ABI",
         AbiFlags::MipsN64R2 => ", little-endian n64 ABI, MIPS64R2 at most",
+        AbiFlags::LoongLp64d => ", LP64D ABI",
     };
     format!("{order}{abi}")
 }
@@ -236,7 +238,23 @@ fn check_abi_flags(arch: &Arch, flags: u32) -> Result<()> {
             ),
         },
         AbiFlags::MipsN64R2 => check_mips64(arch, flags),
+        AbiFlags::LoongLp64d => check_loongarch(arch, flags),
     }
+}
+
+/// LoongArch's base ABI is the low three bits of `e_flags` (LP64S, LP64F, LP64D); Linux on LA64
+/// calls with double-float registers.
+fn check_loongarch(arch: &Arch, flags: u32) -> Result<()> {
+    let abi = match flags & e::EF_LARCH_ABI_MODIFIER_MASK {
+        e::EF_LARCH_ABI_SOFT_FLOAT => "soft-float (LP64S)",
+        e::EF_LARCH_ABI_SINGLE_FLOAT => "single-float (LP64F)",
+        e::EF_LARCH_ABI_DOUBLE_FLOAT => return Ok(()),
+        _ => "an unknown",
+    };
+    bail!(
+        "it uses the {abi} ABI (e_flags {flags:#x}), but {} needs double-float (LP64D, e_flags & 7 = 3)",
+        arch.name
+    )
 }
 
 fn check_riscv(arch: &Arch, flags: u32) -> Result<()> {
@@ -468,11 +486,15 @@ mod fixture_tests {
     /// arch needs and what the binary is.
     #[test]
     fn each_64_bit_abi_takes_its_own_e_flags_and_byte_order_only() {
-        use crate::project::matrix::{EM_MIPS, EM_PPC64, EM_RISCV, EM_S390};
+        use crate::project::matrix::{EM_LOONGARCH, EM_MIPS, EM_PPC64, EM_RISCV, EM_S390};
         let check_spec = |name: &str, spec: ElfSpec| {
             check(by_name(name).unwrap(), &inspect(&spec.build()).unwrap()).map_err(|e| e.to_string())
         };
-        let cases: [(&str, ElfSpec, Result<(), &str>); 16] = [
+        let cases: [(&str, ElfSpec, Result<(), &str>); 20] = [
+            ("loongarch64", ElfSpec::elf64(EM_LOONGARCH, false, 0x43), Ok(())),
+            ("loongarch64", ElfSpec::elf64(EM_LOONGARCH, false, 0x3), Ok(())),
+            ("loongarch64", ElfSpec::elf64(EM_LOONGARCH, false, 0x41), Err("it uses the soft-float (LP64S) ABI (e_flags 0x41), but loongarch64 needs double-float (LP64D, e_flags & 7 = 3)")),
+            ("loongarch64", ElfSpec::elf64(EM_RISCV, false, 0x5), Err("it is a Elf64 RISC-V binary, but loongarch64 needs Elf64 LoongArch")),
             ("riscv64", ElfSpec::elf64(EM_RISCV, false, 0x5), Ok(())),
             ("riscv64", ElfSpec::elf64(EM_RISCV, false, 0x1), Err("it uses the soft-float (lp64) ABI (e_flags 0x1), but riscv64 needs double-float (lp64d) with compressed instructions (e_flags 0x5)")),
             ("riscv64", ElfSpec::elf64(EM_RISCV, false, 0x3), Err("it uses the single-float (lp64f) ABI (e_flags 0x3), but riscv64 needs double-float (lp64d) with compressed instructions (e_flags 0x5)")),

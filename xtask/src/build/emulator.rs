@@ -1,9 +1,11 @@
-//! The run check's emulators: qemu-user from PATH, or else Debian's qemu-user-static fetched
-//! into the tool cache by a toolchain step. apt runs with a private configuration in the tool
+//! The run check's emulators: qemu-user from PATH, or else Debian's qemu-user-static (or, for a
+//! row that needs a newer qemu than bookworm's, trixie's qemu-user) fetched into the tool cache
+//! by a toolchain step. apt runs with a private configuration in the tool
 //! cache (its own sources list, lists and cache; no root, the system's apt untouched): it reads
 //! the pinned suite's Release file, checked against Debian's archive keyring, and downloads the
 //! package it lists. The version and the .deb's sha256 are pinned in release.toml
-//! (`[toolchain.qemu-user-static]`, per Debian host) and checked again here. The package is
+//! (`[toolchain.qemu-user-static]` and `[toolchain.qemu-user]`, per Debian host) and checked
+//! again here. The package is
 //! unpacked with `dpkg-deb -x` and each emulator run by path with the row's `-cpu`, so no binfmt
 //! handler and no install are needed.
 
@@ -12,13 +14,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
 use crate::project::config::{QemuPin, ToolchainConfig};
-use crate::project::matrix::{RunOn, MATRIX};
+use crate::project::matrix::{Arch, QemuPackage, RunOn, MATRIX};
 use crate::release::checksum::sha256_hex;
 use crate::tools::which;
 use crate::util::cmd::Cmd;
 use crate::util::staging::Staging;
-
-pub const PACKAGE: &str = "qemu-user-static";
 
 /// Debian's archive keys: the private apt checks the suite's signed Release file with them.
 const DEBIAN_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -33,7 +33,7 @@ pub enum Source {
     Path(Utf8PathBuf),
     /// In the tool cache, fetched by an earlier run.
     Cached(Utf8PathBuf),
-    /// Not here yet: the plan's emulator step fetches it to this path.
+    /// Not here yet: the plan's step for its package fetches it to this path.
     Fetched(Utf8PathBuf),
     /// Nothing here can provide it; the text says why and what to do.
     Unavailable(String),
@@ -49,17 +49,25 @@ impl Source {
     }
 }
 
-/// The pinned qemu-user-static of this host and whether dist can fetch it, probed once.
+/// The qemu packages of this host, their pins and whether dist can fetch them, and where each
+/// of the matrix's emulators comes from: probed once.
 #[derive(Debug, Clone)]
 pub struct Emulators {
-    /// This host's pin, if release.toml (or the default) has one for its Debian architecture.
-    pub pin: Option<QemuPin>,
-    /// The unpacked package: `dir/usr/bin/qemu-*-static`.
-    pub dir: Utf8PathBuf,
-    /// The private apt that fetches it.
-    apt: PrivateApt,
-    /// Where each of the matrix's emulators comes from, decided when probed.
+    packages: Vec<Package>,
     sources: Vec<(&'static str, Source)>,
+}
+
+/// One pinned Debian package of emulators, as it is fetched on this host.
+#[derive(Debug, Clone)]
+struct Package {
+    kind: QemuPackage,
+    /// This host's pin, if release.toml (or the default) has one for its Debian architecture.
+    pin: Option<QemuPin>,
+    /// The unpacked package: `dir/usr/bin/qemu-*`.
+    dir: Utf8PathBuf,
+    apt: PrivateApt,
+    /// Why it cannot be fetched here, if it cannot.
+    unfetchable: Option<String>,
 }
 
 /// Debian's name for the architecture of a Rust host triple (the hosts a pin may name).
@@ -71,6 +79,101 @@ pub fn debian_host_arch(host_triple: &str) -> Option<&'static str> {
     }
 }
 
+impl Package {
+    fn probe(
+        kind: QemuPackage,
+        tools_dir: &Utf8Path,
+        pins: &[QemuPin],
+        host_triple: &str,
+        offline: bool,
+    ) -> Package {
+        let name = kind.name();
+        let host = debian_host_arch(host_triple);
+        let pin = host.and_then(|host| pins.iter().find(|pin| pin.host == host)).cloned();
+        let dir = match &pin {
+            Some(pin) => tools_dir.join(format!("{name}-{}-{}", file_safe(&pin.version), pin.host)),
+            None => tools_dir.join(name),
+        };
+        let apt = PrivateApt::new(tools_dir, pin.as_ref());
+        let unfetchable = if pin.is_none() {
+            Some(format!(
+                "release.toml pins {name} for Debian hosts {} only, and this host is {host_triple}",
+                pins.iter().map(|p| p.host.as_str()).collect::<Vec<_>>().join(" and ")
+            ))
+        } else if offline {
+            Some("CARGO_NET_OFFLINE is set, so it cannot be downloaded".into())
+        } else if let Some(missing) = ["apt-get", "dpkg-deb"].into_iter().find(|tool| which(tool).is_none()) {
+            Some(format!("this host has no {missing} to fetch Debian's {name} with"))
+        } else if !Utf8Path::new(DEBIAN_KEYRING).is_file() {
+            Some(format!(
+                "this host has no {DEBIAN_KEYRING} to check Debian's archive with (debian-archive-keyring)"
+            ))
+        } else {
+            None
+        };
+        Package { kind, pin, dir, apt, unfetchable }
+    }
+
+    /// PATH first (for the packages PATH's qemu can stand in for), then the tool cache, then
+    /// the fetch step (when it can run here).
+    fn find(&self, emulator: &str) -> Source {
+        if self.kind.path_serves() {
+            if let Some(path) = which(emulator) {
+                return Source::Path(path);
+            }
+        }
+        let cached = self.dir.join("usr/bin").join(emulator);
+        if cached.is_file() {
+            return Source::Cached(cached);
+        }
+        let name = self.kind.name();
+        let not_on_path = if self.kind.path_serves() { "is not on PATH and " } else { "" };
+        match &self.unfetchable {
+            None => Source::Fetched(cached),
+            Some(why) if self.kind.path_serves() => Source::Unavailable(format!(
+                "{emulator} {not_on_path}dist cannot fetch it ({why}): install it with `sudo apt-get install {name}`"
+            )),
+            Some(why) => Source::Unavailable(format!(
+                "{emulator} comes from Debian {}'s {name} (the qemu of this host's release is too old for it), \
+                 which dist cannot fetch ({why})",
+                self.kind.suite()
+            )),
+        }
+    }
+
+    /// The plan's command: the pinned package, downloaded into `into` by the private apt.
+    fn download_command(&self, into: &Utf8Path) -> Cmd {
+        let pin = self.pin.as_ref().expect("a fetch is planned only with a pin");
+        self.apt.command("download").arg(format!("{}={}", self.kind.name(), pin.version)).current_dir(into)
+    }
+
+    /// Fetches, checks and unpacks the pinned package into the tool cache; an interrupted or
+    /// failed fetch leaves nothing that looks fetched.
+    fn fetch(&self, sh: &Shell) -> Result<()> {
+        let name = self.kind.name();
+        let pin = self.pin.as_ref().with_context(|| format!("no {name} pin for this host"))?;
+        self.apt.update(sh)?;
+        let staging = Staging::create(&self.dir, "usr")?;
+        let download = staging.dir.join("download");
+        std::fs::create_dir(&download).with_context(|| format!("cannot create {download}"))?;
+        let (ok, output) = self.download_command(&download).output(sh)?;
+        if !ok {
+            let madison = self.apt.cache_command("madison").arg(name).read(sh).unwrap_or_default();
+            bail!("{}", not_offered(self.kind, pin, &madison, &output));
+        }
+        let deb = only_deb(&download)?;
+        let bytes = std::fs::read(&deb).with_context(|| format!("cannot read {deb}"))?;
+        check_sha256(self.kind, pin, &sha256_hex(&bytes))?;
+        Cmd::new("dpkg-deb")
+            .args(["-x", deb.as_str(), staging.dir.as_str()])
+            .read(sh)
+            .with_context(|| format!("cannot unpack {deb}"))?;
+        std::fs::remove_dir_all(&download).with_context(|| format!("cannot remove {download}"))?;
+        staging.commit()?;
+        Ok(())
+    }
+}
+
 impl Emulators {
     /// `host_triple` is rustc's; `offline` is CARGO_NET_OFFLINE.
     pub fn probe(
@@ -79,38 +182,25 @@ impl Emulators {
         host_triple: &str,
         offline: bool,
     ) -> Emulators {
-        let host = debian_host_arch(host_triple);
-        let pin = host.and_then(|host| config.qemu.iter().find(|pin| pin.host == host)).cloned();
-        let dir = match &pin {
-            Some(pin) => tools_dir.join(format!("{PACKAGE}-{}-{}", file_safe(&pin.version), pin.host)),
-            None => tools_dir.join(PACKAGE),
-        };
-        let apt = PrivateApt::new(tools_dir, pin.as_ref());
-        let unfetchable = if pin.is_none() {
-            Some(format!(
-                "release.toml pins {PACKAGE} for Debian hosts {} only, and this host is {host_triple}",
-                config.qemu.iter().map(|p| p.host.as_str()).collect::<Vec<_>>().join(" and ")
-            ))
-        } else if offline {
-            Some("CARGO_NET_OFFLINE is set, so it cannot be downloaded".into())
-        } else if let Some(missing) = ["apt-get", "dpkg-deb"].into_iter().find(|tool| which(tool).is_none()) {
-            Some(format!("this host has no {missing} to fetch Debian's {PACKAGE} with"))
-        } else if !Utf8Path::new(DEBIAN_KEYRING).is_file() {
-            Some(format!(
-                "this host has no {DEBIAN_KEYRING} to check Debian's archive with (debian-archive-keyring)"
-            ))
-        } else {
-            None
-        };
+        let packages: Vec<Package> = QemuPackage::ALL
+            .iter()
+            .map(|&kind| Package::probe(kind, tools_dir, config.qemu_pins(kind), host_triple, offline))
+            .collect();
         let mut sources: Vec<(&'static str, Source)> = Vec::new();
         for arch in MATRIX {
-            if let RunOn::Qemu { emulator, .. } = arch.run_on {
+            if let RunOn::Qemu { emulator, package, .. } = arch.run_on {
                 if !sources.iter().any(|(e, _)| *e == emulator) {
-                    sources.push((emulator, find(emulator, &dir, unfetchable.as_deref())));
+                    let package =
+                        packages.iter().find(|p| p.kind == package).expect("every package is probed");
+                    sources.push((emulator, package.find(emulator)));
                 }
             }
         }
-        Emulators { pin, dir, apt, sources }
+        Emulators { packages, sources }
+    }
+
+    fn package(&self, kind: QemuPackage) -> &Package {
+        self.packages.iter().find(|p| p.kind == kind).expect("every package is probed")
     }
 
     /// Where `emulator` (e.g. `qemu-arm-static`) comes from.
@@ -121,40 +211,40 @@ impl Emulators {
         )
     }
 
-    /// Whether the plan's emulator step must run for any of `emulators`.
-    pub fn fetch_needed<'a>(&self, mut emulators: impl Iterator<Item = &'a str>) -> bool {
-        emulators.any(|emulator| matches!(self.locate(emulator), Source::Fetched(_)))
+    /// The packages the plan must fetch for the run checks of `arches`, in a fixed order.
+    pub fn to_fetch(&self, arches: &[&Arch]) -> Vec<QemuPackage> {
+        QemuPackage::ALL
+            .into_iter()
+            .filter(|&kind| {
+                arches.iter().any(|arch| match arch.run_on {
+                    RunOn::Qemu { emulator, package, .. } => {
+                        package == kind && matches!(self.locate(emulator), Source::Fetched(_))
+                    }
+                    RunOn::Host => false,
+                })
+            })
+            .collect()
     }
 
-    /// The plan's command: the pinned package, downloaded into `into` by the private apt.
-    pub fn download_command(&self, into: &Utf8Path) -> Cmd {
-        let pin = self.pin.as_ref().expect("a fetch is planned only with a pin");
-        self.apt.command("download").arg(format!("{PACKAGE}={}", pin.version)).current_dir(into)
+    /// The plan's command for `kind`'s fetch step.
+    pub fn download_command(&self, kind: QemuPackage) -> Cmd {
+        let package = self.package(kind);
+        package.download_command(&package.dir)
     }
 
-    /// Fetches, checks and unpacks the pinned package into the tool cache; an interrupted or
-    /// failed fetch leaves nothing that looks fetched.
-    pub fn fetch(&self, sh: &Shell) -> Result<()> {
-        let pin = self.pin.as_ref().context("no qemu-user-static pin for this host")?;
-        self.apt.update(sh)?;
-        let staging = Staging::create(&self.dir, "usr")?;
-        let download = staging.dir.join("download");
-        std::fs::create_dir(&download).with_context(|| format!("cannot create {download}"))?;
-        let (ok, output) = self.download_command(&download).output(sh)?;
-        if !ok {
-            let madison = self.apt.cache_command("madison").arg(PACKAGE).read(sh).unwrap_or_default();
-            bail!("{}", not_offered(pin, &madison, &output));
-        }
-        let deb = only_deb(&download)?;
-        let bytes = std::fs::read(&deb).with_context(|| format!("cannot read {deb}"))?;
-        check_sha256(pin, &sha256_hex(&bytes))?;
-        Cmd::new("dpkg-deb")
-            .args(["-x", deb.as_str(), staging.dir.as_str()])
-            .read(sh)
-            .with_context(|| format!("cannot unpack {deb}"))?;
-        std::fs::remove_dir_all(&download).with_context(|| format!("cannot remove {download}"))?;
-        staging.commit()?;
-        Ok(())
+    pub fn fetch(&self, sh: &Shell, kind: QemuPackage) -> Result<()> {
+        self.package(kind).fetch(sh)
+    }
+
+    /// The folder `kind` is unpacked into.
+    #[cfg(test)]
+    pub fn dir(&self, kind: QemuPackage) -> &Utf8Path {
+        &self.package(kind).dir
+    }
+
+    /// The suite `kind` comes from, as this host's pin says.
+    pub fn suite(&self, kind: QemuPackage) -> &str {
+        self.package(kind).pin.as_ref().map_or(kind.suite(), |pin| pin.suite.as_str())
     }
 }
 
@@ -229,11 +319,16 @@ impl PrivateApt {
 
 #[cfg(test)]
 impl Emulators {
-    /// A machine with every emulator at /usr/bin (unit tests must not depend on the test host).
+    /// A machine with every emulator at /usr/bin, trixie's in the tool cache (unit tests must
+    /// not depend on the test host).
     pub fn fixture(tools_dir: &Utf8Path, config: &ToolchainConfig) -> Emulators {
         let mut emulators = Emulators::probe(tools_dir, config, "x86_64-unknown-linux-gnu", false);
+        let trixie = emulators.dir(QemuPackage::TrixieUser).join("usr/bin");
         for (emulator, source) in &mut emulators.sources {
-            *source = Source::Path(Utf8PathBuf::from("/usr/bin").join(*emulator));
+            *source = match emulator.ends_with("-static") {
+                true => Source::Path(Utf8PathBuf::from("/usr/bin").join(*emulator)),
+                false => Source::Cached(trixie.join(*emulator)),
+            };
         }
         emulators
     }
@@ -245,24 +340,6 @@ impl Emulators {
                 *s = source.clone();
             }
         }
-    }
-}
-
-/// PATH first, then the tool cache, then the fetch step (when it can run here).
-fn find(emulator: &str, dir: &Utf8Path, unfetchable: Option<&str>) -> Source {
-    if let Some(path) = which(emulator) {
-        return Source::Path(path);
-    }
-    let cached = dir.join("usr/bin").join(emulator);
-    if cached.is_file() {
-        return Source::Cached(cached);
-    }
-    match unfetchable {
-        None => Source::Fetched(cached),
-        Some(why) => Source::Unavailable(format!(
-            "{emulator} is not on PATH and dist cannot fetch it ({why}): install it with \
-             `sudo apt-get install {PACKAGE}`"
-        )),
     }
 }
 
@@ -286,12 +363,13 @@ fn only_deb(dir: &Utf8Path) -> Result<Utf8PathBuf> {
 }
 
 /// The downloaded package must be the pinned bytes, whatever apt's lists say.
-pub fn check_sha256(pin: &QemuPin, actual: &str) -> Result<()> {
+pub fn check_sha256(kind: QemuPackage, pin: &QemuPin, actual: &str) -> Result<()> {
+    let name = kind.name();
     if actual != pin.sha256 {
         bail!(
-            "{PACKAGE} {} for {} downloaded with sha256 {actual}, but release.toml pins {} \
-             (toolchain.qemu-user-static.{}.sha256): if Debian rebuilt it, set that line to the SHA256 of \
-             `apt-cache show {PACKAGE}={}`; otherwise the download is not the pinned package",
+            "{name} {} for {} downloaded with sha256 {actual}, but release.toml pins {} \
+             (toolchain.{name}.{}.sha256): if Debian rebuilt it, set that line to the SHA256 of \
+             `apt-cache show {name}={}`; otherwise the download is not the pinned package",
             pin.version,
             pin.host,
             pin.sha256,
@@ -304,15 +382,16 @@ pub fn check_sha256(pin: &QemuPin, actual: &str) -> Result<()> {
 
 /// apt could not download the pin: name what the suite offers now (`apt-cache madison`'s
 /// lines) and the lines of release.toml to change.
-fn not_offered(pin: &QemuPin, madison: &str, apt_output: &str) -> String {
+fn not_offered(kind: QemuPackage, pin: &QemuPin, madison: &str, apt_output: &str) -> String {
+    let name = kind.name();
     let offered: Vec<String> =
         madison.lines().filter_map(|line| Some(line.split('|').nth(1)?.trim().to_string())).collect();
     let reason = apt_output.lines().rev().find(|l| l.starts_with("E:")).unwrap_or("apt-get download failed");
     match offered.first() {
         Some(now) if !offered.contains(&pin.version) => format!(
-            "release.toml pins {PACKAGE} {} for {}, which Debian {} no longer offers ({reason}); it now \
-             offers {}: set toolchain.qemu-user-static.{}.version to \"{now}\" and its sha256 to that \
-             version's SHA256 (`apt-cache show {PACKAGE}={now}` on a {} host)",
+            "release.toml pins {name} {} for {}, which Debian {} no longer offers ({reason}); it now \
+             offers {}: set toolchain.{name}.{}.version to \"{now}\" and its sha256 to that \
+             version's SHA256 (`apt-cache show {name}={now}` on a {} host)",
             pin.version,
             pin.host,
             pin.suite,
@@ -320,16 +399,17 @@ fn not_offered(pin: &QemuPin, madison: &str, apt_output: &str) -> String {
             pin.host,
             pin.host
         ),
-        _ => {
-            format!("`apt-get download {PACKAGE}={}` from Debian {} failed: {reason}", pin.version, pin.suite)
-        }
+        _ => format!("`apt-get download {name}={}` from Debian {} failed: {reason}", pin.version, pin.suite),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::project::config::pinned_qemu;
+    use crate::project::config::{pinned_qemu, pinned_qemu_user};
+
+    const STATIC: QemuPackage = QemuPackage::BookwormStatic;
+    const TRIXIE: QemuPackage = QemuPackage::TrixieUser;
 
     fn config() -> ToolchainConfig {
         ToolchainConfig {
@@ -339,6 +419,7 @@ mod tests {
             cargo_zigbuild: "0".into(),
             cross: "0".into(),
             qemu: pinned_qemu(),
+            qemu_user: pinned_qemu_user(),
         }
     }
 
@@ -349,22 +430,29 @@ mod tests {
         assert_eq!(debian_host_arch("riscv64gc-unknown-linux-gnu"), None);
         let tools = Utf8Path::new("/nonexistent/tools");
         let arm = Emulators::probe(tools, &config(), "aarch64-unknown-linux-gnu", false);
-        assert_eq!(arm.pin.as_ref().unwrap().version, "1:7.2+dfsg-7+deb12u18+b3");
-        assert_eq!(arm.dir, "/nonexistent/tools/qemu-user-static-1_7.2+dfsg-7+deb12u18+b3-arm64");
-        let download = Emulators::probe(tools, &config(), "x86_64-unknown-linux-gnu", false)
-            .download_command(Utf8Path::new("/s"))
-            .to_string();
+        assert_eq!(arm.package(STATIC).pin.as_ref().unwrap().version, "1:7.2+dfsg-7+deb12u18+b3");
+        assert_eq!(arm.dir(STATIC), "/nonexistent/tools/qemu-user-static-1_7.2+dfsg-7+deb12u18+b3-arm64");
+        assert_eq!(arm.dir(TRIXIE), "/nonexistent/tools/qemu-user-1_10.0.13+ds-0+deb13u1-arm64");
+        let amd64 = Emulators::probe(tools, &config(), "x86_64-unknown-linux-gnu", false);
+        let download = amd64.download_command(STATIC).to_string();
         let state = "/nonexistent/tools/apt-bookworm-amd64";
-        assert!(
-            download.starts_with(&format!("cd /s && apt-get -o Dir::Etc::SourceList={state}/sources.list"))
-        );
+        assert!(download.starts_with(&format!(
+            "cd /nonexistent/tools/qemu-user-static-1_7.2+dfsg-7+deb12u18+b3-amd64 && apt-get -o \
+             Dir::Etc::SourceList={state}/sources.list"
+        )));
         assert!(download.contains(&format!("-o Dir::State::Lists={state}/lists")), "{download}");
         assert!(download.ends_with(" download qemu-user-static=1:7.2+dfsg-7+deb12u18+b3"), "{download}");
-        let line = &arm.apt.sources_line;
+        let trixie = amd64.download_command(TRIXIE).to_string();
+        assert!(
+            trixie.contains("/apt-trixie-amd64/lists")
+                && trixie.ends_with(" download qemu-user=1:10.0.13+ds-0+deb13u1")
+        );
+        let line = &arm.package(STATIC).apt.sources_line;
         assert!(
             line.starts_with("deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg arch=arm64] ")
         );
         assert!(line.ends_with(" bookworm main\n"), "{line}");
+        assert!(arm.package(TRIXIE).apt.sources_line.ends_with(" trixie main\n"));
     }
 
     #[test]
@@ -375,13 +463,17 @@ mod tests {
             ("x86_64-unknown-linux-gnu", true, "CARGO_NET_OFFLINE is set"),
         ] {
             let emulators = Emulators::probe(tools, &config(), host, offline);
-            let Source::Unavailable(text) = find("qemu-none-such-static", &emulators.dir, Some(why)) else {
+            let Source::Unavailable(text) = emulators.package(STATIC).find("qemu-none-such-static") else {
                 panic!("{host} offline={offline}: available");
             };
             assert!(text.contains(why) && text.contains("apt-get install qemu-user-static"), "{text}");
+            // Trixie's emulators are never taken from PATH: bookworm's qemu is too old for them.
+            let Source::Unavailable(text) = emulators.locate("qemu-loongarch64") else { panic!("{host}") };
+            assert!(text.contains("Debian trixie's qemu-user") && text.contains(why), "{text}");
         }
-        let Source::Fetched(path) = find("qemu-none-such-static", tools, None) else { panic!("not fetched") };
-        assert_eq!(path, "/nonexistent/tools/usr/bin/qemu-none-such-static");
+        let online = Emulators::probe(tools, &config(), "x86_64-unknown-linux-gnu", false);
+        let Source::Fetched(path) = online.locate("qemu-loongarch64") else { panic!("not fetched") };
+        assert_eq!(path, online.dir(TRIXIE).join("usr/bin/qemu-loongarch64"));
     }
 
     #[test]
@@ -389,7 +481,7 @@ mod tests {
         let pin = &pinned_qemu()[0];
         let madison = "qemu-user-static | 1:7.2+dfsg-7+deb12u19 | http://deb.debian.org/debian bookworm/main amd64 Packages\n";
         let apt = "Reading package lists...\nE: Version '1:7.2+dfsg-7+deb12u18+b3' for 'qemu-user-static' was not found\n";
-        let text = not_offered(pin, madison, apt);
+        let text = not_offered(STATIC, pin, madison, apt);
         assert!(
             text.contains("which Debian bookworm no longer offers (E: Version")
                 && text.contains("set toolchain.qemu-user-static.amd64.version to \"1:7.2+dfsg-7+deb12u19\""),
@@ -399,18 +491,20 @@ mod tests {
             "qemu-user-static | {} | http://deb.debian.org/debian bookworm/main amd64 Packages\n",
             pin.version
         );
-        assert!(not_offered(pin, &offered, "E: 404  Not Found").ends_with("failed: E: 404  Not Found"));
+        assert!(
+            not_offered(STATIC, pin, &offered, "E: 404  Not Found").ends_with("failed: E: 404  Not Found")
+        );
     }
 
     #[test]
     fn a_download_with_other_bytes_is_refused_naming_the_line_to_change() {
-        let pin = &pinned_qemu()[0];
-        check_sha256(pin, &pin.sha256).unwrap();
-        let err = check_sha256(pin, &"0".repeat(64)).unwrap_err().to_string();
+        let pin = &pinned_qemu_user()[0];
+        check_sha256(TRIXIE, pin, &pin.sha256).unwrap();
+        let err = check_sha256(TRIXIE, pin, &"0".repeat(64)).unwrap_err().to_string();
         assert!(
-            err.contains("toolchain.qemu-user-static.amd64.sha256")
+            err.contains("toolchain.qemu-user.amd64.sha256")
                 && err.contains(&pin.sha256)
-                && err.contains("apt-cache show qemu-user-static=1:7.2"),
+                && err.contains("apt-cache show qemu-user=1:10.0"),
             "{err}"
         );
     }

@@ -38,7 +38,7 @@ impl RunCheck {
     pub fn for_arch(arch: &Arch, emulators: &Emulators) -> RunCheck {
         match arch.run_on {
             RunOn::Host => RunCheck::Run { prefix: vec![], cpu: "this host".into() },
-            RunOn::Qemu { emulator, cpu } => match emulators.locate(emulator) {
+            RunOn::Qemu { emulator, cpu, .. } => match emulators.locate(emulator) {
                 Source::Unavailable(why) => RunCheck::Unavailable(why),
                 source => RunCheck::Run {
                     prefix: vec![source.program().expect("available").to_string(), "-cpu".into(), cpu.into()],

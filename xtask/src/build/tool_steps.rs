@@ -10,9 +10,8 @@ use anyhow::{bail, Context, Result};
 use xshell::Shell;
 
 use crate::build::backend::{self, Backend, BackendRequest, StdStatus};
-use crate::build::emulator;
 use crate::build::toolchain::Toolchain;
-use crate::project::matrix::{Arch, RunOn};
+use crate::project::matrix::{Arch, QemuPackage};
 use crate::util::cmd::Cmd;
 use crate::util::progress;
 
@@ -61,9 +60,13 @@ pub enum StepKind {
     FetchCrates,
     /// std's crates for -Zbuild-std in the container, fetched on the host likewise.
     FetchStdCrates,
-    /// Debian's qemu-user-static, for the run checks of foreign arches whose emulator is not
-    /// on PATH: downloaded, checked against its pin and unpacked into the tool cache.
-    Emulator,
+    /// Debian's qemu-user-static (or trixie's qemu-user), for the run checks of foreign arches
+    /// whose emulator is not on PATH: downloaded, checked against its pin and unpacked into
+    /// the tool cache.
+    Emulator {
+        package: QemuPackage,
+        suite: String,
+    },
 }
 
 /// When a step runs.
@@ -132,15 +135,10 @@ impl ToolPlan {
             choices.push((arch, choice));
         }
         steps.extend(tool_steps(toolchain, &choices));
-        let emulators = arches.iter().filter_map(|arch| match arch.run_on {
-            RunOn::Qemu { emulator, .. } => Some(emulator),
-            RunOn::Host => None,
-        });
-        if toolchain.emulators.fetch_needed(emulators) {
-            let emulators = &toolchain.emulators;
+        for package in toolchain.emulators.to_fetch(arches) {
             steps.push(ToolStep {
-                kind: StepKind::Emulator,
-                cmd: emulators.download_command(&emulators.dir),
+                kind: StepKind::Emulator { package, suite: toolchain.emulators.suite(package).to_string() },
+                cmd: toolchain.emulators.download_command(package),
                 when: When::Always,
             });
         }
@@ -255,7 +253,7 @@ impl ToolPlan {
                     let cross = toolchain.cross.as_ref().expect("a cross step has cross tools");
                     cross.create_mount_dir()?;
                 }
-                StepKind::Emulator => toolchain.emulators.fetch(sh)?,
+                StepKind::Emulator { package, .. } => toolchain.emulators.fetch(sh, package)?,
                 StepKind::FetchCrates | StepKind::FetchStdCrates => {
                     step.cmd.run_step(sh).with_context(|| {
                         format!("cannot fetch the crates the cross build needs (`{}`)", step.cmd)
@@ -295,7 +293,7 @@ impl ToolStep {
             StepKind::CrossMount => "cross-mount",
             StepKind::FetchCrates => "fetch-crates",
             StepKind::FetchStdCrates => "fetch-std-crates",
-            StepKind::Emulator => "emulator",
+            StepKind::Emulator { package, .. } => package.name(),
         };
         format!("toolchain:{what}")
     }
@@ -318,10 +316,12 @@ impl StepKind {
             StepKind::CrossMount => "the folder cross mounts into the builder image".into(),
             StepKind::FetchCrates => "the workspace's crates (the container builds offline)".into(),
             StepKind::FetchStdCrates => "std's crates for -Zbuild-std in the container".into(),
-            StepKind::Emulator => format!(
-                "{} from Debian (sha256-pinned; unpacked with dpkg-deb, for the run checks)",
-                emulator::PACKAGE
-            ),
+            StepKind::Emulator { package, suite } => {
+                format!(
+                    "{} from Debian {suite} (sha256-pinned, unpacked with dpkg-deb), for the run checks",
+                    package.name()
+                )
+            }
         }
     }
 }

@@ -296,6 +296,7 @@ impl Toolchain {
             cargo_zigbuild: "0.24.0".into(),
             cross: "0.2.5".into(),
             qemu: crate::project::config::pinned_qemu(),
+            qemu_user: crate::project::config::pinned_qemu_user(),
         };
         let tools_dir = Utf8PathBuf::from("/work/exotool/target/xtask-tools");
         let mut zig_tools = ZigTools::new(&tools_dir, &config);

@@ -357,12 +357,16 @@ fn zig_rows(toolchain: &Toolchain, plan: &ToolPlan, machine: &Machine) -> Vec<Ro
 /// qemu-user for an arch the host cannot run, with the CPU model the run check starts it on:
 /// on PATH, in the tool cache, fetched by the dist plan's emulator step, or missing.
 fn emulator_row(arch: &Arch, toolchain: &Toolchain, plan: &ToolPlan, machine: &Machine) -> Option<Row> {
-    let RunOn::Qemu { emulator, cpu } = arch.run_on else { return None };
+    let RunOn::Qemu { emulator, cpu, package } = arch.run_on else { return None };
     let source = toolchain.emulators.locate(emulator);
     let (status, provided_by) = match &source {
         Source::Path(_) => (Status::Found, "Debian's qemu-user-static, on PATH".to_string()),
         Source::Cached(_) => (Status::Found, "the tool cache (fetched by an earlier dist)".to_string()),
-        Source::Fetched(_) => match step_of(plan, &StepKind::Emulator) {
+        Source::Fetched(_) => match plan
+            .steps
+            .iter()
+            .find(|s| matches!(&s.kind, StepKind::Emulator { package: p, .. } if *p == package))
+        {
             Some(step) => by_step(toolchain, step),
             None => (Status::Missing, "the dist plan has no emulator step".to_string()),
         },
@@ -637,12 +641,18 @@ mod tests {
     #[test]
     fn an_emulator_dist_fetches_is_fetch_and_names_its_plan_step() {
         let mut toolchain = Toolchain::fixture(&HOST_STD, true, true);
-        let cache = toolchain.emulators.dir.join("usr/bin/qemu-riscv64-static");
+        let cache = toolchain
+            .emulators
+            .dir(crate::project::matrix::QemuPackage::BookwormStatic)
+            .join("usr/bin/qemu-riscv64-static");
         toolchain.emulators.set("qemu-riscv64-static", Source::Fetched(cache));
         let rows = report(&mut toolchain, &machine(&["qemu-riscv64-static"]), Wanted::default());
         let qemu = row(&rows, "qemu-riscv64-static -cpu sifive-u54");
         assert_eq!(qemu.status, Status::WillFetch, "{qemu:?}");
-        assert!(qemu.provided_by.contains("qemu-user-static from Debian (sha256-pinned"), "{qemu:?}");
+        assert!(
+            qemu.provided_by.contains("qemu-user-static from Debian bookworm (sha256-pinned"),
+            "{qemu:?}"
+        );
         assert_eq!(row(&rows, "qemu-arm-static -cpu arm1176").status, Status::Found);
         assert!(verdict(&rows).is_ok());
     }

@@ -9,7 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::project::matrix::{self, Arch};
+use crate::project::matrix::{self, Arch, QemuPackage};
 
 pub const CONFIG_FILE: &str = "release.toml";
 
@@ -141,6 +141,18 @@ pub struct ToolchainConfig {
     /// Debian's qemu-user-static, pinned for each Debian host architecture dist can fetch it
     /// on (`[toolchain.qemu-user-static]`), sorted by host.
     pub qemu: Vec<QemuPin>,
+    /// trixie's qemu-user, for the rows bookworm's qemu is too old for (`[toolchain.qemu-user]`).
+    pub qemu_user: Vec<QemuPin>,
+}
+
+impl ToolchainConfig {
+    /// The pins of one emulator package.
+    pub fn qemu_pins(&self, package: QemuPackage) -> &[QemuPin] {
+        match package {
+            QemuPackage::BookwormStatic => &self.qemu,
+            QemuPackage::TrixieUser => &self.qemu_user,
+        }
+    }
 }
 
 /// One pinned qemu-user-static package: what `apt-get download` must fetch on `host`, from
@@ -159,16 +171,14 @@ pub struct QemuPin {
 /// The Debian hosts a qemu-user-static pin may be written for: the machines dist runs on.
 pub const QEMU_HOSTS: [&str; 2] = ["amd64", "arm64"];
 
-/// The Debian release the pinned qemu-user-static comes from.
-pub const QEMU_SUITE: &str = "bookworm";
+fn pin(suite: &str, host: &str, version: &str, sha256: &str) -> QemuPin {
+    QemuPin { host: host.into(), suite: suite.into(), version: version.into(), sha256: sha256.into() }
+}
 
 /// bookworm's qemu-user-static (7.2), whose `-cpu` models the matrix names.
 pub fn pinned_qemu() -> Vec<QemuPin> {
-    let pin = |host: &str, version: &str, sha256: &str| QemuPin {
-        host: host.into(),
-        suite: QEMU_SUITE.into(),
-        version: version.into(),
-        sha256: sha256.into(),
+    let pin = |host: &str, version: &str, sha256: &str| {
+        pin(QemuPackage::BookwormStatic.suite(), host, version, sha256)
     };
     vec![
         pin(
@@ -180,6 +190,24 @@ pub fn pinned_qemu() -> Vec<QemuPin> {
             "arm64",
             "1:7.2+dfsg-7+deb12u18+b3",
             "e420c417c12b42ca774795b62888d5388da0e08c1ef263dea1490e5ce4e32a0b",
+        ),
+    ]
+}
+
+/// trixie's qemu-user (10.0; static binaries, `qemu-loongarch64`): LoongArch's LSX needs 8.1.
+pub fn pinned_qemu_user() -> Vec<QemuPin> {
+    let pin =
+        |host: &str, version: &str, sha256: &str| pin(QemuPackage::TrixieUser.suite(), host, version, sha256);
+    vec![
+        pin(
+            "amd64",
+            "1:10.0.13+ds-0+deb13u1",
+            "ca6ede739327a20ae5a3498230c8a3a9a072c586e131bc6bcc1201eb1725e336",
+        ),
+        pin(
+            "arm64",
+            "1:10.0.13+ds-0+deb13u1",
+            "c73711af02b97cd5e2667e735d9c06890c57165517110ca4e646c95a7083158d",
         ),
     ]
 }
@@ -307,6 +335,8 @@ struct RawToolchain {
     cross: Option<String>,
     #[serde(default)]
     qemu_user_static: BTreeMap<Spanned<String>, Spanned<RawQemuPin>>,
+    #[serde(default)]
+    qemu_user: BTreeMap<Spanned<String>, Spanned<RawQemuPin>>,
 }
 
 #[derive(Deserialize)]
@@ -621,23 +651,30 @@ impl RawToolchain {
             zig: self.zig.unwrap_or_else(|| PINNED_ZIG.into()),
             cargo_zigbuild: self.cargo_zigbuild.unwrap_or_else(|| PINNED_CARGO_ZIGBUILD.into()),
             cross: self.cross.unwrap_or_else(|| PINNED_CROSS.into()),
-            qemu: parse_qemu_pins(src, self.qemu_user_static)?,
+            qemu: parse_qemu_pins(src, QemuPackage::BookwormStatic, self.qemu_user_static)?,
+            qemu_user: parse_qemu_pins(src, QemuPackage::TrixieUser, self.qemu_user)?,
         })
     }
 }
 
-/// `[toolchain.qemu-user-static]`: a pin per Debian host, each replacing the built-in one.
+/// `[toolchain.qemu-user-static]` or `[toolchain.qemu-user]`: a pin per Debian host, each
+/// replacing the built-in one.
 fn parse_qemu_pins(
     src: &Source,
+    package: QemuPackage,
     written: BTreeMap<Spanned<String>, Spanned<RawQemuPin>>,
 ) -> Result<Vec<QemuPin>> {
-    let mut pins = pinned_qemu();
+    let name = package.name();
+    let mut pins = match package {
+        QemuPackage::BookwormStatic => pinned_qemu(),
+        QemuPackage::TrixieUser => pinned_qemu_user(),
+    };
     for (host, pin) in written {
         if !QEMU_HOSTS.contains(&host.get_ref().as_str()) {
             return Err(src.fail(
                 host.span(),
                 format!(
-                    "toolchain.qemu-user-static.{}: dist fetches qemu-user-static on Debian hosts {} only",
+                    "toolchain.{name}.{}: dist fetches {name} on Debian hosts {} only",
                     host.get_ref(),
                     QEMU_HOSTS.join(" and ")
                 ),
@@ -649,8 +686,8 @@ fn parse_qemu_pins(
             return Err(src.fail(
                 pin.sha256.span(),
                 format!(
-                    "toolchain.qemu-user-static.{}.sha256 {sha256:?} is not a SHA-256 (64 lowercase hex \
-                     digits); copy the SHA256 line of `apt-cache show qemu-user-static={}`",
+                    "toolchain.{name}.{}.sha256 {sha256:?} is not a SHA-256 (64 lowercase hex \
+                     digits); copy the SHA256 line of `apt-cache show {name}={}`",
                     host.get_ref(),
                     pin.version
                 ),
@@ -660,7 +697,7 @@ fn parse_qemu_pins(
         pins.retain(|p| p.host != host);
         pins.push(QemuPin {
             host,
-            suite: pin.suite.unwrap_or_else(|| QEMU_SUITE.into()),
+            suite: pin.suite.unwrap_or_else(|| package.suite().into()),
             version: pin.version,
             sha256: pin.sha256.into_inner(),
         });
@@ -923,6 +960,7 @@ mod tests {
         assert_eq!(config.image.base, BaseKind::Busybox);
         assert_eq!(config.image.base_image(matrix::by_name("arm32v5").unwrap()), "arm32v5/busybox");
         assert_eq!(config.toolchain.qemu, pinned_qemu(), "release.toml repeats the built-in pins");
+        assert_eq!(config.toolchain.qemu_user, pinned_qemu_user());
     }
 
     #[test]

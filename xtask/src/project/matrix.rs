@@ -14,6 +14,7 @@ pub const EM_MIPS: u16 = 8;
 pub const EM_PPC64: u16 = 21;
 pub const EM_S390: u16 = 22;
 pub const EM_RISCV: u16 = 243;
+pub const EM_LOONGARCH: u16 = 258;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ElfClass {
@@ -51,6 +52,8 @@ pub enum AbiFlags {
     /// MIPS64 n64: `EF_MIPS_ABI2` (n32) clear, no 32-bit `EF_MIPS_ABI` (o32/o64/eabi), and
     /// an ISA no newer than MIPS64R2 (R6 changed encodings and does not run R2 code).
     MipsN64R2,
+    /// LoongArch LP64D: the double-float base ABI (`e_flags & 7` = 3), Linux's on LA64.
+    LoongLp64d,
 }
 
 /// What a correct binary for the arch looks like in its ELF header.
@@ -70,8 +73,49 @@ pub struct ElfKind {
 pub enum RunOn {
     /// The host kernel runs it directly (x86_64 also runs i386).
     Host,
-    /// qemu-user with a CPU model of the arch's class, e.g. `qemu-arm-static -cpu arm1176`.
-    Qemu { emulator: &'static str, cpu: &'static str },
+    /// qemu-user with a CPU model of the arch's class, e.g. `qemu-arm-static -cpu arm1176`,
+    /// from `package` when dist fetches it.
+    Qemu { emulator: &'static str, cpu: &'static str, package: QemuPackage },
+}
+
+/// The Debian package a row's emulator comes from when it is not on PATH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QemuPackage {
+    /// bookworm's qemu-user-static (7.2), `qemu-*-static`; an installed one on PATH serves too.
+    BookwormStatic,
+    /// trixie's qemu-user (10.0), static `qemu-*`: for a row whose code bookworm's qemu cannot
+    /// run (LoongArch's LSX arrived in qemu 8.1), so PATH's qemu is never taken for it.
+    TrixieUser,
+}
+
+impl QemuPackage {
+    pub const ALL: [QemuPackage; 2] = [QemuPackage::BookwormStatic, QemuPackage::TrixieUser];
+
+    /// Debian's package name, also release.toml's `[toolchain.NAME]` of its pins.
+    pub const fn name(self) -> &'static str {
+        match self {
+            QemuPackage::BookwormStatic => "qemu-user-static",
+            QemuPackage::TrixieUser => "qemu-user",
+        }
+    }
+
+    /// The Debian release its pins come from unless they say otherwise.
+    pub const fn suite(self) -> &'static str {
+        match self {
+            QemuPackage::BookwormStatic => "bookworm",
+            QemuPackage::TrixieUser => "trixie",
+        }
+    }
+
+    /// Whether an emulator of the same name on PATH may stand in for it.
+    pub const fn path_serves(self) -> bool {
+        matches!(self, QemuPackage::BookwormStatic)
+    }
+}
+
+/// A row whose emulator is bookworm's qemu-user-static (or any on PATH).
+const fn qemu(emulator: &'static str, cpu: &'static str) -> RunOn {
+    RunOn::Qemu { emulator, cpu, package: QemuPackage::BookwormStatic }
 }
 
 /// An OCI/Docker platform: `os/architecture[/variant]`.
@@ -204,7 +248,7 @@ pub const MATRIX: &[Arch] = &[
         deb_arch: Some("arm64"),
         rpm_arch: Some("aarch64"),
         elf: elf(ElfClass::Elf64, EM_AARCH64),
-        run_on: RunOn::Qemu { emulator: "qemu-aarch64-static", cpu: "cortex-a53" },
+        run_on: qemu("qemu-aarch64-static", "cortex-a53"),
         uname_machines: &["aarch64", "arm64"],
         uname_both_endians: false,
         base_image: "arm64v8/busybox",
@@ -218,7 +262,7 @@ pub const MATRIX: &[Arch] = &[
         deb_arch: None,
         rpm_arch: Some("armv7hl"),
         elf: arm(FloatAbi::Hard, 10),
-        run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "cortex-a7" },
+        run_on: qemu("qemu-arm-static", "cortex-a7"),
         uname_machines: &["armv7l", "armv8l"],
         uname_both_endians: false,
         base_image: "arm32v7/busybox",
@@ -234,7 +278,7 @@ pub const MATRIX: &[Arch] = &[
         deb_arch: Some("armhf"),
         rpm_arch: Some("armv6hl"),
         elf: arm(FloatAbi::Hard, 7),
-        run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm1176" },
+        run_on: qemu("qemu-arm-static", "arm1176"),
         uname_machines: &["armv6l"],
         uname_both_endians: false,
         base_image: "arm32v6/busybox",
@@ -248,7 +292,7 @@ pub const MATRIX: &[Arch] = &[
         deb_arch: Some("armel"),
         rpm_arch: Some("armv5tel"),
         elf: arm(FloatAbi::Soft, 5),
-        run_on: RunOn::Qemu { emulator: "qemu-arm-static", cpu: "arm926" },
+        run_on: qemu("qemu-arm-static", "arm926"),
         uname_machines: &["armv5tel", "armv5tejl", "armv5l"],
         uname_both_endians: false,
         base_image: "arm32v5/busybox",
@@ -278,7 +322,7 @@ pub const MATRIX: &[Arch] = &[
         elf: ElfKind { abi_flags: AbiFlags::RiscvLp64dRvc, ..elf(ElfClass::Elf64, EM_RISCV) },
         // The SiFive U54 (HiFive Unleashed) is RV64GC and nothing more: the ISA the target
         // promises, where qemu's generic rv64 also offers newer extensions.
-        run_on: RunOn::Qemu { emulator: "qemu-riscv64-static", cpu: "sifive-u54" },
+        run_on: qemu("qemu-riscv64-static", "sifive-u54"),
         uname_machines: &["riscv64"],
         uname_both_endians: false,
         base_image: "riscv64/busybox",
@@ -293,7 +337,7 @@ pub const MATRIX: &[Arch] = &[
         rpm_arch: Some("ppc64le"),
         elf: ElfKind { abi_flags: AbiFlags::PowerElfV2, ..elf(ElfClass::Elf64, EM_PPC64) },
         // POWER8 is the first little-endian POWER and the ELFv2 ABI's baseline.
-        run_on: RunOn::Qemu { emulator: "qemu-ppc64le-static", cpu: "power8" },
+        run_on: qemu("qemu-ppc64le-static", "power8"),
         uname_machines: &["ppc64le"],
         uname_both_endians: false,
         base_image: "ppc64le/busybox",
@@ -310,7 +354,7 @@ pub const MATRIX: &[Arch] = &[
         // qemu-user cannot give the crypto and decimal-float facilities of IBM's named models
         // (z10EC and later refuse to start); its `qemu` model is the z/Architecture baseline it
         // implements, which holds the z10 instructions Rust's s390x target uses.
-        run_on: RunOn::Qemu { emulator: "qemu-s390x-static", cpu: "qemu" },
+        run_on: qemu("qemu-s390x-static", "qemu"),
         uname_machines: &["s390x"],
         uname_both_endians: false,
         base_image: "s390x/busybox",
@@ -325,11 +369,30 @@ pub const MATRIX: &[Arch] = &[
         rpm_arch: Some("mips64el"),
         elf: ElfKind { abi_flags: AbiFlags::MipsN64R2, ..elf(ElfClass::Elf64, EM_MIPS) },
         // The target's CPU is mips64r2; qemu's MIPS64R2-generic is that ISA and no later one.
-        run_on: RunOn::Qemu { emulator: "qemu-mips64el-static", cpu: "MIPS64R2-generic" },
+        run_on: qemu("qemu-mips64el-static", "MIPS64R2-generic"),
         uname_machines: &["mips64"],
         uname_both_endians: true,
         base_image: "mips64le/busybox",
         docker_official: true,
+    },
+    // Opt-in (`dist.arches`): Docker ships no official loong64 images, so its image starts
+    // from scratch.
+    Arch {
+        name: "loongarch64",
+        target: "loongarch64-unknown-linux-musl",
+        platform: platform("loong64", None),
+        debian_arch: "loong64",
+        deb_arch: Some("loong64"),
+        rpm_arch: Some("loongarch64"),
+        elf: ElfKind { abi_flags: AbiFlags::LoongLp64d, ..elf(ElfClass::Elf64, EM_LOONGARCH) },
+        // Rust's target enables LSX (128-bit SIMD), which bookworm's qemu 7.2 cannot execute
+        // (SIGILL); trixie's qemu runs it. The LA464 (Loongson 3A5000) is the first LA64 core
+        // with LSX: the oldest CPU the target's code runs on.
+        run_on: RunOn::Qemu { emulator: "qemu-loongarch64", cpu: "la464", package: QemuPackage::TrixieUser },
+        uname_machines: &["loongarch64"],
+        uname_both_endians: false,
+        base_image: "scratch",
+        docker_official: false,
     },
 ];
 
@@ -410,6 +473,7 @@ mod tests {
                 ("ppc64le", "powerpc64le-unknown-linux-musl", "linux/ppc64le"),
                 ("s390x", "s390x-unknown-linux-musl", "linux/s390x"),
                 ("mips64le", "mips64el-unknown-linux-muslabi64", "linux/mips64le"),
+                ("loongarch64", "loongarch64-unknown-linux-musl", "linux/loong64"),
             ]
             .map(|(n, t, p)| (n, t, p.to_string()))
         );
@@ -596,7 +660,7 @@ mod tests {
         assert_eq!(by_target("i686-unknown-linux-musl").unwrap().name, "i386");
         assert!(by_name("arm32v8").is_none());
         assert_eq!(rank(by_name("i386").unwrap()), 5);
-        assert_eq!(rank(by_name("mips64le").unwrap()), MATRIX.len() - 1);
+        assert_eq!(rank(by_name("loongarch64").unwrap()), MATRIX.len() - 1);
         assert_eq!(default_arches().len(), 10, "Docker's official set");
     }
 }

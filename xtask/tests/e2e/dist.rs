@@ -670,7 +670,7 @@ fn without_qemu_user_dist_fetches_debians_emulator_and_starts_every_arch_on_its_
     let plan = String::from_utf8_lossy(&plan.stdout).into_owned();
     assert!(
         plan.contains(
-            "qemu-user-static from Debian (sha256-pinned; unpacked with dpkg-deb, for the run checks): cd "
+            "qemu-user-static from Debian bookworm (sha256-pinned, unpacked with dpkg-deb), for the run checks: cd "
         ) && plan
             .contains(&format!("apt-get -o Dir::Etc::SourceList={tools}/apt-bookworm-amd64/sources.list"))
             && plan.contains(" download qemu-user-static=1:7.2+dfsg-7+deb12u18+b3"),
@@ -691,6 +691,58 @@ fn without_qemu_user_dist_fetches_debians_emulator_and_starts_every_arch_on_its_
     let again = String::from_utf8_lossy(&again.stdout);
     assert!(!again.contains(" download qemu-user-static"), "{again}");
     assert!(again.contains(&format!("{cache}/qemu-aarch64-static -cpu cortex-a53 ")), "{again}");
+}
+
+#[test]
+fn an_opted_in_loongarch64_is_built_and_every_arch_started_on_its_cpu_with_fetched_emulators() {
+    // A release that opts into loongarch64 (release.toml's dist.arches), on a machine with no
+    // qemu-user on PATH and an empty tool cache: dist fetches bookworm's qemu-user-static for
+    // the ten and trixie's qemu-user for loongarch64 (whose LSX code bookworm's qemu 7.2 cannot
+    // run) and starts every binary on its CPU model. The ten are the shared dist's binaries.
+    let work = scratch("loongarch64");
+    let checkout = work.join("checkout");
+    checkout_at(&checkout, &snapshot());
+    let path = checkout.join("release.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let from = "\"s390x\", \"mips64le\"]";
+    assert!(text.contains(from), "release.toml's dist.arches moved: update this test");
+    std::fs::write(&path, text.replace(from, "\"s390x\", \"mips64le\", \"loongarch64\"]")).unwrap();
+    let out = work.join("dist");
+    let args = prebuilt_args(&work, &out, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let qemu_free = path_without("loongarch64-path", |name| name.starts_with("qemu-"));
+    let tools = scratch("loongarch64-tools");
+    let env = [("PATH", qemu_free.as_str()), ("EXOTOOL_TOOLS_DIR", tools.as_str())];
+    let output = xtask_in_env(&checkout, &args, &env);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "dist with loongarch64 failed");
+    for step in [
+        "qemu-user-static from Debian bookworm (sha256-pinned, unpacked with dpkg-deb), for the run checks",
+        "qemu-user from Debian trixie (sha256-pinned, unpacked with dpkg-deb), for the run checks",
+    ] {
+        assert!(stderr.lines().any(|l| l == step), "no step line {step:?}:\n{stderr}");
+    }
+    let built = artifact(&out, "loongarch64");
+    assert_eq!(built["run_check"], "la464", "{built}");
+    assert_eq!(built["platform"], "linux/loong64");
+    assert_eq!(built["built_with"]["backend"], "build-std");
+    assert_eq!(built["deb"]["architecture"], "loong64");
+    assert_eq!(built["rpm"]["architecture"], "loongarch64");
+    for arch in ALL_ARCHES {
+        let words = runner(arch);
+        let expected = if words.is_empty() { "this host" } else { words[2] };
+        assert_eq!(artifact(&out, arch)["run_check"], expected, "{arch}");
+    }
+    xtask_ok(&["verify", out.as_str()]);
+    // The fetched emulator really is what the row needs: bookworm's qemu dies on its code.
+    let unpacked = work.join("unpacked-la");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let binary = unpack_binary(&out, "loongarch64", &unpacked);
+    let old = Command::new("qemu-loongarch64-static")
+        .args(["-cpu", "la464", binary.as_str(), "--version"])
+        .output()
+        .expect("qemu-user-static comes with the README's test command");
+    assert!(!old.status.success(), "bookworm's qemu ran LSX code: the trixie pin may no longer be needed");
 }
 
 #[test]

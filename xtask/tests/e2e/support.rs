@@ -418,6 +418,13 @@ pub fn path_without(name: &str, left_out: impl Fn(&str) -> bool) -> String {
 /// One at a time: checkouts share that target dir, so one's build must not replace the xtask
 /// another is about to run.
 pub fn xtask_in(checkout: &Utf8Path, args: &[&str]) -> String {
+    let output = xtask_in_env(checkout, args, &[]);
+    assert!(output.status.success(), "cargo xtask {} failed in {checkout}", args.join(" "));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `xtask_in` with extra environment, returning the output whatever the exit status.
+pub fn xtask_in_env(checkout: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let output = Command::new("cargo")
@@ -427,12 +434,12 @@ pub fn xtask_in(checkout: &Utf8Path, args: &[&str]) -> String {
         .env("CARGO_TARGET_DIR", root().join("target/e2e-shared/checkout-target"))
         .env_remove("REGISTRY_USERNAME")
         .env_remove("REGISTRY_PASSWORD")
+        .envs(env.iter().copied())
         .output()
         .expect("cannot run cargo");
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     eprintln!("$ cargo xtask {} (in {checkout})\n{stdout}{stderr}", args.join(" "));
-    assert!(output.status.success(), "cargo xtask {} failed in {checkout}", args.join(" "));
-    stdout.into_owned()
+    output
 }
 
 /// Fails loudly, naming the fix, when a tool a test drives is not on PATH: tests never skip.
