@@ -88,8 +88,8 @@ pub struct DistCli {
 /// The flags of a `dist` build (without a subcommand).
 #[derive(Debug, Args)]
 pub struct Dist {
-    /// Build this architecture (repeatable): amd64, arm64v8, arm32v7, arm32v6, arm32v5, i386.
-    /// Default: every arch in release.toml.
+    /// Build this architecture (repeatable): amd64, arm64v8, arm32v7, arm32v6, arm32v5, i386,
+    /// riscv64, ppc64le, s390x, mips64le, loongarch64. Default: every arch in release.toml.
     #[arg(long = "arch", value_name = "NAME")]
     pub arch: Vec<String>,
     /// Build this Rust target triple (repeatable), e.g. armv7-unknown-linux-musleabihf.
@@ -213,6 +213,11 @@ pub struct Builder {
     /// The buildx builder to use (e.g. one with native arm64 nodes for --push).
     #[arg(long, value_name = "NAME")]
     pub builder: Option<String>,
+    /// Show the commands and docker buildx's own output as it comes. Without it a run prints
+    /// one line per platform (a terminal shows the build's latest line beside it); a failing
+    /// build's error carries its last 20 lines.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Print the commands, and run nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -314,6 +319,11 @@ pub struct Image {
     /// Default without --push: target/oci-layout.
     #[arg(long, value_name = "DIR")]
     pub oci_layout: Option<Utf8PathBuf>,
+    /// Show the whole plan and every command's own output (docker buildx's, cosign's, and
+    /// dist's when it runs first). Without it a run prints its head lines, about one line per
+    /// arch and the summary; a failing command's error carries its last 20 lines.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
     /// Print every command, and run nothing.
     #[arg(long)]
     pub dry_run: bool,

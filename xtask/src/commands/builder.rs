@@ -2,6 +2,8 @@
 //! host, or for every builder platform with `--push`, published as one manifest list. Its tag
 //! follows the pins, so a published builder is never overwritten by different toolchains.
 
+use std::time::Instant;
+
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
@@ -12,6 +14,8 @@ use crate::project::builder_spec::{BuilderSpec, BUILDER_PLATFORMS};
 use crate::project::config;
 use crate::project::workspace::Workspace;
 use crate::util::cmd::Cmd;
+use crate::util::progress::{self, Progress};
+use crate::util::report::seconds;
 
 /// Where the CA bundle to trust is read from when `SSL_CERT_FILE` names none.
 const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -22,6 +26,8 @@ pub struct BuilderPlan {
     /// The rendered Dockerfile, written into `context` (which holds nothing else).
     pub dockerfile: String,
     pub context: Utf8PathBuf,
+    /// One build per platform, in this order.
+    pub platforms: Vec<String>,
     pub builds: Vec<Cmd>,
     /// `imagetools create` over the per-platform tags, when pushing.
     pub list: Option<Cmd>,
@@ -29,9 +35,18 @@ pub struct BuilderPlan {
 
 impl flags::Builder {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        progress::set_verbose(self.verbose);
         let ws = Workspace::load(sh)?;
         let plan = self.plan(&ws, &host_platform(), ca_bundle().as_deref())?;
-        print!("{}", render(&plan));
+        if self.dry_run || self.verbose {
+            print!("{}", render(&plan));
+        } else {
+            println!(
+                "builder image {} for {} (the commands: --dry-run; docker's output: --verbose)",
+                plan.image,
+                plan.platforms.join(", ")
+            );
+        }
         if self.dry_run {
             return Ok(());
         }
@@ -40,12 +55,20 @@ impl flags::Builder {
         let dockerfile = plan.context.join("Dockerfile");
         std::fs::write(&dockerfile, &plan.dockerfile)
             .with_context(|| format!("cannot write {dockerfile}"))?;
+        let progress = Progress::new(plan.platforms.iter().map(String::as_str));
         for (index, build) in plan.builds.iter().enumerate() {
-            eprintln!("[{}/{}] building the builder image: {build}", index + 1, plan.builds.len());
-            build.run(sh).context("docker buildx build of the builder image failed (its output is above)")?;
+            progress.say(index, "building");
+            let started = Instant::now();
+            let built = build.run_logged(sh, progress.row(index));
+            if built.is_err() {
+                progress.clear();
+            }
+            built.context("docker buildx build of the builder image failed")?;
+            progress.finish(index, &format!("built in {}", seconds(started.elapsed())));
         }
+        progress.clear();
         if let Some(list) = &plan.list {
-            list.run(sh).with_context(|| format!("cannot create the manifest list {}", plan.image))?;
+            list.run_step(sh).with_context(|| format!("cannot create the manifest list {}", plan.image))?;
             println!("pushed {} ({})", plan.image, self.platforms().join(", "));
         } else {
             println!("loaded {} into the local engine", plan.image);
@@ -114,7 +137,7 @@ impl flags::Builder {
                 .args(["buildx", "imagetools", "create", "--tag", &image])
                 .args(platforms.iter().map(|platform| suffixed(platform)))
         });
-        Ok(BuilderPlan { image, dockerfile: spec.dockerfile()?, context, builds, list })
+        Ok(BuilderPlan { image, dockerfile: spec.dockerfile()?, context, platforms, builds, list })
     }
 }
 
@@ -156,6 +179,7 @@ mod tests {
             platform: platform.iter().map(|p| p.to_string()).collect(),
             image: None,
             builder: None,
+            verbose: false,
             dry_run: true,
         }
     }

@@ -45,7 +45,7 @@ use crate::sign::Signing;
 use crate::util::cmd::Cmd;
 use crate::util::interrupt;
 use crate::util::pool;
-use crate::util::progress::{self, Progress, RowLog, Tail};
+use crate::util::progress::{self, Progress, RowLog};
 use crate::util::report::{human_size, seconds, short};
 use crate::util::staging::Staging;
 
@@ -945,14 +945,7 @@ impl ArchRun<'_> {
     fn build(&self) -> Result<()> {
         let command = self.build.command.as_ref().expect("a build step has a command");
         let started = SystemTime::now();
-        let mut tail = Tail::default();
-        let built = command.run_lines(self.sh, |line| {
-            tail.push(line);
-            self.log.detail(line);
-        });
-        if let Err(err) = built {
-            bail!("the build failed: {err:#}\n  its last lines:\n{}", tail.render());
-        }
+        command.run_logged(self.sh, self.log).context("the build failed")?;
         if let Some(record) = &self.build.record {
             record.write(started)?;
         }

@@ -18,10 +18,12 @@ use crate::project::matrix::Arch;
 use crate::project::workspace::{Release, Workspace};
 use crate::release::dist_dir::DistDir;
 use crate::release::manifest::{Artifact, Manifest};
+use crate::util::progress;
 use crate::util::report::short;
 
 impl flags::Image {
     pub fn run(self, sh: &Shell) -> Result<()> {
+        progress::set_verbose(self.verbose);
         let ws = Workspace::load(sh)?;
         let release = ws.release(sh)?;
         let arches = if self.all_arch {

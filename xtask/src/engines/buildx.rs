@@ -24,6 +24,7 @@ use crate::project::matrix::{normalize_platform, normalize_platform_of, Arch};
 use crate::project::workspace::Workspace;
 use crate::release::manifest::Artifact;
 use crate::util::cmd::Cmd;
+use crate::util::progress::{Progress, RowLog};
 use crate::util::report::{human_size, seconds};
 use crate::util::template;
 
@@ -66,6 +67,16 @@ impl ImagePlan for BuildxPlan {
         render(request, self)
     }
 
+    fn headline(&self, request: &ImageRequest) -> String {
+        let to = if request.push { "pushed with a manifest list" } else { "loaded into the local engine" };
+        format!(
+            "image (buildx): {} {} from {}, {to}",
+            request.repository,
+            request.tags.join(", "),
+            request.dist
+        )
+    }
+
     fn execute(&self, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
         execute(sh, ws, request, self)
     }
@@ -75,23 +86,25 @@ impl ImagePlan for BuildxPlan {
 fn execute(sh: &Shell, ws: &Workspace, request: &ImageRequest, plan: &BuildxPlan) -> Result<()> {
     check_engine(sh, request.builder.as_deref())?;
     let mut rows = Vec::new();
-    let total = plan.builds.len();
+    let progress = Progress::new(plan.builds.iter().map(|build| build.arch.name));
     for (index, build) in plan.builds.iter().enumerate() {
-        eprintln!(
-            "[{}/{total}] {}: building {} ({})",
-            index + 1,
-            build.arch.name,
-            build.refs[0],
-            build.arch.platform
-        );
+        progress.say(index, &format!("building {} ({})", build.refs[0], build.arch.platform));
         let started = Instant::now();
-        let row = build_one(sh, request, &plan.dockerfile, build)
-            .with_context(|| format!("image for {} failed", build.arch.name))?;
+        let row = build_one(sh, request, &plan.dockerfile, build, progress.row(index));
+        let row = match row {
+            Ok(row) => row,
+            Err(err) => {
+                progress.clear();
+                return Err(err.context(format!("image for {} failed", build.arch.name)));
+            }
+        };
+        progress.finish(index, &format!("built {} in {}", short_id(&row.id), seconds(started.elapsed())));
         rows.push(SummaryRow { elapsed: started.elapsed(), ..row });
     }
+    progress.clear();
     if let Some(list) = &plan.list {
         eprintln!("creating manifest list {}", request.list_refs().join(", "));
-        list.run(sh).context("cannot create the manifest list")?;
+        list.run_step(sh).context("cannot create the manifest list")?;
         for reference in request.list_refs() {
             check_list_platforms(sh, request, &reference)?;
         }
@@ -271,9 +284,15 @@ struct SummaryRow {
     elapsed: Duration,
 }
 
-fn build_one(sh: &Shell, request: &ImageRequest, dockerfile: &str, build: &ArchBuild) -> Result<SummaryRow> {
+fn build_one(
+    sh: &Shell,
+    request: &ImageRequest,
+    dockerfile: &str,
+    build: &ArchBuild,
+    log: RowLog,
+) -> Result<SummaryRow> {
     prepare_context(build, dockerfile)?;
-    let built = build.build.run(sh).context("docker buildx build failed (its output is above)");
+    let built = build.build.run_logged(sh, log).context("docker buildx build failed");
     let metadata = std::fs::read_to_string(build.context.join("metadata.json"));
     let _ = std::fs::remove_dir_all(&build.context);
     built?;

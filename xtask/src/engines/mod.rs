@@ -24,6 +24,7 @@ use crate::release::checksum;
 use crate::release::dist_dir::DistDir;
 use crate::release::manifest::{Artifact, Manifest};
 use crate::sign::Signing;
+use crate::util::progress;
 use crate::util::staging::write_atomically;
 
 /// Everything an engine needs, resolved and checked.
@@ -78,21 +79,40 @@ pub trait ImageEngine {
 
 /// An engine's plan: printed, then (unless --dry-run) executed.
 pub trait ImagePlan {
+    /// The whole plan, every command in it (`--dry-run`, `--verbose`).
     fn render(&self, request: &ImageRequest) -> String;
+    /// The one line an everyday run starts with: what is built, from where, to where.
+    fn headline(&self, request: &ImageRequest) -> String;
     /// Builds the images and, with --push, publishes and signs them; prints what it did.
     fn execute(&self, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()>;
 }
 
-/// Plans `request` on `engine` and prints the plan with its signing lines; then runs that
-/// plan, unless this is a dry run.
+/// Plans `request` on `engine` and prints the plan with its signing lines (or, on an
+/// everyday run, its head lines); then runs that plan, unless this is a dry run.
 pub fn publish(engine: &dyn ImageEngine, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
     let plan = engine.plan(ws, request)?;
-    print!("{}", plan.render(request));
-    print!("{}", signatures::plan_lines(request));
+    if request.dry_run || progress::verbose() {
+        print!("{}", plan.render(request));
+        print!("{}", signatures::plan_lines(request));
+    } else {
+        print!("{}", headline(plan.as_ref(), request));
+    }
     if request.dry_run {
         return Ok(());
     }
     plan.execute(sh, ws, request)
+}
+
+/// An everyday run's head lines: the engine's headline, the arches and the signing line.
+fn headline(plan: &dyn ImagePlan, request: &ImageRequest) -> String {
+    let names: Vec<&str> = request.arches.iter().map(|arch| arch.name).collect();
+    format!(
+        "{}\n{} arch(es): {} (the whole plan: --dry-run; every command's output: --verbose)\n  {}\n",
+        plan.headline(request),
+        names.len(),
+        names.join(" "),
+        signatures::plan_line(&request.signing, request.push).trim_end_matches(':')
+    )
 }
 
 /// What a push left in the registry: the index the first tag names, and its manifest for

@@ -291,7 +291,7 @@ fn sign(
             std::fs::create_dir_all(scratch).with_context(|| format!("cannot create {scratch}"))?;
             let commands = keyless_commands(repository, subjects, scratch);
             let result = commands.and_then(|commands| {
-                commands.iter().try_for_each(|cmd| cmd.run(sh).context("cosign failed (its output is above)"))
+                commands.iter().try_for_each(|cmd| cmd.run_step(sh).context("cosign failed"))
             });
             let _ = std::fs::remove_dir_all(scratch);
             result?;
@@ -319,7 +319,7 @@ pub fn configured(
 }
 
 /// The plan's line saying how `signing` signs what is pushed.
-fn plan_line(signing: &Signing, push: bool) -> String {
+pub fn plan_line(signing: &Signing, push: bool) -> String {
     let what = "the index and every platform manifest signed; SLSA provenance and CycloneDX SBOM attested per platform";
     match signing {
         _ if !push => {

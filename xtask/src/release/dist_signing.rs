@@ -39,7 +39,7 @@ pub fn finish(signing: &Signing, dir: &Utf8Path) -> Result<()> {
     match signing {
         Signing::Keyless => {
             let sh = xshell::Shell::new()?;
-            keyless_command(dir).run(&sh).context("cosign sign-blob failed (its output is above)")
+            keyless_command(dir).run_step(&sh).context("cosign sign-blob failed")
         }
         _ => Ok(()),
     }

@@ -11,7 +11,7 @@ use camino::Utf8PathBuf;
 use xshell::Shell;
 
 use crate::util::interrupt::{self, TrackedChild};
-use crate::util::progress::{self, Tail};
+use crate::util::progress::{self, RowLog, Tail};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cmd {
@@ -110,6 +110,18 @@ impl Cmd {
             bail!("command failed: {self}\n  its last lines:\n{}", Tail::of(&output).render());
         }
         Ok(())
+    }
+
+    /// Runs a long step of one row (an arch's build, an image's build): each output line
+    /// passes through `log.detail` (the row's live line; printed with `--verbose`), and the
+    /// error of a failure carries the command and its last lines.
+    pub fn run_logged(&self, sh: &Shell, log: RowLog) -> Result<()> {
+        let mut tail = Tail::default();
+        let ran = self.run_lines(sh, |line| {
+            tail.push(line);
+            log.detail(line);
+        });
+        ran.map_err(|err| anyhow::anyhow!("{err:#}\n  its last lines:\n{}", tail.render()))
     }
 
     /// Runs with stdout and stderr, merged, handed line by line to `on_line` (for progress

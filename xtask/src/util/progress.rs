@@ -98,11 +98,11 @@ impl Progress {
         }
     }
 
-    /// A command's own output line: shown like `say` with `--verbose`; otherwise only the live
+    /// A command's own output line: kept like `note` with `--verbose`; otherwise only the live
     /// line of a terminal shows it, as it passes.
     pub fn detail(&self, index: usize, line: &str) {
         if verbose() {
-            return self.say(index, line);
+            return self.note(index, line);
         }
         if let Some(bar) = &self.rows[index].bar {
             bar.set_message(line.trim().to_string());

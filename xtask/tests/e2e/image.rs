@@ -441,6 +441,47 @@ fn a_tampered_archive_fails_both_the_xtask_and_the_dockerfile() {
 }
 
 #[test]
+fn an_everyday_image_run_says_one_line_per_step_and_verbose_shows_the_plan_and_docker() {
+    require_docker();
+    let dist = shared_dist().as_str();
+    let args = [
+        "image",
+        "--arch",
+        "amd64",
+        "--arch",
+        "arm64v8",
+        "--image",
+        "e2e/short",
+        "--tag",
+        "t",
+        "--dist-dir",
+        dist,
+    ];
+    let output = xtask(&args);
+    assert!(output.status.success(), "cargo xtask {} failed", args.join(" "));
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.starts_with(&format!("image (buildx): e2e/short t from {dist}, loaded")), "{stdout}");
+    assert!(stdout.contains("2 arch(es): amd64 arm64v8 (the whole plan: --dry-run"), "{stdout}");
+    assert!(!stdout.contains("docker buildx build"), "the commands are --verbose's: {stdout}");
+    for (index, arch) in ["amd64", "arm64v8"].iter().enumerate() {
+        let row = format!("[{}/2] {arch}:", index + 1);
+        assert!(stderr.contains(&format!("{row} building e2e/short:t-{arch}")), "{stderr}");
+        assert!(stderr.contains(&format!("{row} built sha256:")), "{stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 4, "two lines per arch, docker's own are --verbose's:\n{stderr}");
+
+    let verbose = xtask(&[&args[..], &["--verbose"]].concat());
+    assert!(verbose.status.success(), "the --verbose run failed");
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&verbose.stdout), String::from_utf8_lossy(&verbose.stderr));
+    assert!(
+        stdout.contains("image plan (buildx)") && stdout.contains("build:   docker buildx build"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("load build definition"), "docker's own output with --verbose:\n{stderr}");
+}
+
+#[test]
 fn image_dry_run_prints_every_docker_command() {
     let stdout = xtask_ok(&[
         "image",

@@ -214,6 +214,10 @@ fn pushed_index_runs_on_each_platform_as_non_root_with_a_stable_digest() {
     assert!(output.status.success(), "push failed");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert_eq!(index_digest(&stdout), local, "the pushed index is the layout's");
+    let head =
+        format!("image (oci): {repo} 1.0 FROM scratch from {dist}, pushed\n{} arch(es): ", ALL_ARCHES.len());
+    assert!(stdout.starts_with(&head), "{stdout}");
+    assert!(!stdout.contains("layer 2:"), "the whole plan is --verbose's: {stdout}");
     // Two blobs every arch shares, then per arch its layer, config and SBOM.
     let blobs = 2 + 3 * ALL_ARCHES.len();
     assert!(stdout.contains(&format!("{blobs} blobs uploaded, 0 already there")), "{stdout}");

@@ -130,6 +130,8 @@ pub fn shared_builder() -> &'static str {
     BUILDER.get_or_init(|| {
         require_docker();
         let out = xtask_ok(&["builder"]);
+        // Its everyday output: the head line and what it loaded (the commands are --verbose's).
+        assert!(out.starts_with("builder image ") && out.lines().count() == 2, "{out}");
         out.lines()
             .find_map(|line| line.strip_prefix("loaded ")?.strip_suffix(" into the local engine"))
             .unwrap_or_else(|| panic!("`cargo xtask builder` named no image: {out}"))

@@ -65,6 +65,20 @@ impl ImagePlan for OciPlan {
         render(self)
     }
 
+    fn headline(&self, request: &ImageRequest) -> String {
+        let to = match (&self.push, &self.layout) {
+            (Some(_), _) => "pushed".to_string(),
+            (None, Some(dir)) => format!("written as an OCI layout to {dir}"),
+            (None, None) => "checked, not written (add --push or --oci-layout)".to_string(),
+        };
+        format!(
+            "image (oci): {} {} FROM scratch from {}, {to}",
+            self.repository,
+            self.tags.join(", "),
+            request.dist
+        )
+    }
+
     fn execute(&self, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
         let outcome = execute(self)?;
         print!("{}", summary(self, &outcome));
