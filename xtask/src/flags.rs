@@ -34,6 +34,7 @@ pub enum Command {
     Doctor(Doctor),
     Dist(DistCli),
     Verify(Verify),
+    Repo(Repo),
     Image(Image),
     Bench(Bench),
     Builder(Builder),
@@ -253,6 +254,39 @@ pub struct Verify {
     /// cosign.pub, which proves integrity, not origin.
     #[arg(long, value_name = "PUBKEY")]
     pub key: Option<Utf8PathBuf>,
+}
+
+/// Add the Debian packages of dist folders to a signed apt repository that any static HTTP
+/// server or object store can serve.
+///
+/// Each dist folder must verify (`cargo xtask verify`). Its .debs go to REPO/pool/main/, and
+/// REPO/dists/<suite>/ is rewritten: a Packages index (and Packages.gz) per architecture, a
+/// Release listing them with their SHA-256, signed as InRelease and Release.gpg by the
+/// repository key, dated by the newest release's commit time (so the same releases give the
+/// same bytes). REPO/KEY.asc is the public key and REPO/<package>.sources the file users drop
+/// into /etc/apt/sources.list.d. Releases added earlier stay (upgrades need them); adding one
+/// again changes nothing; a different file under a name the pool holds is refused. The new
+/// index replaces the old one in one rename, so apt sees the old repository or the new one.
+#[derive(Debug, Args)]
+pub struct Repo {
+    /// Dist folders whose packages to add.
+    #[arg(long = "from", value_name = "DIST", required = true, num_args = 1..)]
+    pub from: Vec<Utf8PathBuf>,
+    /// The repository folder, made if missing.
+    #[arg(long, value_name = "REPO")]
+    pub into: Utf8PathBuf,
+    /// The armored OpenPGP secret key that signs the repository (`gpg --armor
+    /// --export-secret-keys ID`); its passphrase, if any, in REPO_KEY_PASSPHRASE. Default:
+    /// release.toml's [repo] key.
+    #[arg(long, value_name = "FILE")]
+    pub repo_key: Option<Utf8PathBuf>,
+    /// The URL the repository is served from, written into the .sources file. Default:
+    /// release.toml's [repo] url.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Check the dist folders and the key, print what would be added, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

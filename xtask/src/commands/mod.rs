@@ -11,4 +11,5 @@ pub mod image;
 pub mod lint;
 pub mod merge;
 pub mod mutants;
+pub mod repo;
 pub mod verify;

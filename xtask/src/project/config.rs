@@ -21,7 +21,22 @@ pub struct Config {
     pub sign: SignConfig,
     pub deb: DebConfig,
     pub rpm: RpmConfig,
+    pub repo: RepoConfig,
 }
+
+/// `[repo]`: the package repositories `cargo xtask repo` writes (see commands/repo.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoConfig {
+    /// The armored OpenPGP secret key that signs them, relative to the workspace root
+    /// (`--repo-key` overrides it; its passphrase: REPO_KEY_PASSPHRASE).
+    pub key: Option<Utf8PathBuf>,
+    /// Where users fetch the repository from: the URL in the `.sources` file users install.
+    pub url: Option<String>,
+    /// The apt suite (and codename): `dists/<suite>`.
+    pub suite: String,
+}
+
+pub const DEFAULT_REPO_SUITE: &str = "stable";
 
 /// `[deb]`: Debian packages of the binary with a systemd unit (see release/deb.rs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +273,16 @@ struct RawConfig {
     deb: RawDeb,
     #[serde(default)]
     rpm: RawRpm,
+    #[serde(default)]
+    repo: RawRepo,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawRepo {
+    key: Option<Utf8PathBuf>,
+    url: Option<Spanned<String>>,
+    suite: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -753,6 +778,39 @@ impl RawRpm {
     }
 }
 
+impl RawRepo {
+    fn parse(self, src: &Source) -> Result<RepoConfig> {
+        if let Some(url) = &self.url {
+            if !(url.get_ref().starts_with("https://") || url.get_ref().starts_with("http://")) {
+                return Err(src.fail(
+                    url.span(),
+                    format!("repo.url `{}` must be an http:// or https:// URL", url.get_ref()),
+                ));
+            }
+        }
+        let suite = match self.suite {
+            None => DEFAULT_REPO_SUITE.to_string(),
+            Some(suite) => {
+                let name = suite.get_ref();
+                let fine =
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                if !fine {
+                    return Err(src.fail(
+                        suite.span(),
+                        format!("repo.suite `{name}` must be a word of letters, digits, `-`, `_` and `.` (e.g. stable)"),
+                    ));
+                }
+                suite.into_inner()
+            }
+        };
+        Ok(RepoConfig {
+            key: self.key,
+            url: self.url.map(|url| url.into_inner().trim_end_matches('/').to_string()),
+            suite,
+        })
+    }
+}
+
 /// A package revision or release: 1 when not written.
 fn positive_number(src: &Source, value: Option<Spanned<i64>>, key: &str) -> Result<u32> {
     match value {
@@ -781,7 +839,8 @@ impl Config {
         let deb = raw.deb.parse(&src, &dist.binary)?;
         let rpm = raw.rpm.parse(&src)?;
         let toolchain = raw.toolchain.parse(&src)?;
-        Ok(Config { dist, image, toolchain, sign: raw.sign.parse(), deb, rpm })
+        let repo = raw.repo.parse(&src)?;
+        Ok(Config { dist, image, toolchain, sign: raw.sign.parse(), deb, rpm, repo })
     }
 
     /// Resolves `--arch NAME` / `--target TRIPLE` selections; none means every configured arch.
@@ -947,6 +1006,30 @@ mod tests {
         let err = error(&format!("{base}[rpm]\nrelease = -1\n"));
         assert_eq!(err, "release.toml:4:11: rpm.release -1 must be a positive number (e.g. 1)");
         assert!(error(&format!("{base}[rpm]\nlicense = \"x\"\n")).contains("unknown field `license`"));
+    }
+
+    #[test]
+    fn the_repo_section_defaults_to_the_stable_suite_and_checks_its_url_and_suite() {
+        let base = "[dist]\npackage = \"x\"\n";
+        let default = parse(base).unwrap().repo;
+        assert_eq!(default, RepoConfig { key: None, url: None, suite: DEFAULT_REPO_SUITE.into() });
+        let set = parse(&format!(
+            "{base}[repo]\nkey = \"k.asc\"\nurl = \"https://x.example/apt/\"\nsuite = \"edge\"\n"
+        ))
+        .unwrap()
+        .repo;
+        let expected = RepoConfig {
+            key: Some("k.asc".into()),
+            url: Some("https://x.example/apt".into()),
+            suite: "edge".into(),
+        };
+        assert_eq!(set, expected);
+        assert_eq!(
+            error(&format!("{base}[repo]\nurl = \"ftp://x\"\n")),
+            "release.toml:4:7: repo.url `ftp://x` must be an http:// or https:// URL"
+        );
+        assert!(error(&format!("{base}[repo]\nsuite = \"a b\"\n"))
+            .starts_with("release.toml:4:9: repo.suite `a b` must be a word"));
     }
 
     #[test]

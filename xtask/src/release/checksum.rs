@@ -14,6 +14,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// MD5, which apt's `Packages` and dpkg's `md5sums` still list beside SHA-256.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex(&md5::Md5::digest(bytes))
+}
+
 /// Hashes a file in 1 MiB reads; returns (hex digest, size in bytes).
 pub fn sha256_file(path: &Utf8Path) -> Result<(String, u64)> {
     let mut file = File::open(path).with_context(|| format!("cannot open {path}"))?;

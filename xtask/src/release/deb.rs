@@ -245,15 +245,25 @@ fn ar_archive(members: &[(&str, Vec<u8>)], mtime: u64) -> Result<Vec<u8>> {
 
 /// One file of a package's installed tree (`usr/bin/exonode`), for verification.
 pub fn read_data_file(deb: &[u8], path: &str) -> Result<Vec<u8>> {
+    read_member_file(deb, "data.tar.gz", path)
+}
+
+/// The package's control file, as `dpkg-deb --field` reads it (for repository indexes).
+pub fn read_control(deb: &[u8]) -> Result<String> {
+    let control = read_member_file(deb, "control.tar.gz", "control")?;
+    String::from_utf8(control).context("the control file is not UTF-8")
+}
+
+fn read_member_file(deb: &[u8], member_name: &str, path: &str) -> Result<Vec<u8>> {
     let mut archive = ar::Archive::new(deb);
     while let Some(member) = archive.next_entry() {
         let mut member = member.context("not an ar archive")?;
-        if member.header().identifier() != b"data.tar.gz" {
+        if member.header().identifier() != member_name.as_bytes() {
             continue;
         }
         let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&mut member));
-        for entry in tar.entries().context("data.tar.gz is not a tar.gz")? {
-            let mut entry = entry.context("data.tar.gz is damaged")?;
+        for entry in tar.entries().with_context(|| format!("{member_name} is not a tar.gz"))? {
+            let mut entry = entry.with_context(|| format!("{member_name} is damaged"))?;
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             if name.trim_start_matches("./") == path {
                 let mut contents = Vec::new();
@@ -261,9 +271,9 @@ pub fn read_data_file(deb: &[u8], path: &str) -> Result<Vec<u8>> {
                 return Ok(contents);
             }
         }
-        bail!("data.tar.gz has no {path}");
+        bail!("{member_name} has no {path}");
     }
-    bail!("no data.tar.gz member")
+    bail!("no {member_name} member")
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The files of a dist folder: reproducible archives, checksums, the manifest, SBOMs, packages
 //! and the generated Dockerfile.release and install.sh; `layout` names them all.
 
+pub mod apt_repo;
 pub mod archive;
 pub mod checksum;
 pub mod deb;

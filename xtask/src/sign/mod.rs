@@ -9,6 +9,7 @@
 
 pub mod dsse;
 pub mod key;
+pub mod openpgp;
 
 use anyhow::{Context, Result};
 use camino::Utf8Path;

@@ -29,6 +29,21 @@ impl Staging {
             std::fs::remove_dir_all(dest)
                 .with_context(|| format!("cannot remove the earlier output {dest}"))?;
         }
+        Staging::beside(&parent, &name, dest, marker)
+    }
+
+    /// Like `create`, but an earlier output at `dest` stays until `commit` swaps the new one
+    /// in with one atomic exchange: readers (a web server's clients) see the old folder or the
+    /// new one, never neither. For outputs that are updated, like a repository's index.
+    pub fn replacing(dest: &Utf8Path, marker: &'static str) -> Result<Staging> {
+        let (parent, name) = split(dest)?;
+        std::fs::create_dir_all(&parent).with_context(|| format!("cannot create {parent}"))?;
+        check_replaceable(dest, marker)?;
+        remove_stale(&parent, &name);
+        Staging::beside(&parent, &name, dest, marker)
+    }
+
+    fn beside(parent: &Utf8Path, name: &str, dest: &Utf8Path, marker: &'static str) -> Result<Staging> {
         let dir = parent.join(format!(".{name}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let tracked = Some(interrupt::track_folder(&dir));
@@ -45,18 +60,16 @@ impl Staging {
         Ok(self.dest.clone())
     }
 
+    /// An earlier output is exchanged with the new one in one step; what is then in the
+    /// staging folder is the old output, removed afterwards (and by `Drop` if that fails).
     fn publish(&self) -> Result<()> {
-        let (parent, name) = split(&self.dest)?;
-        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
         if self.dest.exists() {
-            std::fs::rename(&self.dest, &old).with_context(|| format!("cannot move {} aside", self.dest))?;
+            exchange(&self.dir, &self.dest)?;
+            return std::fs::remove_dir_all(&self.dir)
+                .with_context(|| format!("cannot remove the earlier output, now at {}", self.dir));
         }
         std::fs::rename(&self.dir, &self.dest)
-            .with_context(|| format!("cannot move {} to {}", self.dir, self.dest))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).with_context(|| format!("cannot remove {old}"))?;
-        }
-        Ok(())
+            .with_context(|| format!("cannot move {} to {}", self.dir, self.dest))
     }
 }
 
@@ -105,6 +118,30 @@ fn remove_stale(parent: &Utf8Path, name: &str) {
             }
         }
     }
+}
+
+/// Swaps two paths atomically (Linux's renameat2 with RENAME_EXCHANGE). Written by hand: std
+/// has no exchange, and it is one system call.
+fn exchange(a: &Utf8Path, b: &Utf8Path) -> Result<()> {
+    use std::ffi::CString;
+    let c = |p: &Utf8Path| CString::new(p.as_str()).with_context(|| format!("{p} holds a NUL byte"));
+    let (ca, cb) = (c(a)?, c(b)?);
+    // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them like rename(2) does.
+    let status = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if status != 0 {
+        let err = std::io::Error::last_os_error();
+        bail!("cannot exchange {a} with {b}: {err}");
+    }
+    Ok(())
 }
 
 /// Writes one file beside `path` and renames it into place, so readers see the old file or

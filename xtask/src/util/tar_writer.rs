@@ -4,7 +4,6 @@
 //! OS byte 255 and a level the caller fixes, since the level is part of every checksum.
 
 use anyhow::{Context, Result};
-use flate2::{Compression, GzBuilder};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -68,12 +67,27 @@ pub fn tar(entries: &[Entry], mtime: u64) -> Result<Vec<u8>> {
     tar.into_inner().context("cannot finish a tar stream")
 }
 
-/// `bytes` gzipped reproducibly at `level`.
+/// `bytes` gzipped reproducibly at `level`: no name, mtime 0, OS "unknown" (255).
+///
+/// The gzip frame is written here over miniz_oxide's deflate rather than by flate2's encoder:
+/// a dependency (rPGP) turns on flate2's zlib-rs backend for the whole crate, and that backend
+/// compresses to other bytes. Pinning the compressor keeps every archive, package and layer
+/// byte-identical to what earlier versions of this tool made.
 pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
-    let mut gz = GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::with_capacity(bytes.len() / 2), Compression::new(level));
-    std::io::Write::write_all(&mut gz, bytes).context("cannot compress")?;
-    gz.finish().context("cannot finish a gzip stream")
+    let level = u8::try_from(level)
+        .ok()
+        .filter(|l| *l <= 9)
+        .with_context(|| format!("gzip level {level} is not 0-9"))?;
+    // XFL: 2 for the best compression, 4 for the fastest, as flate2 writes it.
+    let extra_flags = match level {
+        9 => 2,
+        0 | 1 => 4,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(bytes.len() / 2 + 18);
+    out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extra_flags, 255]);
+    out.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(bytes, level));
+    out.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    Ok(out)
 }

@@ -12,6 +12,7 @@ mod lint;
 mod merge;
 mod oci;
 mod plan_steps;
+mod repo;
 mod rpm;
 mod sign;
 mod source;

@@ -1,0 +1,421 @@
+//! `cargo xtask repo --from DIST... --into REPO`: adds the .debs of verified dist folders to a
+//! signed apt repository (release/apt_repo.rs writes its files, sign/openpgp.rs signs them).
+//!
+//! One plan first (what is added, what is already there, every refusal), then its execution:
+//! new packages are copied into the pool (each file renamed into place: an unindexed file is
+//! harmless), then `dists/<suite>` is written in a staging folder, InRelease last, and
+//! exchanged with the old one in one rename. An interrupted run leaves the previous repository
+//! as it was, and running again finishes the job.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use pgp::composed::{Deserializable, SignedPublicKey};
+use pgp::types::KeyDetails;
+
+use crate::flags;
+use crate::project::config::RepoConfig;
+use crate::project::workspace::Workspace;
+use crate::release::apt_repo::{self, ReleaseHeader, Stanza};
+use crate::release::checksum;
+use crate::release::deb;
+use crate::release::dist_dir::DistDir;
+use crate::sign::openpgp::{self, RepoKey};
+use crate::util::staging::{self, Staging};
+use crate::util::tar_writer;
+
+const COMPONENT: &str = "main";
+const KEY_FILE: &str = "KEY.asc";
+const RELEASE_FILE: &str = "Release";
+/// gzip level of Packages.gz: the best, as the file is fetched by every client.
+const GZIP_LEVEL: u32 = 9;
+
+impl flags::Repo {
+    pub fn run(self) -> Result<()> {
+        let ws = Workspace::load(&xshell::Shell::new()?)?;
+        let key = load_key(&ws.root, &ws.config.repo, self.repo_key.as_deref())?;
+        let url = self.url.clone().or_else(|| ws.config.repo.url.clone());
+        let plan = AptPlan::make(&self.into, &ws.config.repo.suite, &self.from, &key)?;
+        if self.dry_run {
+            print!("{}", plan.render(url.as_deref()));
+            return Ok(());
+        }
+        println!("{}", plan.headline());
+        if plan.is_noop() {
+            println!("repo: nothing to add; {} is unchanged", plan.repo);
+            return Ok(());
+        }
+        plan.execute(&key, url.as_deref())?;
+        println!("{}", plan.summary(url.as_deref()));
+        Ok(())
+    }
+}
+
+/// `--repo-key`, else `[repo] key` (relative to the workspace root); the repository is always
+/// signed, since apt refuses an unsigned one unless told to trust it blindly.
+fn load_key(root: &Utf8Path, config: &RepoConfig, flag: Option<&Utf8Path>) -> Result<RepoKey> {
+    let path = match (flag, &config.key) {
+        (Some(path), _) => path.to_path_buf(),
+        (None, Some(path)) => root.join(path),
+        (None, None) => bail!(
+            "repo: no signing key: pass --repo-key FILE or set [repo] key = \"FILE\" in release.toml \
+             (an armored OpenPGP secret key: `gpg --armor --export-secret-keys ID > FILE`)"
+        ),
+    };
+    RepoKey::load(&path, openpgp::passphrase_from_env())
+}
+
+/// One .deb the repository gains.
+struct Addition {
+    /// Where it comes from.
+    source: Utf8PathBuf,
+    /// Its path from the repository's root (the stanza's Filename).
+    pool_path: String,
+    /// Whether the pool already holds these bytes (an interrupted run copied it).
+    in_pool: bool,
+    bytes: Vec<u8>,
+}
+
+struct AptPlan {
+    repo: Utf8PathBuf,
+    suite: String,
+    fingerprint: String,
+    /// Name and version of each release added, for people.
+    releases: Vec<String>,
+    additions: Vec<Addition>,
+    /// Packages asked for that the repository already indexes with the same bytes.
+    already: usize,
+    /// Every stanza of the new index, per Debian architecture, in Filename order.
+    index: BTreeMap<String, Vec<Stanza>>,
+    /// The index's date: the newest release's commit time.
+    date: u64,
+    origin: String,
+}
+
+impl AptPlan {
+    fn make(repo: &Utf8Path, suite: &str, dists: &[Utf8PathBuf], key: &RepoKey) -> Result<AptPlan> {
+        let existing = Existing::read(repo, suite, key)?;
+        let mut index = existing.index;
+        let mut indexed: BTreeMap<String, String> = index
+            .values()
+            .flatten()
+            .filter_map(|s| Some((s.get("Filename")?.to_string(), s.get("SHA256")?.to_string())))
+            .collect();
+        let (mut releases, mut additions, mut already, mut date) = (Vec::new(), Vec::new(), 0, existing.date);
+        let mut origin = existing.origin;
+        for dist in dists {
+            let dir = DistDir::at(dist.clone());
+            let manifest = dir.verified("to add its packages to a repository")?;
+            releases.push(format!("{} {}", manifest.name, manifest.version));
+            date = date.max(manifest.source_date_epoch);
+            origin.get_or_insert_with(|| manifest.name.clone());
+            for package in manifest.artifacts.iter().filter_map(|a| a.deb.as_ref()) {
+                let source = dist.join(&package.name);
+                let pool_path = pool_path(&manifest.name, &package.name);
+                match indexed.get(&pool_path) {
+                    Some(sha256) if *sha256 == package.sha256 => {
+                        already += 1;
+                        continue;
+                    }
+                    Some(sha256) => {
+                        bail!(changed_package(repo, &pool_path, sha256, &source, &package.sha256))
+                    }
+                    None => {}
+                }
+                let bytes = std::fs::read(&source).with_context(|| format!("cannot read {source}"))?;
+                let sha256 = checksum::sha256_hex(&bytes);
+                if sha256 != package.sha256 {
+                    bail!("{source} changed after {dist} was verified; run the command again");
+                }
+                let in_pool = match std::fs::read(repo.join(&pool_path)) {
+                    Ok(pooled) if pooled == bytes => true,
+                    Ok(pooled) => {
+                        bail!(changed_package(
+                            repo,
+                            &pool_path,
+                            &checksum::sha256_hex(&pooled),
+                            &source,
+                            &sha256
+                        ))
+                    }
+                    Err(_) => false,
+                };
+                let control = deb::read_control(&bytes).with_context(|| format!("cannot read {source}"))?;
+                let stanza = Stanza::for_package(&control, &pool_path, &bytes)
+                    .with_context(|| format!("cannot index {source}"))?;
+                let arch = stanza.get("Architecture").expect("checked by for_package").to_string();
+                indexed.insert(pool_path.clone(), sha256);
+                index.entry(arch).or_default().push(stanza);
+                additions.push(Addition { source, pool_path, in_pool, bytes });
+            }
+        }
+        for stanzas in index.values_mut() {
+            stanzas.sort_by(|a, b| a.get("Filename").cmp(&b.get("Filename")));
+        }
+        Ok(AptPlan {
+            repo: repo.to_path_buf(),
+            suite: suite.to_string(),
+            fingerprint: key.fingerprint(),
+            releases,
+            additions,
+            already,
+            index,
+            date,
+            origin: origin.unwrap_or_default(),
+        })
+    }
+
+    fn is_noop(&self) -> bool {
+        self.additions.is_empty() && self.repo.join(self.suite_dir()).join("InRelease").is_file()
+    }
+
+    fn suite_dir(&self) -> String {
+        format!("dists/{}", self.suite)
+    }
+
+    fn headline(&self) -> String {
+        format!(
+            "repo: {} into {} (apt suite {}, signed by {})",
+            self.releases.join(", "),
+            self.repo,
+            self.suite,
+            self.fingerprint
+        )
+    }
+
+    fn render(&self, url: Option<&str>) -> String {
+        let mut out = format!("{}\n", self.headline());
+        for addition in &self.additions {
+            let copy = if addition.in_pool { "in the pool already" } else { "copied" };
+            out.push_str(&format!("  add   {} ({copy}, from {})\n", addition.pool_path, addition.source));
+        }
+        out.push_str(&format!("  keep  {} package(s) already indexed\n", self.already));
+        for (arch, stanzas) in &self.index {
+            out.push_str(&format!(
+                "  write {}/{COMPONENT}/binary-{arch}/Packages{{,.gz}} ({} package(s))\n",
+                self.suite_dir(),
+                stanzas.len()
+            ));
+        }
+        out.push_str(&format!(
+            "  write {0}/Release, dated {1}, signed as {0}/Release.gpg and {0}/InRelease\n",
+            self.suite_dir(),
+            apt_repo::rfc2822(self.date)
+        ));
+        out.push_str(&format!("  write {KEY_FILE}\n  write {}\n", self.sources_line(url)));
+        out
+    }
+
+    fn sources_line(&self, url: Option<&str>) -> String {
+        match url {
+            Some(_) => self.sources_file(),
+            None => format!("no {} (no URL: pass --url or set [repo] url)", self.sources_file()),
+        }
+    }
+
+    fn sources_file(&self) -> String {
+        format!("{}.sources", self.origin)
+    }
+
+    fn summary(&self, url: Option<&str>) -> String {
+        let packages: usize = self.index.values().map(Vec::len).sum();
+        let mut out = format!(
+            "repo: {}: {} package(s) added, {} already there; {packages} in all, for {}",
+            self.repo,
+            self.additions.len(),
+            self.already,
+            self.index.keys().cloned().collect::<Vec<_>>().join(" ")
+        );
+        match url {
+            Some(_) => out.push_str(&format!(
+                "\nrepo: users install {} as /etc/apt/sources.list.d/{0}, then `apt-get update && apt-get install {}`",
+                self.sources_file(),
+                self.origin
+            )),
+            None => out.push_str(&format!("\nrepo: {} not written: pass --url or set [repo] url", self.sources_file())),
+        }
+        out
+    }
+
+    fn execute(&self, key: &RepoKey, url: Option<&str>) -> Result<()> {
+        for addition in self.additions.iter().filter(|a| !a.in_pool) {
+            let path = self.repo.join(&addition.pool_path);
+            let folder = path.parent().expect("a pool path has folders");
+            std::fs::create_dir_all(folder).with_context(|| format!("cannot create {folder}"))?;
+            staging::write_atomically(&path, &addition.bytes)?;
+        }
+        let public = key.public_armored()?;
+        staging::write_atomically(&self.repo.join(KEY_FILE), public.as_bytes())?;
+        if let Some(url) = url {
+            let sources = sources_file(url, &self.suite, &public);
+            staging::write_atomically(&self.repo.join(self.sources_file()), sources.as_bytes())?;
+        }
+        let staged = Staging::replacing(&self.repo.join(self.suite_dir()), RELEASE_FILE)?;
+        let mut indexes = Vec::new();
+        for (arch, stanzas) in &self.index {
+            let packages = apt_repo::render_packages(stanzas).into_bytes();
+            let gz = tar_writer::gzip(&packages, GZIP_LEVEL)?;
+            let folder = format!("{COMPONENT}/binary-{arch}");
+            indexes.push((format!("{folder}/Packages"), packages));
+            indexes.push((format!("{folder}/Packages.gz"), gz));
+        }
+        for (path, bytes) in &indexes {
+            let path = staged.dir.join(path);
+            std::fs::create_dir_all(path.parent().expect("an index has a folder"))
+                .with_context(|| format!("cannot create the folder of {path}"))?;
+            std::fs::write(&path, bytes).with_context(|| format!("cannot write {path}"))?;
+        }
+        let architectures: BTreeSet<String> = self.index.keys().cloned().collect();
+        let header = ReleaseHeader {
+            origin: &self.origin,
+            label: &self.origin,
+            suite: &self.suite,
+            components: &[COMPONENT],
+            architectures: &architectures,
+            date: self.date,
+            description: &format!("{} packages", self.origin),
+        };
+        let release = apt_repo::render_release(&header, &indexes);
+        let write = |name: &str, text: &str| {
+            let path = staged.dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("cannot write {path}"))
+        };
+        write(RELEASE_FILE, &release)?;
+        write("Release.gpg", &key.detached(release.as_bytes(), self.date)?)?;
+        write("InRelease", &key.clearsign(&release, self.date)?)?;
+        staged.commit()?;
+        Ok(())
+    }
+}
+
+/// `pool/main/e/exonode/exonode_0.1.0-1_amd64.deb`, as Debian's archive lays a pool out.
+fn pool_path(package: &str, file: &str) -> String {
+    let initial: String = package.chars().take(1).collect();
+    format!("pool/{COMPONENT}/{initial}/{package}/{file}")
+}
+
+fn changed_package(repo: &Utf8Path, pool_path: &str, held: &str, source: &Utf8Path, new: &str) -> String {
+    format!(
+        "{repo}/{pool_path} holds another file (sha256 {held}) than {source} (sha256 {new}): a published \
+         package never changes, since apt would refuse the one it has cached; give the release a new \
+         version or [deb] revision"
+    )
+}
+
+/// A deb822 sources file with the key inline (apt 2.3 and later), so one file is all a user
+/// installs.
+fn sources_file(url: &str, suite: &str, public_key: &str) -> String {
+    let key: String = public_key
+        .lines()
+        .map(|line| if line.is_empty() { " .\n".to_string() } else { format!(" {line}\n") })
+        .collect();
+    format!("Types: deb\nURIs: {url}\nSuites: {suite}\nComponents: {COMPONENT}\nSigned-By:\n{key}")
+}
+
+/// What the repository already holds: its index (checked against its Release, and its key
+/// against ours) and date.
+struct Existing {
+    index: BTreeMap<String, Vec<Stanza>>,
+    date: u64,
+    origin: Option<String>,
+}
+
+impl Existing {
+    fn read(repo: &Utf8Path, suite: &str, key: &RepoKey) -> Result<Existing> {
+        let suite_dir = repo.join("dists").join(suite);
+        let release_path = suite_dir.join(RELEASE_FILE);
+        let empty = Existing { index: BTreeMap::new(), date: 0, origin: None };
+        if !release_path.is_file() {
+            let has_files = repo.read_dir_utf8().map(|mut d| d.next().is_some()).unwrap_or(false);
+            if has_files && !repo.join(KEY_FILE).is_file() {
+                bail!(
+                    "{repo} is not empty and is no repository made by `cargo xtask repo` (it has no \
+                     dists/{suite}/{RELEASE_FILE} and no {KEY_FILE}); choose an empty or new folder"
+                );
+            }
+            return Ok(empty);
+        }
+        check_key(repo, key)?;
+        let release =
+            std::fs::read_to_string(&release_path).with_context(|| format!("cannot read {release_path}"))?;
+        let date = apt_repo::release_date(&release).with_context(|| format!("{release_path}"))?;
+        let header = apt_repo::parse(&release)?.into_iter().next().unwrap_or(Stanza { fields: Vec::new() });
+        let listed = listed_digests(header.get("SHA256").unwrap_or(""));
+        let mut index = BTreeMap::new();
+        for arch in header.get("Architectures").unwrap_or("").split_whitespace() {
+            let name = format!("{COMPONENT}/binary-{arch}/Packages");
+            let path = suite_dir.join(&name);
+            let bytes = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+            let actual = checksum::sha256_hex(&bytes);
+            match listed.get(&name) {
+                Some(expected) if *expected == actual => {}
+                Some(expected) => bail!(
+                    "{path} does not match {release_path} (sha256 {actual}, listed {expected}): the \
+                     repository was changed by hand; restore it from its last published copy"
+                ),
+                None => bail!("{release_path} does not list {name}"),
+            }
+            let text = String::from_utf8(bytes).with_context(|| format!("{path} is not UTF-8"))?;
+            index.insert(arch.to_string(), apt_repo::parse(&text).with_context(|| format!("{path}"))?);
+        }
+        Ok(Existing { index, date, origin: header.get("Origin").map(str::to_string) })
+    }
+}
+
+/// A repository keeps its key: users pinned it in Signed-By.
+fn check_key(repo: &Utf8Path, key: &RepoKey) -> Result<()> {
+    let path = repo.join(KEY_FILE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+    let (public, _) =
+        SignedPublicKey::from_string(&text).with_context(|| format!("{path} is no OpenPGP public key"))?;
+    let theirs = public.fingerprint().to_string().to_uppercase();
+    if theirs != key.fingerprint() {
+        bail!(
+            "{repo} is signed by key {theirs} ({path}), not by {}: its users trust that key, so sign \
+             with it, or start a new repository",
+            key.fingerprint()
+        );
+    }
+    Ok(())
+}
+
+/// A Release file's `SHA256:` list: path to digest.
+fn listed_digests(list: &str) -> BTreeMap<String, String> {
+    list.lines()
+        .filter_map(|line| {
+            let mut parts = line.split_whitespace();
+            let (digest, _size, path) = (parts.next()?, parts.next()?, parts.next()?);
+            Some((path.to_string(), digest.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packages_are_pooled_under_their_initial() {
+        assert_eq!(pool_path("exonode", "x.deb"), "pool/main/e/exonode/x.deb");
+    }
+
+    #[test]
+    fn the_sources_file_carries_the_key_inline_with_blank_lines_as_dots() {
+        let text =
+            sources_file("http://127.0.0.1:1/apt", "stable", "-----BEGIN-----\n\nabc\n-----END-----\n");
+        assert_eq!(
+            text,
+            "Types: deb\nURIs: http://127.0.0.1:1/apt\nSuites: stable\nComponents: main\nSigned-By:\n \
+             -----BEGIN-----\n .\n abc\n -----END-----\n"
+        );
+    }
+
+    #[test]
+    fn the_release_digest_list_is_read_by_path() {
+        let listed =
+            listed_digests("\n abc 12 main/binary-amd64/Packages\n def  3 main/binary-amd64/Packages.gz");
+        assert_eq!(listed["main/binary-amd64/Packages"], "abc");
+        assert_eq!(listed["main/binary-amd64/Packages.gz"], "def");
+    }
+}

@@ -1,0 +1,371 @@
+//! `cargo xtask repo`: a signed apt repository that real apt (Debian 12, in a container on the
+//! host's loopback) installs from and upgrades from, that matches what dpkg-scanpackages says
+//! of the same pool, and that refuses what it must.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::support::*;
+
+const PASSPHRASE: &str = "correct horse battery staple";
+const DEBIAN_IMAGE: &str = "debian:bookworm-slim";
+
+/// An ed25519 key made by gpg in its own GNUPGHOME: (armored secret key file, fingerprint).
+fn gpg_key(dir: &Utf8Path, name: &str, passphrase: &str) -> (Utf8PathBuf, String) {
+    let home = dir.join(format!("gnupg-{name}"));
+    std::fs::create_dir_all(&home).unwrap();
+    let gpg = |args: &[&str]| {
+        let mut all = vec![
+            "--homedir",
+            home.as_str(),
+            "--batch",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            passphrase,
+        ];
+        all.extend_from_slice(args);
+        run_ok("gpg", &all)
+    };
+    gpg(&["--quick-gen-key", &format!("{name} <{name}@example.invalid>"), "ed25519", "sign", "never"]);
+    let fingerprint = gpg(&["--list-keys", "--with-colons"])
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:::::::::").map(|f| f.trim_end_matches(':').to_string()))
+        .unwrap();
+    let file = dir.join(format!("{name}.asc"));
+    std::fs::write(&file, gpg(&["--armor", "--export-secret-keys"])).unwrap();
+    (file, fingerprint)
+}
+
+fn repo(from: &[&Utf8Path], into: &Utf8Path, key: &Utf8Path, url: &str) -> std::process::Output {
+    let mut args = vec!["repo", "--into", into.as_str(), "--repo-key", key.as_str(), "--url", url];
+    for dist in from {
+        args.extend(["--from", dist.as_str()]);
+    }
+    xtask_env(&args, &[("REPO_KEY_PASSPHRASE", PASSPHRASE)])
+}
+
+fn repo_ok(from: &[&Utf8Path], into: &Utf8Path, key: &Utf8Path, url: &str) -> String {
+    let output = repo(from, into, key, url);
+    assert!(output.status.success(), "repo failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn repo_fails(from: &[&Utf8Path], into: &Utf8Path, key: &Utf8Path, url: &str) -> String {
+    let output = repo(from, into, key, url);
+    assert!(!output.status.success(), "repo succeeded: {}", String::from_utf8_lossy(&output.stdout));
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// Every file under `dir` with its bytes' digest: "left as it was" means this is unchanged.
+fn tree(dir: &Utf8Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(folder) = stack.pop() {
+        for entry in folder.read_dir_utf8().unwrap() {
+            let path = entry.unwrap().path().to_path_buf();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let name = path.strip_prefix(dir).unwrap().to_string();
+                files.insert(name, sha256_hex(&std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files
+}
+
+/// The release after the shared dist's: a checkout whose workspace version is `version`,
+/// built for amd64 alone. Returns the checkout and the dist.
+fn newer_release(dir: &Utf8Path, version: &str) -> (Utf8PathBuf, Utf8PathBuf) {
+    let checkout = dir.join("checkout");
+    checkout_like_root(&checkout);
+    let manifest = checkout.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replacen("version = \"0.1.0\"", &format!("version = \"{version}\""), 1))
+        .unwrap();
+    let lock = checkout.join("Cargo.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let text = ["exonode", "xtask"].iter().fold(text, |text, member| {
+        text.replace(
+            &format!("name = \"{member}\"\nversion = \"0.1.0\""),
+            &format!("name = \"{member}\"\nversion = \"{version}\""),
+        )
+    });
+    std::fs::write(&lock, text).unwrap();
+    let out = dir.join("dist-newer");
+    xtask_in(&checkout, &["dist", "--arch", "amd64", "--out", out.as_str()]);
+    (checkout, out)
+}
+
+/// The same version built again from another commit: the same file names, other bytes.
+fn rebuilt_at_another_commit(dir: &Utf8Path, checkout: &Utf8Path) -> Utf8PathBuf {
+    let git = ["-C", checkout.as_str(), "-c", "user.name=t", "-c", "user.email=t@example.invalid"];
+    run_ok("git", &[&git[..], &["commit", "--quiet", "--all", "--message", "rebuild"]].concat());
+    let out = dir.join("dist-rebuilt");
+    xtask_in(checkout, &["dist", "--arch", "amd64", "--out", out.as_str()]);
+    out
+}
+
+/// A Debian 12 container on the host's network whose only apt source is `sources`.
+struct AptClient {
+    name: String,
+}
+
+impl AptClient {
+    fn start(sources: &Utf8Path) -> AptClient {
+        let name = unique("apt-client").replace('/', "-");
+        let mount = format!("{sources}:/etc/apt/sources.list.d/exonode.sources:ro");
+        run_ok(
+            "docker",
+            &[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--network",
+                "host",
+                "-v",
+                &mount,
+                DEBIAN_IMAGE,
+                "sleep",
+                "infinity",
+            ],
+        );
+        let client = AptClient { name };
+        client.sh("rm -f /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list");
+        client
+    }
+
+    fn run(&self, script: &str) -> std::process::Output {
+        Command::new("docker").args(["exec", &self.name, "sh", "-c", script]).output().unwrap()
+    }
+
+    fn sh(&self, script: &str) -> String {
+        let output = self.run(script);
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "`{script}` failed in the apt client:\n{text}");
+        text
+    }
+}
+
+impl Drop for AptClient {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
+    }
+}
+
+/// dpkg-scanpackages' stanzas of the pool, by Filename, each as its fields.
+fn scanpackages(repo: &Utf8Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let output = Command::new("dpkg-scanpackages")
+        .args(["--multiversion", "pool", "/dev/null"])
+        .current_dir(repo)
+        .output()
+        .expect("cannot run dpkg-scanpackages (apt-get install dpkg-dev)");
+    assert!(output.status.success());
+    stanzas(&String::from_utf8(output.stdout).unwrap())
+}
+
+fn stanzas(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    text.split("\n\n")
+        .filter(|s| !s.trim().is_empty())
+        .map(|stanza| {
+            let mut fields = BTreeMap::new();
+            let mut last = String::new();
+            for line in stanza.lines() {
+                if line.starts_with(' ') {
+                    fields.entry(last.clone()).and_modify(|v: &mut String| v.push_str(&format!("\n{line}")));
+                } else {
+                    let (name, value) = line.split_once(": ").unwrap();
+                    last = name.to_string();
+                    fields.insert(last.clone(), value.to_string());
+                }
+            }
+            (fields["Filename"].clone(), fields)
+        })
+        .collect()
+}
+
+fn our_stanzas(repo: &Utf8Path) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut all = BTreeMap::new();
+    for entry in repo.join("dists/stable/main").read_dir_utf8().unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path().join("Packages")).unwrap();
+        all.extend(stanzas(&text));
+    }
+    all
+}
+
+#[test]
+fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_settings() {
+    require_docker();
+    require_tools(&["gpg", "dpkg-scanpackages", "python3"]);
+    let dir = scratch("repo-apt");
+    let (key, fingerprint) = gpg_key(&dir, "exonode-repo", PASSPHRASE);
+    let served = dir.join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    let server = HttpServer::serve(&served);
+    let repo_dir = served.join("apt");
+    let url = format!("{}/apt", server.url());
+
+    // A wrong passphrase is named, before anything is written.
+    let output = xtask_env(
+        &["repo", "--from", shared_dist().as_str(), "--into", repo_dir.as_str(), "--repo-key", key.as_str()],
+        &[("REPO_KEY_PASSPHRASE", "wrong")],
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && err.contains("is REPO_KEY_PASSPHRASE its passphrase?"), "{err}");
+    assert!(!repo_dir.exists());
+
+    let out = repo_ok(&[shared_dist()], &repo_dir, &key, &url);
+    assert!(
+        out.starts_with(&format!(
+            "repo: exonode 0.1.0 into {repo_dir} (apt suite stable, signed by {fingerprint})\n"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": 9 package(s) added, 0 already there;"), "{out}");
+    let first = tree(&repo_dir);
+
+    // The index says of each package what dpkg-scanpackages says (but SHA1, which apt ignores).
+    let mut reference = scanpackages(&repo_dir);
+    for fields in reference.values_mut() {
+        fields.remove("SHA1");
+    }
+    assert_eq!(our_stanzas(&repo_dir), reference);
+    // armhf is the ARMv6 build, which runs on every armhf board.
+    let armhf = &our_stanzas(&repo_dir)["pool/main/e/exonode/exonode_0.1.0-1_armhf.deb"];
+    assert_eq!(armhf["Architecture"], "armhf");
+    let pooled = repo_dir.join("pool/main/e/exonode/exonode_0.1.0-1_armhf.deb");
+    let unpacked = dir.join("armhf");
+    run_ok("dpkg-deb", &["-x", pooled.as_str(), unpacked.as_str()]);
+    assert!(std::fs::read(unpacked.join("usr/bin/exonode")).unwrap() == shared_binary("arm32v6"));
+
+    // Adding the same release again changes no byte.
+    let again = repo_ok(&[shared_dist()], &repo_dir, &key, &url);
+    assert!(again.contains("repo: nothing to add;"), "{again}");
+    assert_eq!(tree(&repo_dir), first);
+
+    // apt trusts it through the .sources file alone (the key inline), and installs.
+    let client = AptClient::start(&repo_dir.join("exonode.sources"));
+    client.sh("apt-get update");
+    client.sh("apt-get install -y exonode");
+    assert!(client.sh("exonode --version").starts_with("exonode 0.1.0 "));
+    client.sh("echo 'EXONODE_ARGS=\"--edited\"' >> /etc/default/exonode");
+
+    // A newer release: upgrade moves to it, the edited settings stay, the older one is kept.
+    let (checkout, newer) = newer_release(&dir, "0.2.0");
+    let out = repo_ok(&[&newer], &repo_dir, &key, &url);
+    assert!(out.contains(": 1 package(s) added, 0 already there; 10 in all"), "{out}");
+    let second = tree(&repo_dir);
+    for (path, digest) in first.iter().filter(|(path, _)| !path.starts_with("dists/")) {
+        assert_eq!(second.get(path), Some(digest), "{path} changed");
+    }
+    client.sh("apt-get update");
+    client.sh("apt-get upgrade -y");
+    assert!(client.sh("exonode --version").starts_with("exonode 0.2.0 "));
+    assert!(client.sh("cat /etc/default/exonode").contains("--edited"));
+    let policy = client.sh("apt-cache policy exonode");
+    assert!(policy.contains("0.1.0-1 500") && policy.contains("*** 0.2.0-1 500"), "{policy}");
+
+    // Refused by apt: an index that does not match its Release, and a Release signed by
+    // another key than the one in the .sources file.
+    let (other_key, _) = gpg_key(&dir, "another", PASSPHRASE);
+    let tampered = served.join("tampered");
+    copy_tree(&repo_dir, &tampered);
+    flip_byte(&tampered.join("dists/stable/main/binary-amd64/Packages.gz"), 30);
+    let signed_by_other = served.join("other-signer");
+    repo_ok(&[shared_dist(), &newer], &signed_by_other, &other_key, &url);
+    for (folder, says) in [(&tampered, "Hash Sum mismatch"), (&signed_by_other, "NO_PUBKEY")] {
+        let name = folder.file_name().unwrap();
+        let output = client.run(&format!(
+            "mkdir -p /tmp/{name}/parts /tmp/{name}/lists/partial && \
+             sed 's#{url}#{}/{name}#' /etc/apt/sources.list.d/exonode.sources > /tmp/{name}/parts/exonode.sources && \
+             apt-get update -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts=/tmp/{name}/parts \
+             -o Dir::State::Lists=/tmp/{name}/lists 2>&1",
+            server.url()
+        ));
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(!output.status.success() && text.contains(says), "apt took the {name} repository:\n{text}");
+    }
+
+    // Refused by repo, the repository left as it was: another signing key, a different file
+    // under a name the pool holds, and an index changed by hand.
+    let before = tree(&repo_dir);
+    let err = repo_fails(&[shared_dist()], &repo_dir, &other_key, &url);
+    assert!(err.contains(&format!("{repo_dir} is signed by key {fingerprint}")), "{err}");
+    let rebuilt = rebuilt_at_another_commit(&dir, &checkout);
+    let err = repo_fails(&[&rebuilt], &repo_dir, &key, &url);
+    assert!(
+        err.contains(&format!("{repo_dir}/pool/main/e/exonode/exonode_0.2.0-1_amd64.deb holds another file")),
+        "{err}"
+    );
+    assert_eq!(tree(&repo_dir), before);
+    let edited = served.join("edited");
+    copy_tree(&repo_dir, &edited);
+    flip_byte(&edited.join("dists/stable/main/binary-arm64/Packages"), 10);
+    let edited_before = tree(&edited);
+    let err = repo_fails(&[&newer], &edited, &key, &url);
+    assert!(err.contains("binary-arm64/Packages does not match"), "{err}");
+    assert_eq!(tree(&edited), edited_before);
+    drop(server);
+}
+
+fn copy_tree(from: &Utf8Path, to: &Utf8Path) {
+    run_ok("cp", &["-a", from.as_str(), to.as_str()]);
+}
+
+#[test]
+fn a_dry_run_prints_the_plan_and_writes_nothing_and_no_key_is_named_with_its_fix() {
+    require_tools(&["gpg"]);
+    let dir = scratch("repo-dry-run");
+    let (key, fingerprint) = gpg_key(&dir, "dry-run", PASSPHRASE);
+    let repo_dir = dir.join("apt");
+    let output = xtask_env(
+        &[
+            "repo",
+            "--from",
+            shared_dist().as_str(),
+            "--into",
+            repo_dir.as_str(),
+            "--repo-key",
+            key.as_str(),
+            "--dry-run",
+        ],
+        &[("REPO_KEY_PASSPHRASE", PASSPHRASE)],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let plan = String::from_utf8(output.stdout).unwrap();
+    assert!(plan.starts_with(&format!(
+        "repo: exonode 0.1.0 into {repo_dir} (apt suite stable, signed by {fingerprint})\n"
+    )));
+    assert!(plan.contains("  add   pool/main/e/exonode/exonode_0.1.0-1_armhf.deb (copied, from "), "{plan}");
+    assert!(
+        plan.contains("  write dists/stable/main/binary-s390x/Packages{,.gz} (1 package(s))\n"),
+        "{plan}"
+    );
+    // No --url: release.toml's [repo] url is the one written into the .sources file.
+    assert!(plan.ends_with("  write KEY.asc\n  write exonode.sources\n"), "{plan}");
+    assert!(!repo_dir.exists(), "a dry run wrote {repo_dir}");
+
+    let err = xtask_fails(&["repo", "--from", shared_dist().as_str(), "--into", repo_dir.as_str()]);
+    assert!(
+        err.contains(
+            "repo: no signing key: pass --repo-key FILE or set [repo] key = \"FILE\" in release.toml"
+        ),
+        "{err}"
+    );
+    let err = xtask_fails(&[
+        "repo",
+        "--from",
+        dir.as_str(),
+        "--into",
+        repo_dir.as_str(),
+        "--repo-key",
+        key.as_str(),
+    ]);
+    assert!(err.contains("REPO_KEY_PASSPHRASE"), "a protected key without its passphrase: {err}");
+    assert!(!repo_dir.exists());
+}
