@@ -205,8 +205,13 @@ fn both_engines_build_one_image_config_from_release_toml_with_another_command_an
     let common = ["--arch", "amd64", "--tag", "t", "--dist-dir", dist.as_str(), "--push"];
     let plan = xtask_in(
         &checkout,
-        &[&["image", "--engine", "buildx", "--base", "scratch", "--image", &buildx][..], &common].concat(),
+        &[
+            &["image", "--verbose", "--engine", "buildx", "--base", "scratch", "--image", &buildx][..],
+            &common,
+        ]
+        .concat(),
     );
+    // The plan (with the image config) is --verbose's; the everyday output is one line a step.
     assert!(plan.contains(r#"Cmd ["run", "--log-format", "json"]"#), "{plan}");
     xtask_in(&checkout, &[&["image", "--engine", "oci", "--image", &oci][..], &common].concat());
     let (buildx, oci) = (format!("{buildx}:t-amd64"), format!("{oci}:t-amd64"));
@@ -333,6 +338,7 @@ fn a_binary_that_is_no_daemon_is_released_by_editing_release_toml_only() {
         &checkout,
         &[
             "image",
+            "--verbose",
             "--engine",
             "oci",
             "--arch",
