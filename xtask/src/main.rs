@@ -38,7 +38,7 @@ fn run(flags: flags::Xtask) -> anyhow::Result<()> {
         }
         flags::Command::Dist(cli) => cli.build.run(&sh),
         flags::Command::Verify(cmd) => cmd.run(&sh),
-        flags::Command::Repo(cmd) => cmd.run(),
+        flags::Command::Repo(cmd) => cmd.run(&sh),
         flags::Command::Doctor(cmd) => cmd.run(&sh),
         flags::Command::Image(cmd) => cmd.run(&sh),
         flags::Command::Bench(cmd) => cmd.run(&sh),

@@ -11,8 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use pgp::composed::{Deserializable, SignedPublicKey};
-use pgp::types::KeyDetails;
+use xshell::Shell;
 
 use crate::flags;
 use crate::project::config::RepoConfig;
@@ -32,8 +31,8 @@ const RELEASE_FILE: &str = "Release";
 const GZIP_LEVEL: u32 = 9;
 
 impl flags::Repo {
-    pub fn run(self) -> Result<()> {
-        let ws = Workspace::load(&xshell::Shell::new()?)?;
+    pub fn run(self, sh: &Shell) -> Result<()> {
+        let ws = Workspace::load(sh)?;
         let key = load_key(&ws.root, &ws.config.repo, self.repo_key.as_deref())?;
         let url = self.url.clone().or_else(|| ws.config.repo.url.clone());
         let plan = AptPlan::make(&self.into, &ws.config.repo.suite, &self.from, &key)?;
@@ -367,9 +366,8 @@ impl Existing {
 fn check_key(repo: &Utf8Path, key: &RepoKey) -> Result<()> {
     let path = repo.join(KEY_FILE);
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let (public, _) =
-        SignedPublicKey::from_string(&text).with_context(|| format!("{path} is no OpenPGP public key"))?;
-    let theirs = public.fingerprint().to_string().to_uppercase();
+    let theirs =
+        openpgp::public_key_fingerprint(&text).with_context(|| format!("{path} is no OpenPGP public key"))?;
     if theirs != key.fingerprint() {
         bail!(
             "{repo} is signed by key {theirs} ({path}), not by {}: its users trust that key, so sign \

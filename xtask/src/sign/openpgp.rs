@@ -10,7 +10,7 @@
 use anyhow::{anyhow, Context, Result};
 use camino::Utf8Path;
 use pgp::composed::{
-    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, SignedSecretKey,
+    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, SignedPublicKey, SignedSecretKey,
 };
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{SecretKey, SignatureConfig, SignatureType, Subpacket, SubpacketData};
@@ -50,7 +50,7 @@ impl RepoKey {
 
     /// The primary key's fingerprint, upper-case hex as gpg prints it.
     pub fn fingerprint(&self) -> String {
-        self.signing_key().fingerprint().to_string().to_uppercase()
+        gpg_style(&self.signing_key().fingerprint())
     }
 
     /// The public key, armored: the repository's KEY.asc, and apt's `Signed-By`.
@@ -107,6 +107,16 @@ impl RepoKey {
     }
 }
 
+/// The fingerprint of an armored public key (a repository's KEY.asc), as `RepoKey::fingerprint`.
+pub fn public_key_fingerprint(armored: &str) -> Result<String> {
+    let (public, _) = SignedPublicKey::from_string(armored).map_err(|e| anyhow!("{e}"))?;
+    Ok(gpg_style(&public.fingerprint()))
+}
+
+fn gpg_style(fingerprint: &pgp::types::Fingerprint) -> String {
+    fingerprint.to_string().to_uppercase()
+}
+
 /// The passphrase from the environment, if set.
 pub fn passphrase_from_env() -> Option<String> {
     std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty())
@@ -115,7 +125,6 @@ pub fn passphrase_from_env() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pgp::composed::SignedPublicKey;
 
     /// A key made for these tests only: `gpg --quick-gen-key ... ed25519 sign never`, no passphrase.
     const TEST_KEY: &str = include_str!("testdata/test-repo-key.asc");
