@@ -91,6 +91,9 @@ setup_engine() {
     rm -rf "$work"
   fi
   if engine_up; then stop_engine; fi
+  # A dockerd stopped with the machine leaves its pid file behind, and dockerd refuses to start
+  # while any process holds that pid.
+  if ! pgrep -x dockerd >/dev/null; then rm -f /var/run/docker.pid; fi
   say "starting dockerd ($($DOCKERD --version))"
   setsid "$DOCKERD" --userland-proxy-path /usr/local/sbin/docker-proxy >"$LOG_DIR/dockerd.log" 2>&1 < /dev/null &
   for _ in $(seq 1 60); do engine_up && break; sleep 1; done
