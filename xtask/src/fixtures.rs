@@ -14,6 +14,10 @@ use crate::release::manifest::{Artifact, BuiltWith, Manifest};
 use crate::sign::key::KeyPair;
 
 /// A fresh empty folder under the system's temp dir, unique to this test.
+/// A repository key made for tests only (`gpg --quick-gen-key ... ed25519 sign never`, no
+/// passphrase).
+pub const REPO_KEY: &str = include_str!("sign/testdata/test-repo-key.asc");
+
 pub fn scratch(name: &str) -> Utf8PathBuf {
     let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
         .unwrap()

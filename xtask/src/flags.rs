@@ -256,17 +256,20 @@ pub struct Verify {
     pub key: Option<Utf8PathBuf>,
 }
 
-/// Add the Debian packages of dist folders to a signed apt repository that any static HTTP
+/// Add the packages of dist folders to a signed apt and rpm repository that any static HTTP
 /// server or object store can serve.
 ///
 /// Each dist folder must verify (`cargo xtask verify`). Its .debs go to REPO/pool/main/, and
 /// REPO/dists/<suite>/ is rewritten: a Packages index (and Packages.gz) per architecture, a
-/// Release listing them with their SHA-256, signed as InRelease and Release.gpg by the
-/// repository key, dated by the newest release's commit time (so the same releases give the
-/// same bytes). REPO/KEY.asc is the public key and REPO/<package>.sources the file users drop
-/// into /etc/apt/sources.list.d. Releases added earlier stay (upgrades need them); adding one
-/// again changes nothing; a different file under a name the pool holds is refused. The new
-/// index replaces the old one in one rename, so apt sees the old repository or the new one.
+/// Release listing them with their SHA-256, signed as InRelease and Release.gpg. Its .rpms,
+/// header-signed, go to REPO/rpm/Packages/, and REPO/rpm/repodata/ is rewritten: primary,
+/// filelists and other, and repomd.xml listing them, signed as repomd.xml.asc. One repository
+/// key signs all, dated by the newest release's commit time (so the same releases give the same
+/// bytes). REPO/KEY.asc is the public key; REPO/<package>.sources and REPO/<package>.repo are
+/// the files users drop into /etc/apt/sources.list.d and /etc/yum.repos.d. Releases added
+/// earlier stay (upgrades need them); adding one again changes nothing; a different file under
+/// a name a pool holds is refused. Each new index replaces the old one in one rename, so clients
+/// see the old repository or the new one.
 #[derive(Debug, Args)]
 pub struct Repo {
     /// Dist folders whose packages to add.
@@ -280,7 +283,7 @@ pub struct Repo {
     /// release.toml's [repo] key.
     #[arg(long, value_name = "FILE")]
     pub repo_key: Option<Utf8PathBuf>,
-    /// The URL the repository is served from, written into the .sources file. Default:
+    /// The URL the repository is served from, written into the .sources and .repo files. Default:
     /// release.toml's [repo] url.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,

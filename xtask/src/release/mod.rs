@@ -13,4 +13,5 @@ pub mod manifest;
 pub mod package;
 pub mod provenance;
 pub mod rpm;
+pub mod rpm_repo;
 pub mod sbom;

@@ -11,8 +11,8 @@
 //! payload is in path order with SHA-256 file and payload digests, and zstd (rpm's own default
 //! since 4.14) compresses it single-threaded; so the same binary and release give the same bytes.
 //!
-//! Unsigned for now: the signature header keeps rpm's reserved space, so a signature can be
-//! added in place later without rewriting the payload.
+//! `dist` writes them unsigned; `repo` signs the copies it publishes with the repository key
+//! (`sign`), as distributions sign at publication.
 
 use std::io::Cursor;
 
@@ -24,6 +24,7 @@ use crate::release::checksum;
 use crate::release::layout;
 use crate::release::manifest::RpmPackage;
 use crate::release::package::{PackageFile, PackageSpec};
+use crate::sign::openpgp::RepoKey;
 use crate::util::template;
 
 const POST: &str = include_str!("../../templates/rpm/post.in");
@@ -113,6 +114,17 @@ pub fn build(spec: &PackageSpec, config: &RpmConfig) -> Result<(RpmPackage, Vec<
         sha256: checksum::sha256_hex(&bytes),
     };
     Ok((info, bytes))
+}
+
+/// The package with a header signature by `key` made at `time`: Ed25519 signs the same header
+/// with the same bytes, so signing a package twice gives one file.
+pub fn sign(rpm_bytes: &[u8], key: &RepoKey, time: u64) -> Result<Vec<u8>> {
+    let mut package = rpm::Package::parse(&mut Cursor::new(rpm_bytes)).context("not an rpm package")?;
+    let header = package.header_bytes().context("cannot read the rpm header")?;
+    package.apply_signature(key.binary_signature(&header, time)?).context("cannot add the signature")?;
+    let mut signed = Vec::new();
+    package.write(&mut signed).context("cannot write an rpm")?;
+    Ok(signed)
 }
 
 type AddScriptlet = fn(&mut rpm::PackageBuilder, String);
@@ -262,6 +274,24 @@ mod tests {
         assert!(read_file(&bytes, "usr/bin/other").is_err());
         assert!(read_file(b"not an rpm", "usr/bin/exonode").is_err());
         assert_eq!(file_name(&fixtures::release(), &config(1), "armv6hl"), info.name);
+    }
+
+    #[test]
+    fn a_signed_package_verifies_with_the_key_only_and_is_signed_the_same_way_twice() {
+        let key = RepoKey::parse(fixtures::REPO_KEY, None).unwrap();
+        let (_, bytes) = package("amd64", b"\x7fELF binary");
+        let signed = sign(&bytes, &key, 1_796_000_000).unwrap();
+        assert_ne!(signed, bytes);
+        assert_eq!(sign(&bytes, &key, 1_796_000_000).unwrap(), signed, "same key and time, same bytes");
+        assert_eq!(
+            sign(&signed, &key, 1_796_000_000).unwrap(),
+            signed,
+            "signing again replaces the signature"
+        );
+        let verifier = rpm::signature::pgp::Verifier::from_asc(&key.public_armored().unwrap()).unwrap();
+        parse(&signed).verify_signature(&verifier).unwrap();
+        assert!(parse(&bytes).verify_signature(&verifier).is_err(), "the dist's package is unsigned");
+        assert_eq!(read_file(&signed, "usr/bin/exonode").unwrap(), b"\x7fELF binary");
     }
 
     #[test]

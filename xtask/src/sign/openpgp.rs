@@ -1,11 +1,13 @@
 //! The package repositories' OpenPGP key (rPGP, the `pgp` crate rpm signs with): an armored
 //! secret key, as `gpg --armor --export-secret-keys` writes it, optionally protected by the
 //! passphrase in REPO_KEY_PASSPHRASE. It signs apt's `Release` (clearsigned as `InRelease`,
-//! detached as `Release.gpg`), and its public half is the repository's `KEY.asc`.
+//! detached as `Release.gpg`), rpm headers and repomd.xml, and its public half is the
+//! repository's `KEY.asc`.
 //!
 //! Signatures carry a creation time the caller gives (the releases' commit time, never the
 //! clock), so an Ed25519 key, whose signatures are deterministic, signs the same text with the
-//! same bytes every time.
+//! same bytes every time. A key made after the commit signs at its own creation time instead:
+//! gpg (and so dnf) refuses a signature older than its key.
 
 use anyhow::{anyhow, Context, Result};
 use camino::Utf8Path;
@@ -13,7 +15,7 @@ use pgp::composed::{
     ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, SignedPublicKey, SignedSecretKey,
 };
 use pgp::crypto::hash::HashAlgorithm;
-use pgp::packet::{SecretKey, SignatureConfig, SignatureType, Subpacket, SubpacketData};
+use pgp::packet::{PacketTrait, SecretKey, SignatureConfig, SignatureType, Subpacket, SubpacketData};
 use pgp::types::{KeyDetails, Password, Timestamp};
 
 /// Where the passphrase of a protected repository key is read from.
@@ -79,6 +81,18 @@ impl RepoKey {
             .context("cannot armor a signature")
     }
 
+    /// A binary detached signature of `data` made at `time`, as one OpenPGP packet (what an
+    /// rpm header signature holds).
+    pub fn binary_signature(&self, data: &[u8], time: u64) -> Result<Vec<u8>> {
+        let signature = self
+            .sign_config(time)?
+            .sign(self.signing_key(), &self.password(), data)
+            .context("cannot sign")?;
+        let mut bytes = Vec::new();
+        signature.to_writer_with_header(&mut bytes).context("cannot write a signature")?;
+        Ok(bytes)
+    }
+
     /// The primary key signs: the keys `gpg --quick-gen-key NAME ed25519 sign` and
     /// `gpg --gen-key` make.
     fn signing_key(&self) -> &SecretKey {
@@ -95,7 +109,7 @@ impl RepoKey {
         let mut config = SignatureConfig::v4(SignatureType::Binary, key.algorithm(), HashAlgorithm::Sha256);
         let time = u32::try_from(time)
             .map_err(|_| anyhow!("signature time {time} does not fit OpenPGP's 32-bit times"))?;
-        let time = Timestamp::from_secs(time);
+        let time = Timestamp::from_secs(time.max(key.created_at().as_secs()));
         config.hashed_subpackets =
             [SubpacketData::SignatureCreationTime(time), SubpacketData::IssuerFingerprint(key.fingerprint())]
                 .into_iter()
@@ -126,8 +140,7 @@ pub fn passphrase_from_env() -> Option<String> {
 mod tests {
     use super::*;
 
-    /// A key made for these tests only: `gpg --quick-gen-key ... ed25519 sign never`, no passphrase.
-    const TEST_KEY: &str = include_str!("testdata/test-repo-key.asc");
+    use crate::fixtures::REPO_KEY as TEST_KEY;
     const TEST_FINGERPRINT: &str = "2261B8CE51DC0B2FE2753BCB29CB59E52DAC070C";
 
     fn public(key: &RepoKey) -> SignedPublicKey {
@@ -138,19 +151,26 @@ mod tests {
     fn a_gpg_key_is_read_with_its_fingerprint_and_signs_the_same_bytes_every_time() {
         let key = RepoKey::parse(TEST_KEY, None).unwrap();
         assert_eq!(key.fingerprint(), TEST_FINGERPRINT);
+        let created = key.key.primary_key.created_at().as_secs() as u64;
+        let time = created + 86_400;
         let text = "Suite: stable\nDate: Mon, 07 Dec 2026 08:45:00 UTC\n";
-        let signed = key.clearsign(text, 1_796_000_000).unwrap();
-        assert_eq!(signed, key.clearsign(text, 1_796_000_000).unwrap());
+        let signed = key.clearsign(text, time).unwrap();
+        assert_eq!(signed, key.clearsign(text, time).unwrap());
         assert!(
             signed.starts_with("-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\nSuite: stable\n"),
             "{signed}"
         );
         let (message, _) = CleartextSignedMessage::from_string(&signed).unwrap();
         message.verify(&public(&key)).unwrap();
-        assert_ne!(signed, key.clearsign(text, 1_796_000_001).unwrap(), "the time is part of the signature");
+        assert_ne!(signed, key.clearsign(text, time + 1).unwrap(), "the time is part of the signature");
+        assert_eq!(
+            key.clearsign(text, 0).unwrap(),
+            key.clearsign(text, created).unwrap(),
+            "never older than the key"
+        );
 
-        let detached = key.detached(text.as_bytes(), 1_796_000_000).unwrap();
-        assert_eq!(detached, key.detached(text.as_bytes(), 1_796_000_000).unwrap());
+        let detached = key.detached(text.as_bytes(), time).unwrap();
+        assert_eq!(detached, key.detached(text.as_bytes(), time).unwrap());
         let (signature, _) = DetachedSignature::from_string(&detached).unwrap();
         signature.verify(&public(&key), text.as_bytes()).unwrap();
         assert!(signature.verify(&public(&key), b"another text").is_err());

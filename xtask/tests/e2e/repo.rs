@@ -1,6 +1,7 @@
-//! `cargo xtask repo`: a signed apt repository that real apt (Debian 12, in a container on the
-//! host's loopback) installs from and upgrades from, that matches what dpkg-scanpackages says
-//! of the same pool, and that refuses what it must.
+//! `cargo xtask repo`: a signed apt and rpm repository that real apt (Debian 12, in a container
+//! on the host's loopback) and dnf (into a throwaway root) install from and upgrade from, whose
+//! indexes match what dpkg-scanpackages and createrepo_c say of the same pools, whose rpms
+//! `rpm -K` checks against the key, and that refuses what it must.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -222,7 +223,7 @@ fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_setti
     let out = repo_ok(&[shared_dist()], &repo_dir, &key, &url);
     assert!(
         out.starts_with(&format!(
-            "repo: exonode 0.1.0 into {repo_dir} (apt suite stable, signed by {fingerprint})\n"
+            "repo: exonode 0.1.0 into {repo_dir} (apt suite stable, rpm at rpm/, signed by {fingerprint})\n"
         )),
         "{out}"
     );
@@ -260,7 +261,8 @@ fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_setti
     let out = repo_ok(&[&newer], &repo_dir, &key, &url);
     assert!(out.contains(": 1 package(s) added, 0 already there; 10 in all"), "{out}");
     let second = tree(&repo_dir);
-    for (path, digest) in first.iter().filter(|(path, _)| !path.starts_with("dists/")) {
+    let is_index = |path: &str| path.starts_with("dists/") || path.starts_with("rpm/repodata/");
+    for (path, digest) in first.iter().filter(|(path, _)| !is_index(path)) {
         assert_eq!(second.get(path), Some(digest), "{path} changed");
     }
     client.sh("apt-get update");
@@ -269,6 +271,19 @@ fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_setti
     assert!(client.sh("cat /etc/default/exonode").contains("--edited"));
     let policy = client.sh("apt-cache policy exonode");
     assert!(policy.contains("0.1.0-1 500") && policy.contains("*** 0.2.0-1 500"), "{policy}");
+
+    // dnf, from the rpm half through the .repo file alone (packages and metadata both checked
+    // against the key it names): the older release installs, upgrade moves to the newer one,
+    // and the edited settings (%config(noreplace)) stay.
+    let dnf = DnfRoot::new(&dir.join("dnf-root"), &repo_dir.join("exonode.repo"));
+    dnf.run_ok(&["install", "exonode-0.1.0"]);
+    assert_eq!(dnf.installed(), "exonode-0.1.0-1.x86_64");
+    let settings = dnf.root.join("etc/default/exonode");
+    let edited = format!("{}EXONODE_ARGS=\"--edited\"\n", std::fs::read_to_string(&settings).unwrap());
+    std::fs::write(&settings, &edited).unwrap();
+    dnf.run_ok(&["upgrade"]);
+    assert_eq!(dnf.installed(), "exonode-0.2.0-1.x86_64");
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), edited);
 
     // Refused by apt: an index that does not match its Release, and a Release signed by
     // another key than the one in the .sources file.
@@ -313,6 +328,211 @@ fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_setti
     drop(server);
 }
 
+/// A throwaway rpm root that dnf installs into, whose only repository is `repo_file`. A stand-in
+/// package provides /bin/sh (what a base system would), and scriptlets are off: there is no
+/// shell in the root to run them.
+struct DnfRoot {
+    root: Utf8PathBuf,
+}
+
+impl DnfRoot {
+    fn new(root: &Utf8Path, repo_file: &Utf8Path) -> DnfRoot {
+        require_tools(&["dnf", "rpm", "rpmbuild"]);
+        let repos = root.join("etc/yum.repos.d");
+        std::fs::create_dir_all(&repos).unwrap();
+        std::fs::copy(repo_file, repos.join("exonode.repo")).unwrap();
+        run_ok("rpm", &["--root", root.as_str(), "--initdb"]);
+        let base = base_system_rpm(&root.with_file_name(format!("{}-base", root.file_name().unwrap())));
+        run_ok("rpm", &["--root", root.as_str(), "-i", "--nodeps", base.as_str()]);
+        DnfRoot { root: root.to_path_buf() }
+    }
+
+    fn dnf(&self, args: &[&str]) -> std::process::Output {
+        let reposdir = format!("--setopt=reposdir={}", self.root.join("etc/yum.repos.d"));
+        Command::new("dnf")
+            .args(["-y", "--installroot", self.root.as_str(), "--releasever", "12", &reposdir])
+            .args(["--setopt=tsflags=noscripts", "--setopt=gpgcheck=1", "--setopt=repo_gpgcheck=1"])
+            .args(args)
+            .output()
+            .expect("cannot run dnf (apt-get install dnf)")
+    }
+
+    fn run_ok(&self, args: &[&str]) -> String {
+        let output = self.dnf(args);
+        let text = output_text(&output);
+        assert!(output.status.success(), "dnf {args:?} failed:\n{text}");
+        text
+    }
+
+    fn run_fails(&self, args: &[&str]) -> String {
+        let output = self.dnf(args);
+        let text = output_text(&output);
+        assert!(!output.status.success(), "dnf {args:?} succeeded:\n{text}");
+        text
+    }
+
+    fn installed(&self) -> String {
+        run_ok("rpm", &["--root", self.root.as_str(), "-q", "exonode"]).trim().to_string()
+    }
+}
+
+fn output_text(output: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// A noarch rpm that provides /bin/sh, built with rpmbuild in `dir`.
+fn base_system_rpm(dir: &Utf8Path) -> Utf8PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let spec = dir.join("base.spec");
+    std::fs::write(
+        &spec,
+        "Name: test-base\nVersion: 1\nRelease: 1\nSummary: stands in for a base system\nLicense: MIT\n\
+         BuildArch: noarch\nProvides: /bin/sh\n%description\nProvides what a base system would.\n%files\n",
+    )
+    .unwrap();
+    let top = format!("_topdir {dir}/build");
+    run_ok("rpmbuild", &["-bb", "--quiet", "--define", &top, spec.as_str()]);
+    dir.join("build/RPMS/noarch/test-base-1-1.noarch.rpm")
+}
+
+/// `rpm -K` of `file` with a database holding `keys` (armored public key files) alone.
+fn rpm_check(db: &Utf8Path, keys: &[&Utf8Path], file: &Utf8Path) -> std::process::Output {
+    let _ = std::fs::remove_dir_all(db);
+    std::fs::create_dir_all(db).unwrap();
+    for key in keys {
+        run_ok("rpm", &["--dbpath", db.as_str(), "--import", key.as_str()]);
+    }
+    Command::new("rpm").args(["--dbpath", db.as_str(), "-K", file.as_str()]).output().unwrap()
+}
+
+/// A metadata file of an rpm repository, decompressed: `repodata/*-<kind>.xml.gz`.
+fn metadata(rpm_repo: &Utf8Path, kind: &str) -> String {
+    let suffix = format!("-{kind}.xml.gz");
+    let entry = rpm_repo
+        .join("repodata")
+        .read_dir_utf8()
+        .unwrap()
+        .map(|e| e.unwrap().path().to_path_buf())
+        .find(|p| p.as_str().ends_with(&suffix))
+        .unwrap_or_else(|| panic!("{rpm_repo}/repodata has no {kind} file"));
+    run_ok("gzip", &["-dc", entry.as_str()])
+}
+
+#[test]
+fn rpms_are_signed_and_indexed_as_rpm_dnf_and_createrepo_c_expect() {
+    require_tools(&["gpg", "rpm", "createrepo_c", "dnf", "python3"]);
+    let dir = scratch("repo-rpm");
+    let (key, _) = gpg_key(&dir, "exonode-repo", PASSPHRASE);
+    let (other_key, _) = gpg_key(&dir, "another", PASSPHRASE);
+    let served = dir.join("www");
+    std::fs::create_dir_all(&served).unwrap();
+    let server = HttpServer::serve(&served);
+    let repo_dir = served.join("packages");
+    let url = format!("{}/packages", server.url());
+    let out = repo_ok(&[shared_dist()], &repo_dir, &key, &url);
+    assert!(
+        out.contains(&format!("repo: {repo_dir}/rpm: 10 rpm(s) added, 0 already there; 10 in all")),
+        "{out}"
+    );
+    let rpms = repo_dir.join("rpm");
+
+    // rpm -K: every package verifies with the repository's key, and (x86_64's shows) with no
+    // or another key not.
+    let public = repo_dir.join("KEY.asc");
+    let other_public = dir.join("another.pub");
+    let other_home = dir.join("gnupg-another");
+    let exported = run_ok("gpg", &["--homedir", other_home.as_str(), "--armor", "--export"]);
+    std::fs::write(&other_public, exported).unwrap();
+    let db = dir.join("rpmdb");
+    for entry in rpms.join("Packages/e").read_dir_utf8().unwrap() {
+        let file = entry.unwrap().path().to_path_buf();
+        let checked = rpm_check(&db, &[&public], &file);
+        let text = output_text(&checked);
+        assert!(checked.status.success() && text.contains("digests signatures OK"), "{text}");
+        if !file.as_str().ends_with(".x86_64.rpm") {
+            continue;
+        }
+        for keys in [&[][..], &[other_public.as_path()][..]] {
+            let checked = rpm_check(&db, keys, &file);
+            let text = output_text(&checked);
+            assert!(!checked.status.success() && text.contains("SIGNATURES NOT OK"), "{keys:?}: {text}");
+        }
+    }
+
+    // The metadata says what createrepo_c says of the same pool, but the file time (createrepo_c
+    // takes the file's mtime; ours is the build time, for reproducibility).
+    let reference = dir.join("createrepo");
+    std::fs::create_dir_all(&reference).unwrap();
+    copy_tree(&rpms.join("Packages"), &reference.join("Packages"));
+    run_ok("createrepo_c", &["--quiet", "--no-database", reference.as_str()]);
+    let comparable = |text: String| -> Vec<String> {
+        text.trim_end()
+            .lines()
+            .map(|line| match line.find("<time file=") {
+                Some(_) => line[line.find(" build=").unwrap()..].to_string(),
+                None => line.to_string(),
+            })
+            .collect()
+    };
+    for kind in ["primary", "filelists", "other"] {
+        let ours = comparable(metadata(&rpms, kind));
+        let theirs = comparable(metadata(&reference, kind));
+        let mut ours_sorted = ours.clone();
+        let mut theirs_sorted = theirs.clone();
+        ours_sorted.sort();
+        theirs_sorted.sort();
+        assert_eq!(ours_sorted, theirs_sorted, "{kind} differs from createrepo_c's");
+        assert_eq!(ours.len(), theirs.len());
+    }
+    // createrepo_c --update reads our metadata back and keeps every package.
+    let updated = dir.join("updated");
+    copy_tree(&rpms, &updated);
+    let said = run_ok("createrepo_c", &["--update", "--no-database", updated.as_str()]);
+    assert!(said.contains("Loaded information about 10 packages"), "{said}");
+
+    // dnf installs through the .repo file, and refuses a tampered package and metadata that
+    // another key signed.
+    let dnf = DnfRoot::new(&dir.join("dnf-root"), &repo_dir.join("exonode.repo"));
+    dnf.run_ok(&["install", "exonode"]);
+    assert_eq!(dnf.installed(), "exonode-0.1.0-1.x86_64");
+    let tampered = served.join("tampered");
+    copy_tree(&repo_dir, &tampered);
+    let package = tampered.join("rpm/Packages/e/exonode-0.1.0-1.x86_64.rpm");
+    let length = std::fs::metadata(&package).unwrap().len() as usize;
+    flip_byte(&package, length - 100);
+    let signed_by_other = served.join("other-signer");
+    repo_ok(&[shared_dist()], &signed_by_other, &other_key, &url);
+    for (folder, says) in [
+        (&tampered, "checksum doesn't match"),
+        (&signed_by_other, "repomd.xml GPG signature verification error"),
+    ] {
+        let name = folder.file_name().unwrap();
+        let repo_file = dir.join(format!("{name}.repo"));
+        let text = std::fs::read_to_string(repo_dir.join("exonode.repo")).unwrap();
+        std::fs::write(&repo_file, text.replace("/packages/rpm", &format!("/{name}/rpm"))).unwrap();
+        let client = DnfRoot::new(&dir.join(format!("dnf-{name}")), &repo_file);
+        let text = client.run_fails(&["install", "exonode"]);
+        assert!(text.contains(says), "dnf took the {name} repository:\n{text}");
+    }
+
+    // Refused by repo, the repository left as it was: metadata changed by hand.
+    let edited = served.join("edited");
+    copy_tree(&repo_dir, &edited);
+    let primary = edited
+        .join("rpm/repodata")
+        .read_dir_utf8()
+        .unwrap()
+        .map(|e| e.unwrap().path().to_path_buf())
+        .find(|p| p.as_str().ends_with("-primary.xml.gz"))
+        .unwrap();
+    flip_byte(&primary, 20);
+    let before = tree(&edited);
+    let err = repo_fails(&[shared_dist()], &edited, &key, &url);
+    assert!(err.contains("-primary.xml.gz does not match"), "{err}");
+    assert_eq!(tree(&edited), before);
+    drop(server);
+}
+
 fn copy_tree(from: &Utf8Path, to: &Utf8Path) {
     run_ok("cp", &["-a", from.as_str(), to.as_str()]);
 }
@@ -339,15 +559,20 @@ fn a_dry_run_prints_the_plan_and_writes_nothing_and_no_key_is_named_with_its_fix
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let plan = String::from_utf8(output.stdout).unwrap();
     assert!(plan.starts_with(&format!(
-        "repo: exonode 0.1.0 into {repo_dir} (apt suite stable, signed by {fingerprint})\n"
+        "repo: exonode 0.1.0 into {repo_dir} (apt suite stable, rpm at rpm/, signed by {fingerprint})\n"
     )));
+    assert!(
+        plan.contains("  add   rpm/Packages/e/exonode-0.1.0-1.armv7hl.rpm (signed and copied, from "),
+        "{plan}"
+    );
+    assert!(plan.contains("  write rpm/repodata/{primary,filelists,other}.xml.gz (10 rpm(s))"), "{plan}");
     assert!(plan.contains("  add   pool/main/e/exonode/exonode_0.1.0-1_armhf.deb (copied, from "), "{plan}");
     assert!(
         plan.contains("  write dists/stable/main/binary-s390x/Packages{,.gz} (1 package(s))\n"),
         "{plan}"
     );
-    // No --url: release.toml's [repo] url is the one written into the .sources file.
-    assert!(plan.ends_with("  write KEY.asc\n  write exonode.sources\n"), "{plan}");
+    // No --url: release.toml's [repo] url is the one written into the .sources and .repo files.
+    assert!(plan.ends_with("  write KEY.asc\n  write exonode.sources\n  write exonode.repo\n"), "{plan}");
     assert!(!repo_dir.exists(), "a dry run wrote {repo_dir}");
 
     let err = xtask_fails(&["repo", "--from", shared_dist().as_str(), "--into", repo_dir.as_str()]);

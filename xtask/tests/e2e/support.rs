@@ -180,7 +180,8 @@ pub fn checkout_like_root(dir: &Utf8Path) {
     checkout_at(dir, run_ok("git", &["-C", root().as_str(), "rev-parse", "HEAD"]).trim());
     let now = snapshot();
     run_ok("git", &["-C", dir.as_str(), "fetch", "--quiet", root().as_str(), &now]);
-    run_ok("git", &["-C", dir.as_str(), "checkout", &now, "--", "."]);
+    // read-tree, not `checkout -- .`: files the work tree removed or moved go too.
+    run_ok("git", &["-C", dir.as_str(), "read-tree", "-u", "--reset", &now]);
 }
 
 pub fn manifest(dir: &Utf8Path) -> serde_json::Value {

@@ -1,69 +1,26 @@
-//! `cargo xtask repo --from DIST... --into REPO`: adds the .debs of verified dist folders to a
-//! signed apt repository (release/apt_repo.rs writes its files, sign/openpgp.rs signs them).
-//!
-//! One plan first (what is added, what is already there, every refusal), then its execution:
-//! new packages are copied into the pool (each file renamed into place: an unindexed file is
-//! harmless), then `dists/<suite>` is written in a staging folder, InRelease last, and
-//! exchanged with the old one in one rename. An interrupted run leaves the previous repository
-//! as it was, and running again finishes the job.
+//! The apt half of `repo`: the .debs in `pool/main/<initial>/<package>/`, and `dists/<suite>`
+//! (release/apt_repo.rs writes its files): Packages per Debian architecture, and the Release
+//! that lists them, signed as Release.gpg and InRelease (written last).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use xshell::Shell;
 
-use crate::flags;
-use crate::project::config::RepoConfig;
-use crate::project::workspace::Workspace;
+use super::{already_pooled, changed_package, copy_into_pool, read_verified, VerifiedDist, KEY_FILE};
 use crate::release::apt_repo::{self, ReleaseHeader, Stanza};
 use crate::release::checksum;
 use crate::release::deb;
-use crate::release::dist_dir::DistDir;
-use crate::sign::openpgp::{self, RepoKey};
-use crate::util::staging::{self, Staging};
+use crate::sign::openpgp::RepoKey;
+use crate::util::staging::Staging;
 use crate::util::tar_writer;
 
 const COMPONENT: &str = "main";
-const KEY_FILE: &str = "KEY.asc";
 const RELEASE_FILE: &str = "Release";
 /// gzip level of Packages.gz: the best, as the file is fetched by every client.
 const GZIP_LEVEL: u32 = 9;
-
-impl flags::Repo {
-    pub fn run(self, sh: &Shell) -> Result<()> {
-        let ws = Workspace::load(sh)?;
-        let key = load_key(&ws.root, &ws.config.repo, self.repo_key.as_deref())?;
-        let url = self.url.clone().or_else(|| ws.config.repo.url.clone());
-        let plan = AptPlan::make(&self.into, &ws.config.repo.suite, &self.from, &key)?;
-        if self.dry_run {
-            print!("{}", plan.render(url.as_deref()));
-            return Ok(());
-        }
-        println!("{}", plan.headline());
-        if plan.is_noop() {
-            println!("repo: nothing to add; {} is unchanged", plan.repo);
-            return Ok(());
-        }
-        plan.execute(&key, url.as_deref())?;
-        println!("{}", plan.summary(url.as_deref()));
-        Ok(())
-    }
-}
-
-/// `--repo-key`, else `[repo] key` (relative to the workspace root); the repository is always
-/// signed, since apt refuses an unsigned one unless told to trust it blindly.
-fn load_key(root: &Utf8Path, config: &RepoConfig, flag: Option<&Utf8Path>) -> Result<RepoKey> {
-    let path = match (flag, &config.key) {
-        (Some(path), _) => path.to_path_buf(),
-        (None, Some(path)) => root.join(path),
-        (None, None) => bail!(
-            "repo: no signing key: pass --repo-key FILE or set [repo] key = \"FILE\" in release.toml \
-             (an armored OpenPGP secret key: `gpg --armor --export-secret-keys ID > FILE`)"
-        ),
-    };
-    RepoKey::load(&path, openpgp::passphrase_from_env())
-}
+/// What gives a rebuilt .deb a new name.
+const REVISION: &str = "[deb] revision";
 
 /// One .deb the repository gains.
 struct Addition {
@@ -76,12 +33,9 @@ struct Addition {
     bytes: Vec<u8>,
 }
 
-struct AptPlan {
+pub struct AptPlan {
     repo: Utf8PathBuf,
-    suite: String,
-    fingerprint: String,
-    /// Name and version of each release added, for people.
-    releases: Vec<String>,
+    pub suite: String,
     additions: Vec<Addition>,
     /// Packages asked for that the repository already indexes with the same bytes.
     already: usize,
@@ -89,62 +43,49 @@ struct AptPlan {
     index: BTreeMap<String, Vec<Stanza>>,
     /// The index's date: the newest release's commit time.
     date: u64,
-    origin: String,
+    /// The Release's Origin: the package's name.
+    pub origin: String,
 }
 
 impl AptPlan {
-    fn make(repo: &Utf8Path, suite: &str, dists: &[Utf8PathBuf], key: &RepoKey) -> Result<AptPlan> {
-        let existing = Existing::read(repo, suite, key)?;
+    pub fn make(repo: &Utf8Path, suite: &str, dists: &[VerifiedDist]) -> Result<AptPlan> {
+        let existing = Existing::read(repo, suite)?;
         let mut index = existing.index;
         let mut indexed: BTreeMap<String, String> = index
             .values()
             .flatten()
             .filter_map(|s| Some((s.get("Filename")?.to_string(), s.get("SHA256")?.to_string())))
             .collect();
-        let (mut releases, mut additions, mut already, mut date) = (Vec::new(), Vec::new(), 0, existing.date);
+        let (mut additions, mut already, mut date) = (Vec::new(), 0, existing.date);
         let mut origin = existing.origin;
         for dist in dists {
-            let dir = DistDir::at(dist.clone());
-            let manifest = dir.verified("to add its packages to a repository")?;
-            releases.push(format!("{} {}", manifest.name, manifest.version));
+            let manifest = &dist.manifest;
             date = date.max(manifest.source_date_epoch);
             origin.get_or_insert_with(|| manifest.name.clone());
             for package in manifest.artifacts.iter().filter_map(|a| a.deb.as_ref()) {
-                let source = dist.join(&package.name);
                 let pool_path = pool_path(&manifest.name, &package.name);
                 match indexed.get(&pool_path) {
                     Some(sha256) if *sha256 == package.sha256 => {
                         already += 1;
                         continue;
                     }
-                    Some(sha256) => {
-                        bail!(changed_package(repo, &pool_path, sha256, &source, &package.sha256))
-                    }
+                    Some(sha256) => bail!(changed_package(
+                        repo,
+                        &pool_path,
+                        sha256,
+                        &dist.dir.join(&package.name),
+                        &package.sha256,
+                        REVISION
+                    )),
                     None => {}
                 }
-                let bytes = std::fs::read(&source).with_context(|| format!("cannot read {source}"))?;
-                let sha256 = checksum::sha256_hex(&bytes);
-                if sha256 != package.sha256 {
-                    bail!("{source} changed after {dist} was verified; run the command again");
-                }
-                let in_pool = match std::fs::read(repo.join(&pool_path)) {
-                    Ok(pooled) if pooled == bytes => true,
-                    Ok(pooled) => {
-                        bail!(changed_package(
-                            repo,
-                            &pool_path,
-                            &checksum::sha256_hex(&pooled),
-                            &source,
-                            &sha256
-                        ))
-                    }
-                    Err(_) => false,
-                };
+                let (source, bytes) = read_verified(dist, &package.name, &package.sha256)?;
+                let in_pool = already_pooled(repo, &pool_path, &bytes, &source, REVISION)?;
                 let control = deb::read_control(&bytes).with_context(|| format!("cannot read {source}"))?;
                 let stanza = Stanza::for_package(&control, &pool_path, &bytes)
                     .with_context(|| format!("cannot index {source}"))?;
                 let arch = stanza.get("Architecture").expect("checked by for_package").to_string();
-                indexed.insert(pool_path.clone(), sha256);
+                indexed.insert(pool_path.clone(), package.sha256.clone());
                 index.entry(arch).or_default().push(stanza);
                 additions.push(Addition { source, pool_path, in_pool, bytes });
             }
@@ -155,8 +96,6 @@ impl AptPlan {
         Ok(AptPlan {
             repo: repo.to_path_buf(),
             suite: suite.to_string(),
-            fingerprint: key.fingerprint(),
-            releases,
             additions,
             already,
             index,
@@ -165,7 +104,7 @@ impl AptPlan {
         })
     }
 
-    fn is_noop(&self) -> bool {
+    pub fn is_noop(&self) -> bool {
         self.additions.is_empty() && self.repo.join(self.suite_dir()).join("InRelease").is_file()
     }
 
@@ -173,18 +112,8 @@ impl AptPlan {
         format!("dists/{}", self.suite)
     }
 
-    fn headline(&self) -> String {
-        format!(
-            "repo: {} into {} (apt suite {}, signed by {})",
-            self.releases.join(", "),
-            self.repo,
-            self.suite,
-            self.fingerprint
-        )
-    }
-
-    fn render(&self, url: Option<&str>) -> String {
-        let mut out = format!("{}\n", self.headline());
+    pub fn render(&self) -> String {
+        let mut out = String::new();
         for addition in &self.additions {
             let copy = if addition.in_pool { "in the pool already" } else { "copied" };
             out.push_str(&format!("  add   {} ({copy}, from {})\n", addition.pool_path, addition.source));
@@ -202,54 +131,25 @@ impl AptPlan {
             self.suite_dir(),
             apt_repo::rfc2822(self.date)
         ));
-        out.push_str(&format!("  write {KEY_FILE}\n  write {}\n", self.sources_line(url)));
         out
     }
 
-    fn sources_line(&self, url: Option<&str>) -> String {
-        match url {
-            Some(_) => self.sources_file(),
-            None => format!("no {} (no URL: pass --url or set [repo] url)", self.sources_file()),
-        }
-    }
-
-    fn sources_file(&self) -> String {
-        format!("{}.sources", self.origin)
-    }
-
-    fn summary(&self, url: Option<&str>) -> String {
+    pub fn summary(&self, repo: &Utf8Path) -> String {
         let packages: usize = self.index.values().map(Vec::len).sum();
-        let mut out = format!(
-            "repo: {}: {} package(s) added, {} already there; {packages} in all, for {}",
-            self.repo,
+        format!(
+            "repo: {repo}: {} package(s) added, {} already there; {packages} in all, for {}",
             self.additions.len(),
             self.already,
             self.index.keys().cloned().collect::<Vec<_>>().join(" ")
-        );
-        match url {
-            Some(_) => out.push_str(&format!(
-                "\nrepo: users install {} as /etc/apt/sources.list.d/{0}, then `apt-get update && apt-get install {}`",
-                self.sources_file(),
-                self.origin
-            )),
-            None => out.push_str(&format!("\nrepo: {} not written: pass --url or set [repo] url", self.sources_file())),
-        }
-        out
+        )
     }
 
-    fn execute(&self, key: &RepoKey, url: Option<&str>) -> Result<()> {
-        for addition in self.additions.iter().filter(|a| !a.in_pool) {
-            let path = self.repo.join(&addition.pool_path);
-            let folder = path.parent().expect("a pool path has folders");
-            std::fs::create_dir_all(folder).with_context(|| format!("cannot create {folder}"))?;
-            staging::write_atomically(&path, &addition.bytes)?;
-        }
-        let public = key.public_armored()?;
-        staging::write_atomically(&self.repo.join(KEY_FILE), public.as_bytes())?;
-        if let Some(url) = url {
-            let sources = sources_file(url, &self.suite, &public);
-            staging::write_atomically(&self.repo.join(self.sources_file()), sources.as_bytes())?;
-        }
+    pub fn copy_new_packages(&self) -> Result<()> {
+        let new = self.additions.iter().filter(|a| !a.in_pool);
+        copy_into_pool(&self.repo, new.map(|a| (a.pool_path.as_str(), a.bytes.as_slice())))
+    }
+
+    pub fn write_index(&self, key: &RepoKey) -> Result<()> {
         let staged = Staging::replacing(&self.repo.join(self.suite_dir()), RELEASE_FILE)?;
         let mut indexes = Vec::new();
         for (arch, stanzas) in &self.index {
@@ -294,17 +194,9 @@ fn pool_path(package: &str, file: &str) -> String {
     format!("pool/{COMPONENT}/{initial}/{package}/{file}")
 }
 
-fn changed_package(repo: &Utf8Path, pool_path: &str, held: &str, source: &Utf8Path, new: &str) -> String {
-    format!(
-        "{repo}/{pool_path} holds another file (sha256 {held}) than {source} (sha256 {new}): a published \
-         package never changes, since apt would refuse the one it has cached; give the release a new \
-         version or [deb] revision"
-    )
-}
-
 /// A deb822 sources file with the key inline (apt 2.3 and later), so one file is all a user
 /// installs.
-fn sources_file(url: &str, suite: &str, public_key: &str) -> String {
+pub fn sources_file(url: &str, suite: &str, public_key: &str) -> String {
     let key: String = public_key
         .lines()
         .map(|line| if line.is_empty() { " .\n".to_string() } else { format!(" {line}\n") })
@@ -321,7 +213,7 @@ struct Existing {
 }
 
 impl Existing {
-    fn read(repo: &Utf8Path, suite: &str, key: &RepoKey) -> Result<Existing> {
+    fn read(repo: &Utf8Path, suite: &str) -> Result<Existing> {
         let suite_dir = repo.join("dists").join(suite);
         let release_path = suite_dir.join(RELEASE_FILE);
         let empty = Existing { index: BTreeMap::new(), date: 0, origin: None };
@@ -335,7 +227,6 @@ impl Existing {
             }
             return Ok(empty);
         }
-        check_key(repo, key)?;
         let release =
             std::fs::read_to_string(&release_path).with_context(|| format!("cannot read {release_path}"))?;
         let date = apt_repo::release_date(&release).with_context(|| format!("{release_path}"))?;
@@ -360,22 +251,6 @@ impl Existing {
         }
         Ok(Existing { index, date, origin: header.get("Origin").map(str::to_string) })
     }
-}
-
-/// A repository keeps its key: users pinned it in Signed-By.
-fn check_key(repo: &Utf8Path, key: &RepoKey) -> Result<()> {
-    let path = repo.join(KEY_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-    let theirs =
-        openpgp::public_key_fingerprint(&text).with_context(|| format!("{path} is no OpenPGP public key"))?;
-    if theirs != key.fingerprint() {
-        bail!(
-            "{repo} is signed by key {theirs} ({path}), not by {}: its users trust that key, so sign \
-             with it, or start a new repository",
-            key.fingerprint()
-        );
-    }
-    Ok(())
 }
 
 /// A Release file's `SHA256:` list: path to digest.
