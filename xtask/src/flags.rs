@@ -396,6 +396,10 @@ pub enum BenchWhat {
     /// `cargo xtask image` wall time, oci engine against buildx, every arch in the dist folder,
     /// without and with a push to the loopback registry (localhost:5000). Try --rounds 3.
     Image,
+    /// `cargo xtask repo` adding the dist folder's release (every arch, .deb and .rpm) to an
+    /// empty repository and to one of 20 earlier releases (packaged here from the same
+    /// binaries), and how the time to add one grows with the releases held. Try --rounds 3.
+    Repo,
     /// docker/Dockerfile.source for one arch (--arch, default amd64): a cold build (no layer
     /// cache; prunes BuildKit's cache mounts) against rebuilds after a one-line change in the
     /// binary's sources, in a clone of the checkout at HEAD; says whether the fetch layer was

@@ -26,6 +26,10 @@ impl flags::Bench {
                 let (dist_dir, manifest) = read_dist(&ws, self.dist_dir)?;
                 bench_dist(sh, &ws, &dist_dir, &manifest, self.rounds)
             }
+            BenchWhat::Repo => {
+                let (dist_dir, manifest) = read_dist(&ws, self.dist_dir)?;
+                crate::commands::bench_repo::run(sh, &ws, &dist_dir, &manifest, self.rounds)
+            }
             BenchWhat::Image => {
                 let (dist_dir, manifest) = read_dist(&ws, self.dist_dir)?;
                 crate::commands::bench_image::run(sh, &ws, &dist_dir, &manifest, self.rounds)

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_image;
 pub mod bench_rebuild;
+pub mod bench_repo;
 pub mod bench_source;
 pub mod builder;
 pub mod dist;

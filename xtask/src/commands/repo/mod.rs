@@ -34,7 +34,8 @@ impl flags::Repo {
         let ws = Workspace::load(sh)?;
         let key = load_key(&ws.root, &ws.config.repo, self.repo_key.as_deref())?;
         let url = self.url.clone().or_else(|| ws.config.repo.url.clone());
-        let plan = RepoPlan::make(&self.into, &ws.config.repo.suite, &self.from, &key)?;
+        let dists = verify(&self.from)?;
+        let plan = RepoPlan::make(&self.into, &ws.config.repo.suite, &dists, &key)?;
         if self.dry_run {
             print!("{}", plan.render(url.as_deref()));
             return Ok(());
@@ -64,6 +65,27 @@ fn load_key(root: &Utf8Path, config: &RepoConfig, flag: Option<&Utf8Path>) -> Re
     RepoKey::load(&path, openpgp::passphrase_from_env())
 }
 
+/// Checks each dist folder as `verify` does.
+fn verify(dists: &[Utf8PathBuf]) -> Result<Vec<VerifiedDist>> {
+    dists
+        .iter()
+        .map(|dir| {
+            let manifest = DistDir::at(dir.clone()).verified("to add its packages to a repository")?;
+            Ok(VerifiedDist { dir: dir.clone(), manifest })
+        })
+        .collect()
+}
+
+/// Adds `dists` (already verified) to the repository at `repo`, as `repo` does but quietly:
+/// for benchmarks, which make releases of their own.
+pub fn add_verified(repo: &Utf8Path, suite: &str, dists: &[VerifiedDist], key: &RepoKey) -> Result<()> {
+    let plan = RepoPlan::make(repo, suite, dists, key)?;
+    if !plan.is_noop() {
+        plan.execute(key, None)?;
+    }
+    Ok(())
+}
+
 /// A dist folder whose checksums and signatures verified.
 pub struct VerifiedDist {
     pub dir: Utf8PathBuf,
@@ -82,19 +104,12 @@ struct RepoPlan {
 }
 
 impl RepoPlan {
-    fn make(repo: &Utf8Path, suite: &str, dists: &[Utf8PathBuf], key: &RepoKey) -> Result<RepoPlan> {
-        let dists = dists
-            .iter()
-            .map(|dir| {
-                let manifest = DistDir::at(dir.clone()).verified("to add its packages to a repository")?;
-                Ok(VerifiedDist { dir: dir.clone(), manifest })
-            })
-            .collect::<Result<Vec<_>>>()?;
+    fn make(repo: &Utf8Path, suite: &str, dists: &[VerifiedDist], key: &RepoKey) -> Result<RepoPlan> {
         if repo.join(KEY_FILE).is_file() {
             check_key(repo, key)?;
         }
-        let apt = AptPlan::make(repo, suite, &dists)?;
-        let rpm = RpmPlan::make(repo, &dists, key)?;
+        let apt = AptPlan::make(repo, suite, dists)?;
+        let rpm = RpmPlan::make(repo, dists, key)?;
         Ok(RepoPlan {
             repo: repo.to_path_buf(),
             fingerprint: key.fingerprint(),
