@@ -227,7 +227,7 @@ fn indent(text: &str) -> String {
 /// A private folder for one smoke run, removed afterwards (also on SIGINT/SIGTERM).
 struct Scratch {
     path: Utf8PathBuf,
-    _tracked: interrupt::TrackedFolder,
+    _tracked: interrupt::TrackedOutput,
 }
 
 impl Scratch {
@@ -237,7 +237,7 @@ impl Scratch {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = base.join(format!("xtask-smoke-{}-{n}", std::process::id()));
-        let _tracked = interrupt::track_folder(&path);
+        let _tracked = interrupt::track_output(&path);
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).with_context(|| format!("cannot create {path}"))?;
         Ok(Scratch { path, _tracked })

@@ -22,8 +22,8 @@ use pgp::types::{KeyDetails, Password, Timestamp};
 pub const PASSPHRASE_ENV: &str = "REPO_KEY_PASSPHRASE";
 
 pub struct RepoKey {
+    /// Its primary key unlocked.
     key: SignedSecretKey,
-    passphrase: String,
 }
 
 impl RepoKey {
@@ -36,17 +36,23 @@ impl RepoKey {
     }
 
     pub fn parse(text: &str, passphrase: Option<String>) -> Result<RepoKey> {
-        let (key, _) = SignedSecretKey::from_string(text).map_err(|e| {
+        let (mut key, _) = SignedSecretKey::from_string(text).map_err(|e| {
             anyhow!("not an armored OpenPGP secret key ({e}); export one with `gpg --armor --export-secret-keys ID`")
         })?;
         key.verify_bindings().map_err(|e| anyhow!("its self-signatures do not verify: {e}"))?;
-        let key = RepoKey { key, passphrase: passphrase.unwrap_or_default() };
-        key.sign_config(0)?.sign(key.signing_key(), &key.password(), &b""[..]).map_err(|e| {
-            match key.passphrase.is_empty() {
-                true => anyhow!("cannot sign with it ({e}); if it is protected, set {PASSPHRASE_ENV}"),
-                false => anyhow!("cannot sign with it ({e}); is {PASSPHRASE_ENV} its passphrase?"),
+        // Unlocked once, in memory: gpg's protection (iterated S2K) costs every signature
+        // otherwise, and a run signs many.
+        let given = passphrase.is_some();
+        key.primary_key.remove_password(&Password::from(passphrase.unwrap_or_default())).map_err(|e| {
+            match given {
+                false => anyhow!("cannot unlock it ({e}); if it is protected, set {PASSPHRASE_ENV}"),
+                true => anyhow!("cannot unlock it ({e}); is {PASSPHRASE_ENV} its passphrase?"),
             }
         })?;
+        let key = RepoKey { key };
+        key.sign_config(0)?
+            .sign(key.signing_key(), &key.password(), &b""[..])
+            .map_err(|e| anyhow!("cannot sign with it: {e}"))?;
         Ok(key)
     }
 
@@ -99,8 +105,9 @@ impl RepoKey {
         &self.key.primary_key
     }
 
+    /// The key is unlocked at load.
     fn password(&self) -> Password {
-        Password::from(self.passphrase.clone())
+        Password::empty()
     }
 
     /// A v4 binary signature over SHA-256 with its creation time and issuer, as gpg makes.

@@ -1,5 +1,5 @@
 //! Ctrl-C, SIGTERM and SIGHUP during a run: every child this xtask started is stopped with
-//! its whole process group, unfinished output folders are removed, and the xtask exits with
+//! its whole process group, unfinished outputs are removed, and the xtask exits with
 //! 128 + the signal number. Without this a cancelled `dist` left its staging folder behind
 //! and the cargo build it had started ran on as an orphan.
 //!
@@ -59,8 +59,11 @@ fn shut_down(signal: i32) -> ! {
     for &group in live.groups.iter().filter(|&&group| group_alive(group)) {
         send(group, libc::SIGKILL);
     }
-    for folder in &live.folders {
-        let _ = std::fs::remove_dir_all(folder);
+    for output in &live.folders {
+        match output.is_dir() {
+            true => drop(std::fs::remove_dir_all(output)),
+            false => drop(std::fs::remove_file(output)),
+        }
     }
     let name = match signal {
         SIGINT => "SIGINT",
@@ -68,7 +71,7 @@ fn shut_down(signal: i32) -> ! {
         _ => "SIGHUP",
     };
     eprintln!(
-        "\ninterrupted by {name}: stopped {} running command(s), removed {} unfinished output folder(s)",
+        "\ninterrupted by {name}: stopped {} running command(s), removed {} unfinished output(s)",
         live.groups.len(),
         live.folders.len()
     );
@@ -159,18 +162,27 @@ pub fn spawn(command: &mut Command) -> io::Result<TrackedChild> {
     Ok(TrackedChild { child: Some(child), group })
 }
 
-/// An output folder that a signal must not leave behind.
-pub struct TrackedFolder {
+/// Runs `work` (a write into a tracked output) with signals held off: a signal that comes
+/// meanwhile waits for it, and once one is being handled `work` never starts, so the handler's
+/// removal of unfinished outputs cannot race a write that recreates them.
+pub fn holding_off<R>(work: impl FnOnce() -> R) -> R {
+    let _live = live();
+    work()
+}
+
+/// An unfinished output (a folder, or a file about to be renamed into place) that a signal
+/// must not leave behind.
+pub struct TrackedOutput {
     path: Utf8PathBuf,
     released: bool,
 }
 
-pub fn track_folder(path: &Utf8Path) -> TrackedFolder {
+pub fn track_output(path: &Utf8Path) -> TrackedOutput {
     live().folders.push(path.to_path_buf());
-    TrackedFolder { path: path.to_path_buf(), released: false }
+    TrackedOutput { path: path.to_path_buf(), released: false }
 }
 
-impl TrackedFolder {
+impl TrackedOutput {
     /// Runs `publish` (which moves the folder into place) with signals held off, then stops
     /// tracking: a signal sees either the unfinished folder or the published one, never half.
     pub fn release_after<R>(mut self, publish: impl FnOnce() -> R) -> R {
@@ -182,7 +194,7 @@ impl TrackedFolder {
     }
 }
 
-impl Drop for TrackedFolder {
+impl Drop for TrackedOutput {
     fn drop(&mut self) {
         if !self.released {
             live().folders.retain(|f| f != &self.path);

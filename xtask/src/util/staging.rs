@@ -4,12 +4,12 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::util::interrupt::{self, TrackedFolder};
+use crate::util::interrupt::{self, TrackedOutput};
 
 pub struct Staging {
     pub dir: Utf8PathBuf,
     /// Removes `dir` on SIGINT/SIGTERM, when `Drop` does not get to run.
-    tracked: Option<TrackedFolder>,
+    tracked: Option<TrackedOutput>,
     dest: Utf8PathBuf,
     /// A file whose presence marks `dest` as ours to replace.
     marker: &'static str,
@@ -46,9 +46,22 @@ impl Staging {
     fn beside(parent: &Utf8Path, name: &str, dest: &Utf8Path, marker: &'static str) -> Result<Staging> {
         let dir = parent.join(format!(".{name}.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let tracked = Some(interrupt::track_folder(&dir));
+        let tracked = Some(interrupt::track_output(&dir));
         std::fs::create_dir(&dir).with_context(|| format!("cannot create {dir}"))?;
         Ok(Staging { dir, tracked, dest: dest.to_path_buf(), marker, committed: false })
+    }
+
+    /// Writes `bytes` at `path` in the staging folder (folders made as needed), with signals
+    /// held off: an interrupted run removes the whole folder, and no write can bring back a
+    /// part of it after that.
+    pub fn write(&self, path: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.dir.join(path);
+        interrupt::holding_off(|| {
+            if let Some(folder) = path.parent() {
+                std::fs::create_dir_all(folder).with_context(|| format!("cannot create {folder}"))?;
+            }
+            std::fs::write(&path, bytes).with_context(|| format!("cannot write {path}"))
+        })
     }
 
     /// Moves the finished folder into place, replacing an earlier output.
@@ -149,8 +162,12 @@ fn exchange(a: &Utf8Path, b: &Utf8Path) -> Result<()> {
 pub fn write_atomically(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
     let name = path.file_name().with_context(|| format!("{path} names no file"))?;
     let partial = path.with_file_name(format!(".{name}.partial-{}", std::process::id()));
-    std::fs::write(&partial, bytes).with_context(|| format!("cannot write {partial}"))?;
-    std::fs::rename(&partial, path).with_context(|| {
+    let tracked = interrupt::track_output(&partial);
+    if let Err(err) = std::fs::write(&partial, bytes) {
+        let _ = std::fs::remove_file(&partial);
+        return Err(err).with_context(|| format!("cannot write {partial}"));
+    }
+    tracked.release_after(|| std::fs::rename(&partial, path)).with_context(|| {
         let _ = std::fs::remove_file(&partial);
         format!("cannot move {partial} to {path}")
     })

@@ -3,7 +3,7 @@
 //! indexes match what dpkg-scanpackages and createrepo_c say of the same pools, whose rpms
 //! `rpm -K` checks against the key, and that refuses what it must.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -76,6 +76,12 @@ fn tree(dir: &Utf8Path) -> BTreeMap<String, String> {
         }
     }
     files
+}
+
+/// Release 0.2.0 of amd64, built once for the tests that need a second release.
+fn shared_newer_release() -> &'static (Utf8PathBuf, Utf8PathBuf) {
+    static NEWER: std::sync::OnceLock<(Utf8PathBuf, Utf8PathBuf)> = std::sync::OnceLock::new();
+    NEWER.get_or_init(|| newer_release(&scratch("repo-newer-release"), "0.2.0"))
 }
 
 /// The release after the shared dist's: a checkout whose workspace version is `version`,
@@ -257,7 +263,7 @@ fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_setti
     client.sh("echo 'EXONODE_ARGS=\"--edited\"' >> /etc/default/exonode");
 
     // A newer release: upgrade moves to it, the edited settings stay, the older one is kept.
-    let (checkout, newer) = newer_release(&dir, "0.2.0");
+    let (checkout, newer) = shared_newer_release().clone();
     let out = repo_ok(&[&newer], &repo_dir, &key, &url);
     assert!(out.contains(": 1 package(s) added, 0 already there; 10 in all"), "{out}");
     let second = tree(&repo_dir);
@@ -531,6 +537,120 @@ fn rpms_are_signed_and_indexed_as_rpm_dnf_and_createrepo_c_expect() {
     assert!(err.contains("-primary.xml.gz does not match"), "{err}");
     assert_eq!(tree(&edited), before);
     drop(server);
+}
+
+#[test]
+fn an_interrupted_repo_leaves_the_old_repository_or_the_new_one_and_running_again_finishes() {
+    require_tools(&["gpg"]);
+    let dir = scratch("repo-interrupted");
+    let (key, _) = gpg_key(&dir, "interrupted", PASSPHRASE);
+    let url = "http://127.0.0.1:9/packages";
+    let old = dir.join("old");
+    repo_ok(&[shared_dist()], &old, &key, url);
+    let (_, newer) = shared_newer_release();
+    let finished = dir.join("finished");
+    copy_tree(&old, &finished);
+    let started = std::time::Instant::now();
+    repo_ok(&[newer], &finished, &key, url);
+    let whole_run = started.elapsed();
+    let (before, after) = (tree(&old), tree(&finished));
+    let is_index = |path: &str| path.starts_with("dists/") || path.starts_with("rpm/repodata/");
+    let indexes = |files: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        files.iter().filter(|(path, _)| is_index(path)).map(|(p, d)| (p.clone(), d.clone())).collect()
+    };
+
+    // SIGTERM while the dist folder is checked, and while each index is being written (when
+    // its staging folder appears): each time, clients find the old index or the new one whole,
+    // the pools hold only files of one or the other, and nothing unfinished is left.
+    let work = dir.join("work");
+    let early = [whole_run / 5, whole_run * 3 / 5].map(Moment::After);
+    let writing =
+        [Moment::Staging("dists", ".stable.partial-"), Moment::Staging("rpm", ".repodata.partial-")];
+    let mut states = BTreeSet::new();
+    for moment in early.iter().chain(&writing) {
+        let mut caught = false;
+        for _attempt in 0..10 {
+            let _ = std::fs::remove_dir_all(&work);
+            copy_tree(&old, &work);
+            let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .args(["repo", "--from", newer.as_str(), "--into", work.as_str(), "--repo-key", key.as_str()])
+                .args(["--url", url])
+                .env("REPO_KEY_PASSPHRASE", PASSPHRASE)
+                .current_dir(root())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            moment.wait(&work, &mut child);
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let status = child.wait().unwrap();
+            let now = tree(&work);
+            if status.success() {
+                assert_eq!(now, after, "a run that finished made another repository");
+                continue;
+            }
+            assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{moment:?}");
+            let index = indexes(&now);
+            let matches = |prefix: &str, files: &BTreeMap<String, String>| {
+                index.iter().filter(|(p, _)| p.starts_with(prefix)).all(|(p, d)| files.get(p) == Some(d))
+            };
+            let apt = if matches("dists/", &before) { "old" } else { "new" };
+            let rpm = if matches("rpm/", &before) { "old" } else { "new" };
+            assert!(
+                matches("dists/", &before) || matches("dists/", &after),
+                "{moment:?}: a mixed index {index:#?}"
+            );
+            assert!(
+                matches("rpm/", &before) || matches("rpm/", &after),
+                "{moment:?}: a mixed index {index:#?}"
+            );
+            for (path, digest) in &now {
+                let known = before.get(path) == Some(digest) || after.get(path) == Some(digest);
+                assert!(known, "{moment:?}: {path} is no file of either repository");
+            }
+            states.insert(format!("apt {apt}, rpm {rpm}"));
+            caught = true;
+            break;
+        }
+        assert!(caught, "{moment:?}: every run finished before its SIGTERM");
+    }
+    // Killed while writing the rpm index, the apt index is already the new one.
+    assert!(states.contains("apt old, rpm old") && states.contains("apt new, rpm old"), "{states:?}");
+
+    // Running again finishes the job, with the same bytes as the run never interrupted.
+    repo_ok(&[newer], &work, &key, url);
+    assert_eq!(tree(&work), after);
+}
+
+/// When a test sends its signal.
+#[derive(Debug)]
+enum Moment {
+    After(std::time::Duration),
+    /// When a staging folder whose name starts so appears in this folder of the repository.
+    Staging(&'static str, &'static str),
+}
+
+impl Moment {
+    fn wait(&self, repo: &Utf8Path, child: &mut std::process::Child) {
+        match self {
+            Moment::After(delay) => std::thread::sleep(*delay),
+            Moment::Staging(folder, prefix) => {
+                let folder = repo.join(folder);
+                while child.try_wait().unwrap().is_none() {
+                    let appeared = folder
+                        .read_dir_utf8()
+                        .into_iter()
+                        .flatten()
+                        .any(|entry| entry.map(|e| e.file_name().starts_with(prefix)).unwrap_or(false));
+                    if appeared {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            }
+        }
+    }
 }
 
 fn copy_tree(from: &Utf8Path, to: &Utf8Path) {

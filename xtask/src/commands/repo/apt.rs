@@ -160,10 +160,7 @@ impl AptPlan {
             indexes.push((format!("{folder}/Packages.gz"), gz));
         }
         for (path, bytes) in &indexes {
-            let path = staged.dir.join(path);
-            std::fs::create_dir_all(path.parent().expect("an index has a folder"))
-                .with_context(|| format!("cannot create the folder of {path}"))?;
-            std::fs::write(&path, bytes).with_context(|| format!("cannot write {path}"))?;
+            staged.write(path, bytes)?;
         }
         let architectures: BTreeSet<String> = self.index.keys().cloned().collect();
         let header = ReleaseHeader {
@@ -176,13 +173,9 @@ impl AptPlan {
             description: &format!("{} packages", self.origin),
         };
         let release = apt_repo::render_release(&header, &indexes);
-        let write = |name: &str, text: &str| {
-            let path = staged.dir.join(name);
-            std::fs::write(&path, text).with_context(|| format!("cannot write {path}"))
-        };
-        write(RELEASE_FILE, &release)?;
-        write("Release.gpg", &key.detached(release.as_bytes(), self.date)?)?;
-        write("InRelease", &key.clearsign(&release, self.date)?)?;
+        staged.write(RELEASE_FILE, release.as_bytes())?;
+        staged.write("Release.gpg", key.detached(release.as_bytes(), self.date)?.as_bytes())?;
+        staged.write("InRelease", key.clearsign(&release, self.date)?.as_bytes())?;
         staged.commit()?;
         Ok(())
     }

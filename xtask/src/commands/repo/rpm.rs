@@ -128,20 +128,14 @@ impl RpmPlan {
             let document = rpm_repo::render(kind, &self.packages);
             let gz = tar_writer::gzip(document.as_bytes(), GZIP_LEVEL)?;
             let file = MetadataFile::new(kind, &document, gz);
-            let path = self.dir.join(&file.href);
-            let name = path.file_name().expect("a metadata file has a name");
-            std::fs::write(staged.dir.join(name), &file.gz)
-                .with_context(|| format!("cannot write {name}"))?;
+            let name = file.href.strip_prefix("repodata/").expect("metadata lies in repodata/");
+            staged.write(name, &file.gz)?;
             files.push(file);
         }
         let repomd = rpm_repo::render_repomd(&files, self.date);
         let signature = key.detached(repomd.as_bytes(), self.date)?;
-        let write = |name: &str, text: &str| {
-            let path = staged.dir.join(name);
-            std::fs::write(&path, text).with_context(|| format!("cannot write {path}"))
-        };
-        write(&format!("{REPOMD}.asc"), &signature)?;
-        write(REPOMD, &repomd)?;
+        staged.write(&format!("{REPOMD}.asc"), signature.as_bytes())?;
+        staged.write(REPOMD, repomd.as_bytes())?;
         staged.commit()?;
         Ok(())
     }
