@@ -1,7 +1,8 @@
 //! The one reproducible tar writer, for release archives and image layers: headers written by
 //! hand (the tar crate's deterministic mode does not cover `append(Header)` and does not sort)
 //! with the given owner, mode and one mtime, in the order given; and gzip with no name, mtime 0,
-//! OS byte 255 and a level the caller fixes, since the level is part of every checksum.
+//! OS byte 255 and a level the caller fixes, since the level is part of every checksum; and xz,
+//! for the apt indexes that clients prefer in it.
 
 use anyhow::{Context, Result};
 
@@ -90,4 +91,29 @@ pub fn gzip(bytes: &[u8], level: u32) -> Result<Vec<u8>> {
     out.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
     out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
     Ok(out)
+}
+
+/// `bytes` in xz at `preset` (0-9), single-threaded, so the same bytes come out everywhere.
+pub fn xz(bytes: &[u8], preset: u32) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = liblzma::write::XzEncoder::new(Vec::with_capacity(bytes.len() / 4), preset);
+    encoder.write_all(bytes).context("cannot xz-compress")?;
+    encoder.finish().context("cannot xz-compress")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xz_is_the_same_bytes_every_time_and_unpacks_to_the_input() {
+        use std::io::Read;
+        let text = "Package: exonode\nVersion: 0.1.0-1\n".repeat(50);
+        let packed = xz(text.as_bytes(), 6).unwrap();
+        assert_eq!(packed, xz(text.as_bytes(), 6).unwrap());
+        assert!(packed.starts_with(b"\xfd7zXZ\0") && packed.len() < text.len() / 4);
+        let mut unpacked = String::new();
+        liblzma::read::XzDecoder::new(packed.as_slice()).read_to_string(&mut unpacked).unwrap();
+        assert_eq!(unpacked, text);
+    }
 }

@@ -242,6 +242,12 @@ fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_setti
         fields.remove("SHA1");
     }
     assert_eq!(our_stanzas(&repo_dir), reference);
+    for arch in ["amd64", "armhf"] {
+        let folder = repo_dir.join("dists/stable/main").join(format!("binary-{arch}"));
+        let packages = std::fs::read_to_string(folder.join("Packages")).unwrap();
+        assert_eq!(run_ok("xz", &["-dc", folder.join("Packages.xz").as_str()]), packages);
+        assert_eq!(run_ok("gzip", &["-dc", folder.join("Packages.gz").as_str()]), packages);
+    }
     // armhf is the ARMv6 build, which runs on every armhf board.
     let armhf = &our_stanzas(&repo_dir)["pool/main/e/exonode/exonode_0.1.0-1_armhf.deb"];
     assert_eq!(armhf["Architecture"], "armhf");
@@ -296,7 +302,9 @@ fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_setti
     let (other_key, _) = gpg_key(&dir, "another", PASSPHRASE);
     let tampered = served.join("tampered");
     copy_tree(&repo_dir, &tampered);
-    flip_byte(&tampered.join("dists/stable/main/binary-amd64/Packages.gz"), 30);
+    for index in ["Packages.gz", "Packages.xz"] {
+        flip_byte(&tampered.join("dists/stable/main/binary-amd64").join(index), 30);
+    }
     let signed_by_other = served.join("other-signer");
     repo_ok(&[shared_dist(), &newer], &signed_by_other, &other_key, &url);
     for (folder, says) in [(&tampered, "Hash Sum mismatch"), (&signed_by_other, "NO_PUBKEY")] {
@@ -688,7 +696,7 @@ fn a_dry_run_prints_the_plan_and_writes_nothing_and_no_key_is_named_with_its_fix
     assert!(plan.contains("  write rpm/repodata/{primary,filelists,other}.xml.gz (10 rpm(s))"), "{plan}");
     assert!(plan.contains("  add   pool/main/e/exonode/exonode_0.1.0-1_armhf.deb (copied, from "), "{plan}");
     assert!(
-        plan.contains("  write dists/stable/main/binary-s390x/Packages{,.gz} (1 package(s))\n"),
+        plan.contains("  write dists/stable/main/binary-s390x/Packages{,.gz,.xz} (1 package(s))\n"),
         "{plan}"
     );
     // No --url: release.toml's [repo] url is the one written into the .sources and .repo files.

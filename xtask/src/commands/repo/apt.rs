@@ -19,6 +19,8 @@ const COMPONENT: &str = "main";
 const RELEASE_FILE: &str = "Release";
 /// gzip level of Packages.gz: the best, as the file is fetched by every client.
 const GZIP_LEVEL: u32 = 9;
+/// xz's preset for Packages.xz, which apt fetches first: its default, as Debian's archive uses.
+const XZ_PRESET: u32 = 6;
 /// What gives a rebuilt .deb a new name.
 const REVISION: &str = "[deb] revision";
 
@@ -121,7 +123,7 @@ impl AptPlan {
         out.push_str(&format!("  keep  {} package(s) already indexed\n", self.already));
         for (arch, stanzas) in &self.index {
             out.push_str(&format!(
-                "  write {}/{COMPONENT}/binary-{arch}/Packages{{,.gz}} ({} package(s))\n",
+                "  write {}/{COMPONENT}/binary-{arch}/Packages{{,.gz,.xz}} ({} package(s))\n",
                 self.suite_dir(),
                 stanzas.len()
             ));
@@ -155,9 +157,11 @@ impl AptPlan {
         for (arch, stanzas) in &self.index {
             let packages = apt_repo::render_packages(stanzas).into_bytes();
             let gz = tar_writer::gzip(&packages, GZIP_LEVEL)?;
+            let xz = tar_writer::xz(&packages, XZ_PRESET)?;
             let folder = format!("{COMPONENT}/binary-{arch}");
             indexes.push((format!("{folder}/Packages"), packages));
             indexes.push((format!("{folder}/Packages.gz"), gz));
+            indexes.push((format!("{folder}/Packages.xz"), xz));
         }
         for (path, bytes) in &indexes {
             staged.write(path, bytes)?;
