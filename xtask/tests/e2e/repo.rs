@@ -332,6 +332,17 @@ fn apt_installs_from_the_signed_repository_and_upgrades_keeping_the_edited_setti
         "{err}"
     );
     assert_eq!(tree(&repo_dir), before);
+    // The same refusal from the rpm half, in a copy whose apt half is gone.
+    let rpm_only = served.join("rpm-only");
+    copy_tree(&repo_dir, &rpm_only);
+    for apt_part in ["dists", "pool"] {
+        std::fs::remove_dir_all(rpm_only.join(apt_part)).unwrap();
+    }
+    let err = repo_fails(&[&rebuilt], &rpm_only, &key, &url);
+    assert!(
+        err.contains(&format!("{rpm_only}/rpm/Packages/e/exonode-0.2.0-1.x86_64.rpm holds another file")),
+        "{err}"
+    );
     let edited = served.join("edited");
     copy_tree(&repo_dir, &edited);
     flip_byte(&edited.join("dists/stable/main/binary-arm64/Packages"), 10);
