@@ -6,6 +6,8 @@ mod engines;
 #[cfg(test)]
 mod fixtures;
 mod flags;
+#[cfg(test)]
+mod module_graph;
 mod net;
 mod project;
 mod release;

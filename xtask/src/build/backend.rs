@@ -6,6 +6,7 @@ use std::fmt;
 use camino::Utf8PathBuf;
 
 use crate::build::cross::CrossTools;
+use crate::build::env_key;
 use crate::util::cmd::Cmd;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -199,11 +200,6 @@ pub fn build_command(backend: Backend, spec: &BuildSpec) -> Option<Cmd> {
     } else {
         cmd.env("RUSTFLAGS", rustflags.join(" "))
     })
-}
-
-/// `armv7-unknown-linux-musleabihf` → `ARMV7_UNKNOWN_LINUX_MUSLEABIHF`, as in cargo's env keys.
-pub fn env_key(target: &str) -> String {
-    target.to_ascii_uppercase().replace(['-', '.'], "_")
 }
 
 #[cfg(test)]

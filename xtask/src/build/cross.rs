@@ -15,7 +15,7 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::build::backend::env_key;
+use crate::build::env_key;
 use crate::tools;
 use crate::util::cmd::Cmd;
 

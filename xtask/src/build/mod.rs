@@ -10,3 +10,9 @@ pub mod fingerprint;
 pub mod run_check;
 pub mod tool_steps;
 pub mod toolchain;
+
+/// `armv7-unknown-linux-musleabihf` → `ARMV7_UNKNOWN_LINUX_MUSLEABIHF`, as in cargo's env keys.
+/// Here, not in backend.rs, because the backends and the cross backend both need it.
+pub fn env_key(target: &str) -> String {
+    target.to_ascii_uppercase().replace(['-', '.'], "_")
+}

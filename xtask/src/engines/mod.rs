@@ -133,7 +133,7 @@ pub fn after_push(
     expected_index: Option<&str>,
 ) -> Result<()> {
     let target = Target::parse(&request.repository);
-    let credentials = credentials::lookup(&target)?;
+    let credentials = credentials::lookup(&target.host)?;
     let mut client = Client::connect(target, credentials)?;
     let reference = &request.list_refs()[0];
     let index = client

@@ -7,8 +7,6 @@ use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use camino::Utf8PathBuf;
 
-use super::registry::Target;
-
 pub const ENV_USERNAME: &str = "REGISTRY_USERNAME";
 pub const ENV_PASSWORD: &str = "REGISTRY_PASSWORD";
 
@@ -26,8 +24,10 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// Looks up credentials for `target` (see the module header for the order).
-pub fn lookup(target: &Target) -> Result<Option<Credentials>> {
+/// Looks up credentials for the registry `host`, as a repository names it (`ghcr.io`,
+/// `localhost:5000`, `docker.io`; see the module header for the order). It takes the host, not
+/// registry.rs's `Target`, so that the client may depend on this module and not the reverse.
+pub fn lookup(host: &str) -> Result<Option<Credentials>> {
     match (std::env::var(ENV_USERNAME).ok(), std::env::var(ENV_PASSWORD).ok()) {
         (Some(username), Some(password)) => {
             return Ok(Some(Credentials {
@@ -49,7 +49,7 @@ pub fn lookup(target: &Target) -> Result<Option<Credentials>> {
     };
     let config: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{path} is not valid JSON"))?;
-    credentials_from_docker_config(&config, &target.host, path.as_str())
+    credentials_from_docker_config(&config, host, path.as_str())
 }
 
 fn docker_config_path() -> Option<Utf8PathBuf> {

@@ -139,7 +139,7 @@ fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Re
     };
     let push = if request.push {
         let target = Target::parse(&request.repository);
-        let credentials = credentials::lookup(&target)?;
+        let credentials = credentials::lookup(&target.host)?;
         Some(PushPlan { target, credentials })
     } else {
         None
