@@ -14,6 +14,14 @@ use ureq::http::{self, Request, Response};
 use ureq::Body;
 
 use super::credentials::{Credentials, ENV_PASSWORD, ENV_USERNAME};
+use super::retry::{self, RetryPolicy};
+
+/// Why an attempt failed in a way another attempt may not.
+struct Transient {
+    reason: String,
+    /// What the server asked for in `Retry-After`.
+    retry_after: Option<std::time::Duration>,
+}
 
 /// Blobs larger than this go up in chunks (PATCH) of this size; smaller ones in one PUT.
 /// Tests set it low to exercise the chunked path against a real registry.
@@ -131,6 +139,7 @@ pub struct Client {
     challenge: Option<Challenge>,
     authorization: Option<String>,
     chunk_size: usize,
+    retry: RetryPolicy,
 }
 
 pub struct PutOutcome {
@@ -152,25 +161,52 @@ impl Client {
             Err(_) => DEFAULT_CHUNK_SIZE,
         };
         let mut client = Client {
-            agent: super::http_agent(),
+            agent: super::http_agent()?,
             target,
             credentials,
             challenge: None,
             authorization: None,
             chunk_size,
+            retry: RetryPolicy::from_env()?,
         };
         client.login()?;
         Ok(client)
     }
 
+    /// GET /v2/, retried on transient answers; a refused connection fails at once (nothing
+    /// listens there: the registry is down or misnamed).
     fn ping(&self) -> Result<Response<Body>> {
         let url = format!("{}/v2/", self.target.base);
-        let mut request = Request::get(&url);
-        if let Some(value) = &self.authorization {
-            request = request.header("Authorization", value);
+        let mut attempt = 1;
+        loop {
+            let mut request = Request::get(&url);
+            if let Some(value) = &self.authorization {
+                request = request.header("Authorization", value);
+            }
+            let request = request.body(()).expect("valid request");
+            let transient = match self.agent.run(request) {
+                Ok(mut response) if retry::is_transient_status(response.status().as_u16()) => {
+                    let retry_after = header(&response, "retry-after")
+                        .and_then(|value| retry::parse_retry_after(&value, std::time::SystemTime::now()));
+                    let reason = format!("GET /v2/: HTTP {}", response.status().as_u16());
+                    let _ = body_text(&mut response);
+                    Transient { reason, retry_after }
+                }
+                Ok(response) => return Ok(response),
+                Err(ureq::Error::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    return Err(self.unreachable(ureq::Error::Io(io)))
+                }
+                Err(err) if retry::is_transient_error(&err) => {
+                    Transient { reason: format!("GET /v2/: {}", super::describe(&err)), retry_after: None }
+                }
+                Err(err) => return Err(self.unreachable(err)),
+            };
+            if attempt >= self.retry.attempts {
+                return Err(self.gave_up(&transient));
+            }
+            attempt += 1;
+            self.pause(&transient, attempt);
         }
-        let request = request.body(()).expect("valid request");
-        self.agent.run(request).map_err(|err| self.unreachable(err))
     }
 
     fn unreachable(&self, err: ureq::Error) -> anyhow::Error {
@@ -273,7 +309,9 @@ impl Client {
         }
     }
 
-    /// One request; on a 401 with a Bearer challenge (an expired token) it logs in again once.
+    /// One request, retried by the retry policy while the failure is transient (each retry a
+    /// line on stderr with its reason). For requests that may be sent again as they are:
+    /// HEAD, GET, starting an upload, and manifest PUTs (by tag or digest).
     fn send(
         &mut self,
         method: http::Method,
@@ -281,7 +319,29 @@ impl Client {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<Response<Body>> {
-        for attempt in 0..2 {
+        let mut attempt = 1;
+        loop {
+            match self.attempt(method.clone(), url, headers, body)? {
+                Ok(response) => return Ok(response),
+                Err(transient) if attempt < self.retry.attempts => {
+                    attempt += 1;
+                    self.pause(&transient, attempt);
+                }
+                Err(transient) => return Err(self.gave_up(&transient)),
+            }
+        }
+    }
+
+    /// One attempt: the response, or (inner `Err`) why another attempt may fare better. On a
+    /// 401 with a Bearer challenge (an expired token) it logs in again once.
+    fn attempt(
+        &mut self,
+        method: http::Method,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<std::result::Result<Response<Body>, Transient>> {
+        for login in 0..2 {
             let mut request = Request::builder().method(method.clone()).uri(url);
             for (key, value) in headers {
                 request = request.header(*key, *value);
@@ -290,16 +350,54 @@ impl Client {
                 request = request.header("Authorization", value);
             }
             let request = request.body(body).with_context(|| format!("invalid request URL {url}"))?;
-            let response = self.agent.run(request).map_err(|err| self.unreachable(err))?;
-            let retry = response.status().as_u16() == 401
-                && attempt == 0
-                && matches!(self.challenge, Some(Challenge::Bearer { .. }));
-            if !retry {
-                return Ok(response);
+            let what = format!("{method} {}", url.strip_prefix(&self.target.base).unwrap_or(url));
+            let mut response = match self.agent.run(request) {
+                Ok(response) => response,
+                Err(err) if retry::is_transient_error(&err) => {
+                    let reason = format!("{what}: {}", super::describe(&err));
+                    return Ok(Err(Transient { reason, retry_after: None }));
+                }
+                Err(err) => return Err(self.unreachable(err)),
+            };
+            let status = response.status().as_u16();
+            if status == 401 && login == 0 && matches!(self.challenge, Some(Challenge::Bearer { .. })) {
+                self.authenticate()?;
+                continue;
             }
-            self.authenticate()?;
+            if retry::is_transient_status(status) {
+                let retry_after = header(&response, "retry-after")
+                    .and_then(|value| retry::parse_retry_after(&value, std::time::SystemTime::now()));
+                let detail = registry_errors(&body_text(&mut response));
+                let reason = format!("{what}: HTTP {status}{detail}");
+                return Ok(Err(Transient { reason, retry_after }));
+            }
+            return Ok(Ok(response));
         }
         unreachable!("the loop returns")
+    }
+
+    /// Waits before attempt `next`, saying why.
+    fn pause(&self, transient: &Transient, next: u32) {
+        let wait = self.retry.delay(next, transient.retry_after);
+        let asked = if transient.retry_after.is_some() { " (its Retry-After)" } else { "" };
+        eprintln!(
+            "registry {}: {}; attempt {next} of {} in {:.1} s{asked}",
+            self.target.host,
+            transient.reason,
+            self.retry.attempts,
+            wait.as_secs_f64()
+        );
+        std::thread::sleep(wait);
+    }
+
+    fn gave_up(&self, transient: &Transient) -> anyhow::Error {
+        anyhow!(
+            "the registry {} kept failing: {} (tried {} times; {} sets how many)",
+            self.target.base,
+            transient.reason,
+            self.retry.attempts,
+            retry::ENV_ATTEMPTS
+        )
     }
 
     /// Explains a failed request: the registry's error codes and what the status means.
@@ -329,11 +427,28 @@ impl Client {
         }
     }
 
-    /// Uploads a blob unless the registry has it. Returns whether bytes were sent.
+    /// Uploads a blob unless the registry has it. Returns whether bytes were sent. An upload
+    /// that meets a transient failure starts again with a new session: a session's PATCHes and
+    /// final PUT cannot be replayed on their own.
     pub fn upload_blob(&mut self, blob: &impl Content) -> Result<bool> {
         if self.blob_exists(blob.digest())? {
             return Ok(false);
         }
+        let mut attempt = 1;
+        loop {
+            match self.upload_session(blob)? {
+                Ok(()) => return Ok(true),
+                Err(transient) if attempt < self.retry.attempts => {
+                    attempt += 1;
+                    self.pause(&transient, attempt);
+                }
+                Err(transient) => return Err(self.gave_up(&transient)),
+            }
+        }
+    }
+
+    /// One upload session: POST, then one PUT or PATCHes and a PUT.
+    fn upload_session(&mut self, blob: &impl Content) -> Result<std::result::Result<(), Transient>> {
         let what = format!("uploading blob {} ({} bytes)", blob.digest(), blob.bytes().len());
         let mut response = self.send(http::Method::POST, &self.target.url("blobs/uploads/"), &[], &[])?;
         if response.status().as_u16() != 202 {
@@ -343,7 +458,10 @@ impl Client {
         let done = if blob.bytes().len() <= self.chunk_size {
             let url = with_digest(&location, blob.digest());
             let headers = [("Content-Type", "application/octet-stream")];
-            self.send(http::Method::PUT, &url, &headers, blob.bytes())?
+            match self.attempt(http::Method::PUT, &url, &headers, blob.bytes())? {
+                Ok(done) => done,
+                Err(transient) => return Ok(Err(transient)),
+            }
         } else {
             let chunk_size = self.chunk_size;
             for (index, chunk) in blob.bytes().chunks(chunk_size).enumerate() {
@@ -351,19 +469,25 @@ impl Client {
                 let range = format!("{start}-{}", start + chunk.len() - 1);
                 let headers =
                     [("Content-Type", "application/octet-stream"), ("Content-Range", range.as_str())];
-                let mut response = self.send(http::Method::PATCH, &location, &headers, chunk)?;
+                let mut response = match self.attempt(http::Method::PATCH, &location, &headers, chunk)? {
+                    Ok(response) => response,
+                    Err(transient) => return Ok(Err(transient)),
+                };
                 if response.status().as_u16() != 202 {
                     return Err(self.failure(&format!("{what}, chunk {range}"), &mut response));
                 }
                 location = self.location(&response, &what)?;
             }
-            self.send(http::Method::PUT, &with_digest(&location, blob.digest()), &[], &[])?
+            match self.attempt(http::Method::PUT, &with_digest(&location, blob.digest()), &[], &[])? {
+                Ok(done) => done,
+                Err(transient) => return Ok(Err(transient)),
+            }
         };
         let mut done = done;
         if done.status().as_u16() != 201 {
             return Err(self.failure(&what, &mut done));
         }
-        Ok(true)
+        Ok(Ok(()))
     }
 
     fn location(&self, response: &Response<Body>, what: &str) -> Result<String> {

@@ -2,6 +2,7 @@
 //! and a registry on loopback, and read like the README. One binary, so the ten-arch dist is
 //! built once and shared.
 
+mod fault_proxy;
 mod support;
 
 mod deb;
@@ -10,6 +11,7 @@ mod doctor;
 mod image;
 mod lint;
 mod merge;
+mod network;
 mod oci;
 mod plan_steps;
 mod repo;
