@@ -1,7 +1,8 @@
 //! Registry credentials, found in one place. First found wins: REGISTRY_USERNAME +
-//! REGISTRY_PASSWORD in the environment, then `auths` in the Docker config
-//! ($DOCKER_CONFIG/config.json or ~/.docker/config.json, as `docker login` writes it).
-//! Credential helpers (credsStore/credHelpers) are not run.
+//! REGISTRY_PASSWORD in the environment, then the Docker config ($DOCKER_CONFIG/config.json or
+//! ~/.docker/config.json): its credential helper for the registry (`credHelpers`), its
+//! credential store (`credsStore`), then its `auths`, as the docker CLI reads them. Helpers are
+//! run by Docker's protocol: `docker-credential-NAME get`, the registry on stdin, JSON out.
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
@@ -49,7 +50,67 @@ pub fn lookup(host: &str) -> Result<Option<Credentials>> {
     };
     let config: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{path} is not valid JSON"))?;
+    if let Some(helper) = helper_for(&config, host) {
+        return run_helper(&helper, host, path.as_str());
+    }
     credentials_from_docker_config(&config, host, path.as_str())
+}
+
+/// The helper the config names for `host`: `credHelpers.<host>`, else `credsStore`.
+fn helper_for(config: &serde_json::Value, host: &str) -> Option<String> {
+    let named = config["credHelpers"]
+        .as_object()
+        .and_then(|helpers| helpers.iter().find(|(key, _)| same_registry(key, host)))
+        .and_then(|(_, name)| name.as_str());
+    named.or_else(|| config["credsStore"].as_str()).filter(|name| !name.is_empty()).map(str::to_string)
+}
+
+/// What helper `name` holds for `host`: None when it holds nothing for it (Docker's "not
+/// found" answer), an error naming the helper and its stderr when it fails otherwise.
+fn run_helper(name: &str, host: &str, config_path: &str) -> Result<Option<Credentials>> {
+    use std::io::Write;
+    let program = format!("docker-credential-{name}");
+    let source = format!("{program} (from {config_path})");
+    let mut child = std::process::Command::new(&program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {source}: is it on PATH?"))?;
+    let server = if host == "docker.io" { "https://index.docker.io/v1/" } else { host };
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(server.as_bytes())
+        .with_context(|| format!("cannot talk to {program}"))?;
+    let output = child.wait_with_output().with_context(|| format!("cannot run {program}"))?;
+    let said = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    if !output.status.success() {
+        if said.contains("credentials not found") {
+            return Ok(None);
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();
+        bail!(
+            "{source} failed for {host} ({}): {}",
+            output.status,
+            if stderr.is_empty() { said } else { stderr }
+        );
+    }
+    let answer: serde_json::Value =
+        serde_json::from_str(&said).with_context(|| format!("{source} did not answer JSON for {host}"))?;
+    let (Some(username), Some(secret)) = (answer["Username"].as_str(), answer["Secret"].as_str()) else {
+        bail!("{source} answered for {host} without Username and Secret");
+    };
+    Ok(Some(Credentials { username: username.into(), password: secret.into(), source }))
+}
+
+/// Whether a config key (`host`, `https://host`, `https://index.docker.io/v1/`) names `host`.
+fn same_registry(key: &str, host: &str) -> bool {
+    let bare = key.trim_start_matches("https://").trim_start_matches("http://");
+    let bare = bare.split('/').next().unwrap_or("");
+    bare == host || (host == "docker.io" && matches!(bare, "index.docker.io" | "registry-1.docker.io"))
 }
 
 fn docker_config_path() -> Option<Utf8PathBuf> {
@@ -68,12 +129,7 @@ fn credentials_from_docker_config(
     source: &str,
 ) -> Result<Option<Credentials>> {
     let Some(auths) = config["auths"].as_object() else { return Ok(None) };
-    let wanted = |key: &str| {
-        let bare = key.trim_start_matches("https://").trim_start_matches("http://");
-        let bare = bare.split('/').next().unwrap_or("");
-        bare == host || (host == "docker.io" && matches!(bare, "index.docker.io" | "registry-1.docker.io"))
-    };
-    let Some((_, entry)) = auths.iter().find(|(key, _)| wanted(key)) else { return Ok(None) };
+    let Some((_, entry)) = auths.iter().find(|(key, _)| same_registry(key, host)) else { return Ok(None) };
     let source = format!("{source} (auths.{host})");
     if let Some(auth) = entry["auth"].as_str().filter(|a| !a.is_empty()) {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -99,6 +155,14 @@ fn credentials_from_docker_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_registry_s_own_helper_comes_before_the_store() {
+        let config = serde_json::json!({"credsStore": "desktop", "credHelpers": {"ghcr.io": "gh"}});
+        assert_eq!(helper_for(&config, "ghcr.io").as_deref(), Some("gh"));
+        assert_eq!(helper_for(&config, "localhost:5000").as_deref(), Some("desktop"));
+        assert_eq!(helper_for(&serde_json::json!({"auths": {}}), "ghcr.io"), None);
+    }
 
     #[test]
     fn docker_config_auths_decode() {

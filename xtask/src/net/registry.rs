@@ -83,7 +83,18 @@ fn is_loopback(host: &str) -> bool {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => host.split(':').next().unwrap_or(""),
     };
-    name == "localhost" || name == "::1" || name.starts_with("127.")
+    // Parsed, not matched by prefix: `127.0.0.1.example.org` is a name on the internet.
+    name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether credentials may go to the token service at `realm`: over HTTPS, or plain HTTP on
+/// this machine; a password is never sent in clear to another host.
+fn realm_is_safe(realm: &str) -> bool {
+    if realm.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = realm.strip_prefix("http://") else { return false };
+    is_loopback(rest.split('/').next().unwrap_or(""))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,6 +285,13 @@ impl Client {
                 Ok(())
             }
             Some(Challenge::Bearer { realm, service }) => {
+                if !realm_is_safe(&realm) {
+                    bail!(
+                        "the registry {} sends its token service as {realm}: not HTTPS, and not on this \
+                         machine, so no credentials are sent there; is the registry misconfigured?",
+                        self.target.base
+                    );
+                }
                 let scope = format!("repository:{}:pull,push", self.target.path);
                 let mut query = vec![("scope", scope.as_str())];
                 if let Some(service) = &service {
@@ -591,6 +609,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn credentials_go_to_a_token_service_over_https_or_on_this_machine_only() {
+        assert!(realm_is_safe("https://auth.docker.io/token"));
+        assert!(realm_is_safe("http://127.0.0.1:5001/token"));
+        assert!(realm_is_safe("http://localhost:5001/token"));
+        assert!(!realm_is_safe("http://auth.example.org/token"));
+        assert!(!realm_is_safe("http://127.0.0.1.example.org/token"));
+        assert!(!realm_is_safe("ftp://auth.example.org/token"));
+    }
+
+    #[test]
     fn targets_pick_scheme_and_api_host() {
         let t = Target::parse("localhost:5000/e2e/x");
         assert_eq!(
@@ -607,6 +635,7 @@ mod tests {
             ("docker.io", "https://registry-1.docker.io", "library/exonode")
         );
         assert!(!Target::parse("localhost.example.com/x").plain_http());
+        assert!(!Target::parse("127.0.0.1.example.org/x").plain_http(), "a name, not an address");
     }
 
     #[test]

@@ -401,6 +401,66 @@ fn auth_is_asked_for_refused_when_wrong_and_taken_from_docker_config() {
 }
 
 #[test]
+fn credential_helpers_of_the_docker_config_log_in_and_a_failing_one_is_named() {
+    let work = scratch("oci-cred-helpers");
+    let htpasswd = work.join("htpasswd");
+    let line = run_ok("htpasswd", &["-Bbn", "pusher", "s3cret"]);
+    std::fs::write(&htpasswd, line.trim()).unwrap();
+    let registry = Registry::start(
+        &work.join("storage"),
+        &format!("auth:\n  htpasswd: {{realm: e2e, path: {htpasswd}}}\n"),
+    );
+    let host = registry.host();
+    let path = "e2e/helpers";
+    let repo = format!("{host}/{path}");
+    // Two helpers on PATH, as Docker's protocol has them: one that knows this registry, and one
+    // that fails (a locked keychain).
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\nif [ \"$server\" = \"{host}\" ]; then\n  \
+         printf '{{\"ServerURL\":\"%s\",\"Username\":\"pusher\",\"Secret\":\"s3cret\"}}' \"$server\"\nelse\n  \
+         echo 'credentials not found in native keychain'; exit 1\nfi\n"
+    );
+    for (name, script) in
+        [("e2e", helper.as_str()), ("broken", "#!/bin/sh\necho 'keychain is locked' >&2\nexit 1\n")]
+    {
+        let file = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&file, script).unwrap();
+        run_ok("chmod", &["+x", file.as_str()]);
+    }
+    let path_env = format!("{bin}:{}", std::env::var("PATH").unwrap());
+    let config_dir = work.join("docker-config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let push = |config: serde_json::Value, tag: &str| {
+        std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
+        xtask_env(
+            &oci_args(&repo, tag, shared_dist(), &["--push"]),
+            &[("DOCKER_CONFIG", config_dir.as_str()), ("PATH", &path_env)],
+        )
+    };
+
+    let output = push(serde_json::json!({"credsStore": "e2e"}), "1.0");
+    assert!(output.status.success(), "credsStore: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(manifest_status(&host, path, "1.0", Some("pusher:s3cret")), "200");
+    // The registry's own helper comes before the store.
+    let output =
+        push(serde_json::json!({"credsStore": "broken", "credHelpers": {host.clone(): "e2e"}}), "2.0");
+    assert!(output.status.success(), "credHelpers: {}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(manifest_status(&host, path, "2.0", Some("pusher:s3cret")), "200");
+
+    let output = push(serde_json::json!({"credsStore": "broken"}), "3.0");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        err.contains(&format!("docker-credential-broken (from {config_dir}/config.json) failed for {host}")),
+        "{err}"
+    );
+    assert!(err.contains("keychain is locked"), "{err}");
+    assert_eq!(manifest_status(&host, path, "3.0", Some("pusher:s3cret")), "404");
+}
+
+#[test]
 fn a_read_only_registry_rejects_uploads_and_no_list_tag_appears() {
     let dist = shared_dist();
     let work = scratch("oci-readonly");
