@@ -862,13 +862,6 @@ fn one_job_or_many_give_the_same_bytes() {
     xtask_ok(&["verify", out.as_str()]);
 }
 
-fn listing(dir: &Utf8Path) -> Vec<String> {
-    let mut names: Vec<String> =
-        dir.read_dir_utf8().unwrap().map(|e| e.unwrap().file_name().to_string()).collect();
-    names.sort();
-    names
-}
-
 /// Processes whose command line mentions `needle` (children the xtask may have left behind).
 fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut found = Vec::new();

@@ -604,6 +604,70 @@ fn install_sh_installs_on_this_host_and_refuses_tampering() {
     assert!(!fresh.join("bin/exonode").exists());
 }
 
+/// A file server on 127.0.0.1 that answers the first request of every file with 503, as a
+/// server under load does now and then.
+fn flaky_server(dir: &Utf8Path) -> (duct::Handle, String) {
+    const SERVER: &str = "import functools, http.server, sys\n\
+        seen = set()\n\
+        class Flaky(http.server.SimpleHTTPRequestHandler):\n\
+        \x20   def do_GET(self):\n\
+        \x20       if self.path not in seen:\n\
+        \x20           seen.add(self.path)\n\
+        \x20           self.send_response(503)\n\
+        \x20           self.send_header('Content-Length', '0')\n\
+        \x20           self.end_headers()\n\
+        \x20           return\n\
+        \x20       super().do_GET()\n\
+        \x20   def log_message(self, *args):\n\
+        \x20       pass\n\
+        handler = functools.partial(Flaky, directory=sys.argv[1])\n\
+        http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[2])), handler).serve_forever()\n";
+    let port = free_port();
+    let handle = duct::cmd!("python3", "-c", SERVER, dir.as_str(), port.to_string())
+        .stdout_null()
+        .start()
+        .expect("cannot start python3");
+    wait_until("the flaky HTTP server", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (handle, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn install_sh_retries_a_failing_server_and_a_failed_install_leaves_nothing() {
+    let dist = scratch("install-flaky");
+    copy_dir(shared_dist(), &dist);
+    let (server, url) = flaky_server(&dist);
+    let tmp = scratch("install-flaky-tmp");
+    let install = |prefix: &Utf8Path| {
+        Command::new("/bin/dash")
+            .args([dist.join("install.sh").as_str(), "--prefix", prefix.as_str(), "--base-url", &url])
+            .env("TMPDIR", tmp.as_str())
+            .output()
+            .unwrap()
+    };
+    let prefix = scratch("install-flaky-prefix");
+    let output = install(&prefix);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("downloading with curl (the first of curl, wget found)"), "{stderr}");
+    assert!(stderr.contains("failed (503); attempt 2 of 5 in 1s"), "{stderr}");
+    assert!(stderr.contains("checksum verified (embedded and SHA256SUMS)"), "{stderr}");
+    run_ok(prefix.join("bin/exonode").as_str(), &["--version"]);
+    assert_eq!(listing(&tmp), Vec::<String>::new(), "temporary files left");
+
+    // A bad archive: refused, the prefix as it was, no temporary files.
+    let archive = artifact(&dist, "amd64")["name"].as_str().unwrap().to_string();
+    flip_byte(&dist.join(&archive), 100);
+    let before = listing(&prefix.join("bin"));
+    let output = install(&prefix);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("nothing was installed"), "{stderr}");
+    assert_eq!(listing(&prefix.join("bin")), before, "a failed install changed the prefix");
+    assert_eq!(listing(&tmp), Vec::<String>::new(), "temporary files left after a failure");
+    drop(server);
+}
+
 #[test]
 fn install_sh_rejects_a_sums_file_that_disagrees() {
     let dist = scratch("install-sums");

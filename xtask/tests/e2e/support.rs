@@ -317,6 +317,14 @@ pub fn flip_byte(path: &Utf8Path, offset: usize) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// The names in `dir`, sorted.
+pub fn listing(dir: &Utf8Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        dir.read_dir_utf8().unwrap().map(|e| e.unwrap().file_name().to_string()).collect();
+    names.sort();
+    names
+}
+
 pub fn copy_dir(from: &Utf8Path, to: &Utf8Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in from.read_dir_utf8().unwrap() {
