@@ -255,6 +255,8 @@ fn install_sh_checks_the_signature_and_a_pinned_key_refuses_a_replaced_release()
         "curl",
         "cut",
         "grep",
+        "awk",
+        "sleep",
         "tar",
         "gzip",
         "mkdir",
