@@ -15,19 +15,6 @@ fn push_args<'a>(repo: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// The digest the registry serves for `path:tag`, asked directly (not through the proxy).
-fn served_digest(path: &str, tag: &str) -> String {
-    let url = format!("http://{REGISTRY}/v2/{path}/manifests/{tag}");
-    let accept = "Accept: application/vnd.oci.image.index.v1+json";
-    let headers = run_ok("curl", &["-fsS", "-o", "/dev/null", "-D", "-", "-H", accept, &url]);
-    headers
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase().strip_prefix("docker-content-digest:").map(|d| d.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no digest for {path}:{tag}:\n{headers}"))
-}
-
 fn fault(method: &'static str, path_contains: &'static str, nth: usize, action: Action) -> Fault {
     Fault { method, path_contains, nth, action }
 }
@@ -57,8 +44,8 @@ fn a_push_through_503s_a_429_a_dropped_connection_and_a_stall_completes_with_the
     assert!(output.status.success(), "the push did not survive the faults:\n{stderr}");
     assert_eq!(proxy.injected(), 6, "not every fault was met: {:#?}", proxy.requests());
     assert_eq!(
-        served_digest(&path, "1.0"),
-        served_digest(&direct, "1.0"),
+        pushed_digest(&path, "1.0"),
+        pushed_digest(&direct, "1.0"),
         "another index than a direct push"
     );
     for said in [

@@ -339,17 +339,19 @@ fn registry_down_is_named_and_nothing_is_written() {
     assert!(err.contains("connection refused"), "{err}");
 }
 
+/// A registry in `work` that takes user `pusher`, password `s3cret` (htpasswd, Basic auth).
+fn htpasswd_registry(work: &Utf8Path) -> Registry {
+    let htpasswd = work.join("htpasswd");
+    let line = run_ok("htpasswd", &["-Bbn", "pusher", "s3cret"]);
+    std::fs::write(&htpasswd, line.trim()).unwrap();
+    Registry::start(&work.join("storage"), &format!("auth:\n  htpasswd: {{realm: e2e, path: {htpasswd}}}\n"))
+}
+
 #[test]
 fn auth_is_asked_for_refused_when_wrong_and_taken_from_docker_config() {
     let dist = shared_dist();
     let work = scratch("oci-auth");
-    let htpasswd = work.join("htpasswd");
-    let line = run_ok("htpasswd", &["-Bbn", "pusher", "s3cret"]);
-    std::fs::write(&htpasswd, line.trim()).unwrap();
-    let registry = Registry::start(
-        &work.join("storage"),
-        &format!("auth:\n  htpasswd: {{realm: e2e, path: {htpasswd}}}\n"),
-    );
+    let registry = htpasswd_registry(&work);
     let host = registry.host();
     let path = "e2e/auth";
     let repo = format!("{host}/{path}");
@@ -403,13 +405,7 @@ fn auth_is_asked_for_refused_when_wrong_and_taken_from_docker_config() {
 #[test]
 fn credential_helpers_of_the_docker_config_log_in_and_a_failing_one_is_named() {
     let work = scratch("oci-cred-helpers");
-    let htpasswd = work.join("htpasswd");
-    let line = run_ok("htpasswd", &["-Bbn", "pusher", "s3cret"]);
-    std::fs::write(&htpasswd, line.trim()).unwrap();
-    let registry = Registry::start(
-        &work.join("storage"),
-        &format!("auth:\n  htpasswd: {{realm: e2e, path: {htpasswd}}}\n"),
-    );
+    let registry = htpasswd_registry(&work);
     let host = registry.host();
     let path = "e2e/helpers";
     let repo = format!("{host}/{path}");
@@ -604,18 +600,6 @@ fn each_archive_has_a_reproducible_cyclonedx_sbom_of_what_it_links() {
 }
 
 /// `Docker-Content-Digest` of `GET /v2/<path>/manifests/<tag>` on the loopback registry.
-fn pushed_digest(path: &str, tag: &str) -> String {
-    let url = format!("http://{REGISTRY}/v2/{path}/manifests/{tag}");
-    let accept = "Accept: application/vnd.oci.image.index.v1+json";
-    let headers = run_ok("curl", &["-fsS", "-o", "/dev/null", "-D", "-", "-H", accept, &url]);
-    headers
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase().strip_prefix("docker-content-digest:").map(|d| d.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no digest for {path}:{tag}:\n{headers}"))
-}
-
 #[test]
 fn digests_do_not_depend_on_repository_or_tags_and_every_tag_is_pushed() {
     require_registry();

@@ -317,6 +317,19 @@ pub fn flip_byte(path: &Utf8Path, offset: usize) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// The digest the loopback registry serves for `path:tag` (asked directly, by curl).
+pub fn pushed_digest(path: &str, tag: &str) -> String {
+    let url = format!("http://{REGISTRY}/v2/{path}/manifests/{tag}");
+    let accept = "Accept: application/vnd.oci.image.index.v1+json";
+    let headers = run_ok("curl", &["-fsS", "-o", "/dev/null", "-D", "-", "-H", accept, &url]);
+    headers
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("docker-content-digest:").map(|d| d.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no digest for {path}:{tag}:\n{headers}"))
+}
+
 /// The names in `dir`, sorted.
 pub fn listing(dir: &Utf8Path) -> Vec<String> {
     let mut names: Vec<String> =
