@@ -79,12 +79,16 @@ fn run_helper(name: &str, host: &str, config_path: &str) -> Result<Option<Creden
         .spawn()
         .with_context(|| format!("cannot run {source}: is it on PATH?"))?;
     let server = if host == "docker.io" { "https://index.docker.io/v1/" } else { host };
-    child
-        .stdin
-        .take()
-        .expect("piped")
-        .write_all(server.as_bytes())
-        .with_context(|| format!("cannot talk to {program}"))?;
+    // A helper may exit before reading its stdin (a locked keychain fails at once): the write
+    // then meets a closed pipe, and what the helper said on exit is the error worth showing.
+    let written = child.stdin.take().expect("piped").write_all(server.as_bytes());
+    if let Err(error) = written {
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("cannot talk to {program}: {error}");
+        }
+    }
     let output = child.wait_with_output().with_context(|| format!("cannot run {program}"))?;
     let said = String::from_utf8_lossy(&output.stdout).trim().to_string();
     if !output.status.success() {

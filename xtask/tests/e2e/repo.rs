@@ -582,11 +582,16 @@ fn an_interrupted_repo_leaves_the_old_repository_or_the_new_one_and_running_agai
     // its staging folder appears): each time, clients find the old index or the new one whole,
     // the pools hold only files of one or the other, and nothing unfinished is left.
     let work = dir.join("work");
-    let early = [whole_run / 5, whole_run * 3 / 5].map(Moment::After);
-    let writing =
-        [Moment::Staging("dists", ".stable.partial-"), Moment::Staging("rpm", ".repodata.partial-")];
+    // A signal that comes while an index is being moved into place waits for the move, so a
+    // run killed "while writing" may already hold that new index: such a run is consistent
+    // too, but it missed the moment, and is tried again.
+    let early = [whole_run / 5, whole_run * 3 / 5].map(|delay| (Moment::After(delay), None));
+    let writing = [
+        (Moment::Staging("dists", ".stable.partial-"), Some("apt old, rpm old")),
+        (Moment::Staging("rpm", ".repodata.partial-"), Some("apt new, rpm old")),
+    ];
     let mut states = BTreeSet::new();
-    for moment in early.iter().chain(&writing) {
+    for (moment, wanted) in early.iter().chain(&writing) {
         let mut caught = false;
         for _attempt in 0..10 {
             let _ = std::fs::remove_dir_all(&work);
@@ -628,11 +633,15 @@ fn an_interrupted_repo_leaves_the_old_repository_or_the_new_one_and_running_agai
                 let known = before.get(path) == Some(digest) || after.get(path) == Some(digest);
                 assert!(known, "{moment:?}: {path} is no file of either repository");
             }
-            states.insert(format!("apt {apt}, rpm {rpm}"));
+            let state = format!("apt {apt}, rpm {rpm}");
+            if wanted.is_some_and(|wanted| wanted != state) {
+                continue;
+            }
+            states.insert(state);
             caught = true;
             break;
         }
-        assert!(caught, "{moment:?}: every run finished before its SIGTERM");
+        assert!(caught, "{moment:?}: no run of 10 was stopped at that moment");
     }
     // Killed while writing the rpm index, the apt index is already the new one.
     assert!(states.contains("apt old, rpm old") && states.contains("apt new, rpm old"), "{states:?}");
