@@ -34,6 +34,33 @@ die() { say "error: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (it installs packages and starts dockerd)"
 command -v apt-get >/dev/null || die "needs a Debian host with apt-get"
 mkdir -p "$STATE_DIR" "$LOG_DIR"
+# Every temporary folder lives under one, removed on every exit (a failure or a signal too).
+WORK_ROOT=$(mktemp -d)
+trap 'rm -rf "$WORK_ROOT"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+new_work() { mktemp -d -p "$WORK_ROOT"; }
+
+# The services this script starts record their pid here; only those pids are ever stopped.
+DOCKERD_PID="$STATE_DIR/dockerd.pid"
+REGISTRY_PID="$STATE_DIR/registry.pid"
+# Stops the process a pid file names, if it still runs the program named (a pid file outliving
+# its process may name another one by now), and removes the file.
+# A process that exited but was not reaped yet (a zombie) is not alive.
+alive() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+stop_recorded() {
+  local file=$1 program=$2 pid
+  [ -r "$file" ] || return 0
+  pid=$(cat "$file")
+  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$program"; then
+    say "stopping $program (pid $pid, recorded in $file)"
+    kill "$pid" 2>/dev/null || true
+    kill -CONT "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do alive "$pid" || break; sleep 1; done
+    alive "$pid" && die "$program (pid $pid) did not stop"
+  fi
+  rm -f "$file"
+}
 
 APT_UPDATED=""
 apt_update_once() {
@@ -71,9 +98,12 @@ stop_engine() {
   if command -v systemctl >/dev/null && systemctl is-active --quiet docker 2>/dev/null; then
     systemctl stop docker docker.socket || true
   fi
-  pkill -x dockerd 2>/dev/null || true
-  for _ in $(seq 1 30); do pgrep -x dockerd >/dev/null || return 0; sleep 1; done
-  die "the old dockerd did not stop"
+  # Not started by systemd: by us (its pid recorded), or by someone else, whose dockerd wrote
+  # its own pid file.
+  stop_recorded "$DOCKERD_PID" dockerd
+  stop_recorded /var/run/docker.pid dockerd
+  for _ in $(seq 1 30); do engine_up || return 0; sleep 1; done
+  die "the old docker engine did not stop; stop it (systemctl stop docker, or its dockerd) and run again"
 }
 
 setup_engine() {
@@ -83,12 +113,11 @@ setup_engine() {
   apt_install docker.io
   if [ ! -x "$DOCKERD" ]; then
     local work
-    work=$(mktemp -d)
+    work=$(new_work)
     (cd "$work" && private_apt_download trixie amd64 docker.io)
     dpkg -x "$work"/docker.io_*.deb "$work/root"
     install -D -m 755 "$work/root/usr/sbin/dockerd" "$DOCKERD"
     install -D -m 755 "$work/root/usr/sbin/docker-proxy" /usr/local/sbin/docker-proxy
-    rm -rf "$work"
   fi
   if engine_up; then stop_engine; fi
   # A dockerd stopped with the machine leaves its pid file behind, and dockerd refuses to start
@@ -96,6 +125,7 @@ setup_engine() {
   if ! pgrep -x dockerd >/dev/null; then rm -f /var/run/docker.pid; fi
   say "starting dockerd ($($DOCKERD --version))"
   setsid "$DOCKERD" --userland-proxy-path /usr/local/sbin/docker-proxy >"$LOG_DIR/dockerd.log" 2>&1 < /dev/null &
+  echo $! >"$DOCKERD_PID"
   for _ in $(seq 1 60); do engine_up && break; sleep 1; done
   engine_up || die "dockerd did not come up; see $LOG_DIR/dockerd.log"
   engine_modern || die "dockerd $(docker version --format '{{.Server.Version}}') is running, but 23 or newer is needed"
@@ -130,12 +160,11 @@ setup_buildx() {
   if docker buildx version >/dev/null 2>&1; then say "buildx: $(docker buildx version)"; return; fi
   # bookworm has no docker-buildx; trixie's is a static binary (needs only libc6 >= 2.34).
   local work
-  work=$(mktemp -d)
+  work=$(new_work)
   (cd "$work" && private_apt_download trixie amd64 docker-buildx)
   dpkg -x "$work"/docker-buildx_*.deb "$work/root"
   install -D -m 755 "$work/root/usr/libexec/docker/cli-plugins/docker-buildx" \
     /usr/libexec/docker/cli-plugins/docker-buildx
-  rm -rf "$work"
   docker buildx version >/dev/null || die "buildx plugin installed but does not run"
   say "buildx: $(docker buildx version)"
 }
@@ -145,11 +174,10 @@ setup_buildx() {
 setup_cosign() {
   if command -v cosign >/dev/null 2>&1; then say "cosign: $(cosign version 2>/dev/null | awk '/GitVersion/ {print $2}')"; return; fi
   local work
-  work=$(mktemp -d)
+  work=$(new_work)
   (cd "$work" && private_apt_download trixie amd64 cosign)
   dpkg -x "$work"/cosign_*.deb "$work/root"
   install -D -m 755 "$work/root/usr/bin/cosign" /usr/local/bin/cosign
-  rm -rf "$work"
   cosign version >/dev/null 2>&1 || die "cosign installed but does not run"
   say "cosign: $(cosign version 2>/dev/null | awk '/GitVersion/ {print $2}')"
 }
@@ -169,7 +197,7 @@ setup_binfmt() {
   done
 }
 
-registry_up() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
+registry_up() { curl -fsS --max-time 5 -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 
 setup_registry() {
   if registry_up; then say "registry: already answering on $REGISTRY_ADDR"; return; fi
@@ -179,7 +207,8 @@ setup_registry() {
   if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
     systemctl stop docker-registry
   fi
-  pkill -f "docker-registry serve /etc/docker/registry/config.yml" 2>/dev/null || true
+  # Ours from an earlier run that no longer answers.
+  stop_recorded "$REGISTRY_PID" docker-registry
   mkdir -p "$STATE_DIR/registry"
   cat >"$STATE_DIR/registry.yml" <<YAML
 version: 0.1
@@ -191,6 +220,7 @@ http: {addr: $REGISTRY_ADDR}
 YAML
   say "starting registry on $REGISTRY_ADDR"
   setsid docker-registry serve "$STATE_DIR/registry.yml" >"$LOG_DIR/registry.log" 2>&1 < /dev/null &
+  echo $! >"$REGISTRY_PID"
   for _ in $(seq 1 30); do registry_up && break; sleep 1; done
   registry_up || die "registry did not come up; see $LOG_DIR/registry.log"
 }
@@ -219,7 +249,7 @@ setup_debian_base() {
   local mirror work
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
   mirror=${mirror:-http://deb.debian.org/debian}
-  work=$(mktemp -d)
+  work=$(new_work)
   say "making base image $DEBIAN_BASE with debootstrap (minbase) from $mirror"
   debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" >"$LOG_DIR/debootstrap.log" 2>&1 \
     || die "debootstrap failed; see $LOG_DIR/debootstrap.log"
@@ -229,7 +259,6 @@ setup_debian_base() {
   echo "deb $mirror bookworm main" >"$work/rootfs/etc/apt/sources.list"
   tar -C "$work/rootfs" -c . | docker import --change 'CMD ["bash"]' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$DEBIAN_BASE" >/dev/null
-  rm -rf "$work"
   [ "$(image_platform "$DEBIAN_BASE")" = linux/amd64 ] || die "base image $DEBIAN_BASE was not made"
 }
 
@@ -268,7 +297,7 @@ setup_base_images() {
   [ ${#pending[@]} -eq 0 ] && return 0
 
   local work suite debarch
-  work=$(mktemp -d)
+  work=$(new_work)
   # busybox-static of each pending arch (and the host's, for its applet list) from the suite
   # that has it: bookworm, but riscv64 arrived in trixie.
   local -A wanted=([bookworm]=amd64)
@@ -307,7 +336,6 @@ setup_base_images() {
     [ "$(normalize_platform "$(image_platform "$image")")" = "$platform" ] \
       || die "base image $image has platform $(image_platform "$image"), expected $platform"
   done
-  rm -rf "$work"
 }
 
 main() {

@@ -300,8 +300,8 @@ pub enum Engine {
     /// Assemble OCI images directly from the dist archives: no daemon, no emulation,
     /// reproducible digests, an SBOM attached to each image. Always FROM scratch (the binary,
     /// /etc/passwd, /etc/group and any volume); image.base and --base busybox are for buildx.
-    /// --push reads credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the `auths` of
-    /// ~/.docker/config.json.
+    /// --push reads credentials from REGISTRY_USERNAME/REGISTRY_PASSWORD or the Docker config
+    /// (credential helpers, then `auths`), and moves no tag until everything is pushed.
     Oci,
 }
 
@@ -356,6 +356,15 @@ pub struct Image {
     /// Default without --push: target/oci-layout.
     #[arg(long, value_name = "DIR")]
     pub oci_layout: Option<Utf8PathBuf>,
+    /// With --push: how many times one registry request is tried in all, retrying 408, 429,
+    /// 5xx, resets and timeouts with backoff (1 = no retries). Default: XTASK_NET_ATTEMPTS,
+    /// else release.toml's [network] attempts, else 5.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub net_attempts: Option<u32>,
+    /// With --push: seconds a registry request may go with no byte moving before it is given
+    /// up and retried. Default: XTASK_NET_IDLE_TIMEOUT, else [network] idle-timeout, else 60.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub net_idle_timeout: Option<u32>,
     /// Show the whole plan and every command's own output (docker buildx's, cosign's, and
     /// dist's when it runs first). Without it a run prints its head lines, about one line per
     /// arch and the summary; a failing command's error carries its last 20 lines.

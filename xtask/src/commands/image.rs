@@ -12,6 +12,7 @@ use crate::engines::buildx::Buildx;
 use crate::engines::oci::Oci;
 use crate::engines::{self, signatures, ImageEngine, ImageRequest};
 use crate::flags::{self, Engine};
+use crate::net::NetSettings;
 use crate::project::config::{self, expand_version, BaseKind};
 use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::Arch;
@@ -78,6 +79,7 @@ impl flags::Image {
             signing,
             metadata_file: self.metadata_file,
             builder: self.builder,
+            network: NetSettings::resolve(self.net_attempts, self.net_idle_timeout, &ws.config.network)?,
             dry_run: self.dry_run,
         };
         engines::publish(engine.as_ref(), sh, &ws, &request)

@@ -108,7 +108,7 @@ fn execute(sh: &Shell, ws: &Workspace, request: &ImageRequest, plan: &BuildxPlan
         for reference in request.list_refs() {
             check_list_platforms(sh, request, &reference)?;
         }
-        super::after_push(sh, ws, request, "buildx", None)?;
+        super::after_push(sh, ws, request, "buildx", super::Pushed::Tagged)?;
     }
     print!("{}", summary(&rows));
     if request.push {

@@ -12,9 +12,10 @@ use camino::Utf8PathBuf;
 use serde_json::json;
 use xshell::Shell;
 
-use self::oci::spec::Index;
+use self::oci::spec::{Blob, Index};
 use crate::net::credentials;
 use crate::net::registry::{Client, Target};
+use crate::net::NetSettings;
 use crate::project::config::BaseKind;
 use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::normalize_platform_of;
@@ -46,6 +47,8 @@ pub struct ImageRequest {
     /// `--metadata-file`: where to write what was pushed (digests), as JSON.
     pub metadata_file: Option<Utf8PathBuf>,
     pub builder: Option<String>,
+    /// Retries and timeouts of every registry request.
+    pub network: NetSettings,
     pub dry_run: bool,
 }
 
@@ -122,34 +125,71 @@ pub struct Published {
     pub platform_digests: Vec<String>,
 }
 
-/// After a push, in both engines: reads back what the first tag names (which must be
-/// `expected_index` when the engine knows it), signs it as the request says, and writes the
-/// metadata file when asked.
+/// What an engine's push left in the registry.
+pub enum Pushed<'a> {
+    /// buildx: the tags already name the pushed index (buildx moves them itself).
+    Tagged,
+    /// oci: every manifest and the index pushed by digest, no tag moved yet. `tags` (TAG-ARCH
+    /// for each platform manifest, then the list tags) move once the index is signed, so an
+    /// interrupted push leaves every tag where it was and no tag names an unsigned image.
+    ByDigest { index: &'a Blob, tags: Vec<(String, &'a Blob)> },
+}
+
+/// After a push, in both engines: reads back the index (by digest when the engine knows it,
+/// else under the first tag), signs it as the request says, moves the tags still to move,
+/// and writes the metadata file when asked.
 pub fn after_push(
     sh: &Shell,
     ws: &Workspace,
     request: &ImageRequest,
     engine: &str,
-    expected_index: Option<&str>,
+    pushed: Pushed,
 ) -> Result<()> {
     let target = Target::parse(&request.repository);
     let credentials = credentials::lookup(&target.host)?;
-    let mut client = Client::connect(target, credentials)?;
-    let reference = &request.list_refs()[0];
+    let mut client = Client::connect(target, credentials, &request.network)?;
+    let (reference, name) = match &pushed {
+        Pushed::Tagged => (request.list_refs()[0].clone(), request.tags[0].clone()),
+        Pushed::ByDigest { index, .. } => {
+            (format!("{}@{}", request.repository, index.digest), index.digest.clone())
+        }
+    };
     let index = client
-        .get_manifest(&request.tags[0])?
+        .get_manifest(&name)?
         .with_context(|| format!("{reference} is missing right after the push"))?;
     let index_digest = format!("sha256:{}", checksum::sha256_hex(&index));
-    if let Some(expected) = expected_index.filter(|e| **e != index_digest) {
-        bail!("{reference} holds {index_digest}, not the index {expected} just pushed (another push raced this one?)");
+    if let Pushed::ByDigest { index: pushed, .. } = &pushed {
+        if pushed.digest != index_digest {
+            bail!("{reference} holds {index_digest}, not the index {} just pushed", pushed.digest);
+        }
     }
     let published =
-        Published { platform_digests: platform_digests(&index, reference, &request.arches)?, index_digest };
+        Published { platform_digests: platform_digests(&index, &reference, &request.arches)?, index_digest };
     signatures::sign_published(sh, ws, request, engine, &mut client, &published)?;
+    if let Pushed::ByDigest { tags, .. } = &pushed {
+        move_tags(&mut client, &request.repository, tags)?;
+    }
     if let Some(path) = &request.metadata_file {
         write_atomically(path, metadata(request, &published).as_bytes())?;
         println!("wrote {path}");
     }
+    Ok(())
+}
+
+/// Points each tag at its manifest, in order, and reads each back: a tag that does not hold
+/// what was just put there (another push raced this one) stops the run.
+fn move_tags(client: &mut Client, repository: &str, tags: &[(String, &Blob)]) -> Result<()> {
+    for (tag, manifest) in tags {
+        client.put_manifest(tag, *manifest).with_context(|| format!("moving the tag {repository}:{tag}"))?;
+        let stored = client
+            .get_manifest(tag)?
+            .with_context(|| format!("{repository}:{tag} is missing right after it was pushed"))?;
+        if Blob::new(manifest.media_type, stored).digest != manifest.digest {
+            bail!("{repository}:{tag} does not hold {} right after it was pushed", manifest.digest);
+        }
+    }
+    let names: Vec<&str> = tags.iter().map(|(tag, _)| tag.as_str()).collect();
+    eprintln!("push: tags moved: {}", names.join(", "));
     Ok(())
 }
 

@@ -19,6 +19,17 @@ pub struct Credentials {
     pub source: String,
 }
 
+/// The user name Docker gives an identity token (an OAuth2 refresh token, from `docker login`
+/// to some registries or a helper): the secret is then the token, not a password.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
+impl Credentials {
+    /// The identity token, when that is what these credentials hold.
+    pub fn identity_token(&self) -> Option<&str> {
+        (self.username == IDENTITY_TOKEN_USER).then_some(self.password.as_str())
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} from {}", self.username, self.source)
@@ -135,6 +146,13 @@ fn credentials_from_docker_config(
     let Some(auths) = config["auths"].as_object() else { return Ok(None) };
     let Some((_, entry)) = auths.iter().find(|(key, _)| same_registry(key, host)) else { return Ok(None) };
     let source = format!("{source} (auths.{host})");
+    if let Some(token) = entry["identitytoken"].as_str().filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials {
+            username: IDENTITY_TOKEN_USER.into(),
+            password: token.into(),
+            source,
+        }));
+    }
     if let Some(auth) = entry["auth"].as_str().filter(|a| !a.is_empty()) {
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
@@ -182,5 +200,15 @@ mod tests {
         assert!(credentials_from_docker_config(&config, "ghcr.io", "cfg").unwrap().is_none());
         let err = credentials_from_docker_config(&config, "broken.example", "cfg").unwrap_err().to_string();
         assert!(err.contains("docker login broken.example"), "{err}");
+    }
+
+    #[test]
+    fn an_identity_token_comes_before_the_auth_beside_it() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("me:");
+        let config = serde_json::json!({"auths": {"ghcr.io": {"auth": auth, "identitytoken": "refresh"}}});
+        let c = credentials_from_docker_config(&config, "ghcr.io", "cfg").unwrap().unwrap();
+        assert_eq!(c.identity_token(), Some("refresh"));
+        let password = Credentials { username: "me".into(), password: "pw".into(), source: "env".into() };
+        assert_eq!(password.identity_token(), None);
     }
 }

@@ -15,6 +15,8 @@ use ureq::Body;
 
 use super::credentials::{Credentials, ENV_PASSWORD, ENV_USERNAME};
 use super::retry::{self, RetryPolicy};
+use super::NetSettings;
+use crate::util::report::human_size;
 
 /// Why an attempt failed in a way another attempt may not.
 struct Transient {
@@ -25,6 +27,8 @@ struct Transient {
 
 /// Blobs larger than this go up in chunks (PATCH) of this size; smaller ones in one PUT.
 /// Tests set it low to exercise the chunked path against a real registry.
+/// The OAuth2 client this is, to token services (Docker sends "docker").
+const CLIENT_ID: &str = "exotool-xtask";
 pub const ENV_CHUNK_SIZE: &str = "XTASK_OCI_CHUNK_SIZE";
 const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
 /// The manifest types of the distribution API: what a GET accepts (OCI's are what the oci
@@ -55,6 +59,12 @@ pub struct Target {
 }
 
 impl Target {
+    /// `path:tag`, or `path@sha256:...` for a digest, as people write references.
+    pub fn named(&self, reference: &str) -> String {
+        let separator = if reference.starts_with("sha256:") { '@' } else { ':' };
+        format!("{}{separator}{reference}", self.path)
+    }
+
     pub fn parse(repository: &str) -> Target {
         let (host, path) = match repository.split_once('/') {
             Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
@@ -162,7 +172,11 @@ pub struct PutOutcome {
 impl Client {
     /// Pings /v2/ and authenticates; fails with what to fix when the registry cannot be
     /// reached or refuses the credentials, before anything is uploaded.
-    pub fn connect(target: Target, credentials: Option<Credentials>) -> Result<Client> {
+    pub fn connect(
+        target: Target,
+        credentials: Option<Credentials>,
+        network: &NetSettings,
+    ) -> Result<Client> {
         let chunk_size = match std::env::var(ENV_CHUNK_SIZE) {
             Ok(raw) => raw
                 .parse::<usize>()
@@ -172,13 +186,13 @@ impl Client {
             Err(_) => DEFAULT_CHUNK_SIZE,
         };
         let mut client = Client {
-            agent: super::http_agent()?,
+            agent: super::http_agent(network.idle_timeout),
             target,
             credentials,
             challenge: None,
             authorization: None,
             chunk_size,
-            retry: RetryPolicy::from_env()?,
+            retry: network.retry,
         };
         client.login()?;
         Ok(client)
@@ -262,6 +276,10 @@ impl Client {
 
     fn refused(&self) -> String {
         match &self.credentials {
+            Some(c) if c.identity_token().is_some() => format!(
+                "the registry {} refused the identity token from {}: it may have expired; `docker login {}` again",
+                self.target.base, c.source, self.target.host
+            ),
             Some(c) => format!(
                 "the registry {} refused the credentials of {:?} from {}: check them (or `docker login {}` again)",
                 self.target.base, c.username, c.source, self.target.host
@@ -281,6 +299,14 @@ impl Client {
         match self.challenge.clone() {
             None => Ok(()),
             Some(Challenge::Basic) => {
+                if let Some(c) = self.credentials.as_ref().filter(|c| c.identity_token().is_some()) {
+                    bail!(
+                        "{} holds an identity token, which only a token service (Bearer auth) takes, but \
+                         the registry {} asks for Basic auth: log in with a user and password instead",
+                        c.source,
+                        self.target.base
+                    );
+                }
                 self.authorization = Some(self.basic().with_context(|| self.needs_login())?);
                 Ok(())
             }
@@ -293,38 +319,71 @@ impl Client {
                     );
                 }
                 let scope = format!("repository:{}:pull,push", self.target.path);
-                let mut query = vec![("scope", scope.as_str())];
-                if let Some(service) = &service {
-                    query.push(("service", service.as_str()));
-                }
-                let url =
-                    format!("{realm}{}{}", if realm.contains('?') { '&' } else { '?' }, encode_query(&query));
-                let mut request = Request::get(&url);
-                if let Some(basic) = self.basic() {
-                    request = request.header("Authorization", basic);
-                }
-                let mut response =
-                    self.agent.run(request.body(()).expect("valid request")).map_err(|err| {
-                        anyhow!("cannot reach the token service {realm}: {}", super::describe(&err))
-                    })?;
-                match response.status().as_u16() {
-                    200 => {}
-                    401 | 403 => bail!("{}", self.refused()),
-                    status => bail!(
-                        "the token service {realm} answered HTTP {status}: {}",
-                        body_text(&mut response)
-                    ),
-                }
-                let json: serde_json::Value = serde_json::from_slice(&read_body(&mut response)?)
-                    .with_context(|| format!("the token service {realm} did not answer JSON"))?;
-                let token = json["token"]
-                    .as_str()
-                    .or_else(|| json["access_token"].as_str())
-                    .with_context(|| format!("the token service {realm} gave no token"))?;
+                let token = match self.credentials.as_ref().and_then(Credentials::identity_token) {
+                    Some(refresh) => self.token_by_refresh(&realm, service.as_deref(), &scope, refresh)?,
+                    None => self.token_by_get(&realm, service.as_deref(), &scope)?,
+                };
                 self.authorization = Some(format!("Bearer {token}"));
                 Ok(())
             }
         }
+    }
+
+    /// A token for `scope` the way `docker login` with a password gets it: GET on the realm,
+    /// with the credentials (if any) as Basic auth.
+    fn token_by_get(&self, realm: &str, service: Option<&str>, scope: &str) -> Result<String> {
+        let mut query = vec![("scope", scope)];
+        if let Some(service) = service {
+            query.push(("service", service));
+        }
+        let url = format!("{realm}{}{}", if realm.contains('?') { '&' } else { '?' }, encode_query(&query));
+        let mut request = Request::get(&url);
+        if let Some(basic) = self.basic() {
+            request = request.header("Authorization", basic);
+        }
+        let response = self
+            .agent
+            .run(request.body(()).expect("valid request"))
+            .map_err(|err| anyhow!("cannot reach the token service {realm}: {}", super::describe(&err)))?;
+        self.token_from(realm, response)
+    }
+
+    /// A token for `scope` from an identity token: the OAuth2 refresh-token grant (a form
+    /// POST), as Docker's token protocol has it. The refresh token goes to the realm alone.
+    fn token_by_refresh(
+        &self,
+        realm: &str,
+        service: Option<&str>,
+        scope: &str,
+        refresh: &str,
+    ) -> Result<String> {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh)];
+        form.extend([("client_id", CLIENT_ID), ("scope", scope)]);
+        if let Some(service) = service {
+            form.push(("service", service));
+        }
+        let request = Request::post(realm)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(encode_query(&form).into_bytes())
+            .with_context(|| format!("invalid token service URL {realm}"))?;
+        let response = self
+            .agent
+            .run(request)
+            .map_err(|err| anyhow!("cannot reach the token service {realm}: {}", super::describe(&err)))?;
+        self.token_from(realm, response)
+    }
+
+    /// The token in a token service's answer (`token`, or OAuth2's `access_token`).
+    fn token_from(&self, realm: &str, mut response: Response<Body>) -> Result<String> {
+        match response.status().as_u16() {
+            200 => {}
+            401 | 403 => bail!("{}", self.refused()),
+            status => bail!("the token service {realm} answered HTTP {status}: {}", body_text(&mut response)),
+        }
+        let json: serde_json::Value = serde_json::from_slice(&read_body(&mut response)?)
+            .with_context(|| format!("the token service {realm} did not answer JSON"))?;
+        let token = json["token"].as_str().or_else(|| json["access_token"].as_str());
+        Ok(token.with_context(|| format!("the token service {realm} gave no token"))?.to_string())
     }
 
     /// One request, retried by the retry policy while the failure is transient (each retry a
@@ -410,7 +469,7 @@ impl Client {
 
     fn gave_up(&self, transient: &Transient) -> anyhow::Error {
         anyhow!(
-            "the registry {} kept failing: {} (tried {} times; {} sets how many)",
+            "the registry {} kept failing: {} (tried {} times; --net-attempts, {} or release.toml's [network] attempts sets how many)",
             self.target.base,
             transient.reason,
             self.retry.attempts,
@@ -473,8 +532,22 @@ impl Client {
             return Err(self.failure(&what, &mut response));
         }
         let mut location = self.location(&response, &what)?;
+        let outcome = self.send_blob(blob, &mut location, &what);
+        if !matches!(outcome, Ok(Ok(()))) {
+            self.cancel_upload(&location);
+        }
+        outcome
+    }
+
+    /// The bytes of one session, at `location` (moved on by each chunk's answer).
+    fn send_blob(
+        &mut self,
+        blob: &impl Content,
+        location: &mut String,
+        what: &str,
+    ) -> Result<std::result::Result<(), Transient>> {
         let done = if blob.bytes().len() <= self.chunk_size {
-            let url = with_digest(&location, blob.digest());
+            let url = with_digest(location, blob.digest());
             let headers = [("Content-Type", "application/octet-stream")];
             match self.attempt(http::Method::PUT, &url, &headers, blob.bytes())? {
                 Ok(done) => done,
@@ -487,25 +560,46 @@ impl Client {
                 let range = format!("{start}-{}", start + chunk.len() - 1);
                 let headers =
                     [("Content-Type", "application/octet-stream"), ("Content-Range", range.as_str())];
-                let mut response = match self.attempt(http::Method::PATCH, &location, &headers, chunk)? {
+                let mut response = match self.attempt(http::Method::PATCH, location, &headers, chunk)? {
                     Ok(response) => response,
                     Err(transient) => return Ok(Err(transient)),
                 };
                 if response.status().as_u16() != 202 {
                     return Err(self.failure(&format!("{what}, chunk {range}"), &mut response));
                 }
-                location = self.location(&response, &what)?;
+                *location = self.location(&response, what)?;
+                // A large blob over a slow link takes minutes: say how far it is.
+                let sent = start + chunk.len();
+                eprintln!(
+                    "push: blob {} {} of {} sent",
+                    short_digest(blob.digest()),
+                    human_size(sent as u64),
+                    human_size(blob.bytes().len() as u64)
+                );
             }
-            match self.attempt(http::Method::PUT, &with_digest(&location, blob.digest()), &[], &[])? {
+            match self.attempt(http::Method::PUT, &with_digest(location, blob.digest()), &[], &[])? {
                 Ok(done) => done,
                 Err(transient) => return Ok(Err(transient)),
             }
         };
         let mut done = done;
         if done.status().as_u16() != 201 {
-            return Err(self.failure(&what, &mut done));
+            return Err(self.failure(what, &mut done));
         }
         Ok(Ok(()))
+    }
+
+    /// An abandoned session holds its bytes on the registry until the registry expires it:
+    /// it is cancelled (DELETE), once and best effort, since the push retries or fails anyway
+    /// and registries may not allow it (distribution answers 204, some 404 or 405).
+    fn cancel_upload(&mut self, location: &str) {
+        let mut request = Request::builder().method(http::Method::DELETE).uri(location);
+        if let Some(value) = &self.authorization {
+            request = request.header("Authorization", value);
+        }
+        if let Ok(request) = request.body(&[][..]) {
+            let _ = self.agent.run(request);
+        }
     }
 
     fn location(&self, response: &Response<Body>, what: &str) -> Result<String> {
@@ -522,7 +616,7 @@ impl Client {
     /// registry stored exactly these bytes.
     pub fn put_manifest(&mut self, reference: &str, manifest: &impl Content) -> Result<PutOutcome> {
         let url = self.target.url(&format!("manifests/{reference}"));
-        let what = format!("pushing {}:{reference}", self.target.path);
+        let what = format!("pushing {}", self.target.named(reference));
         let headers = [("Content-Type", manifest.media_type())];
         let mut response = self.send(http::Method::PUT, &url, &headers, manifest.bytes())?;
         if response.status().as_u16() != 201 {
@@ -546,9 +640,14 @@ impl Client {
         match response.status().as_u16() {
             200 => Ok(Some(read_body(&mut response)?)),
             404 => Ok(None),
-            _ => Err(self.failure(&format!("reading {}:{reference}", self.target.path), &mut response)),
+            _ => Err(self.failure(&format!("reading {}", self.target.named(reference)), &mut response)),
         }
     }
+}
+
+/// `sha256:` and the first 12 hex digits, as progress lines show a blob.
+fn short_digest(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
 }
 
 fn header(response: &Response<Body>, name: &str) -> Option<String> {

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// How many times a request is tried in all, unless XTASK_NET_ATTEMPTS says otherwise.
-const DEFAULT_ATTEMPTS: u32 = 5;
+/// How many times a request is tried in all, unless told otherwise (net::NetSettings).
+pub const DEFAULT_ATTEMPTS: u32 = 5;
 pub const ENV_ATTEMPTS: &str = "XTASK_NET_ATTEMPTS";
 /// The first backoff; each retry doubles it, up to `MAX_DELAY`.
 const BASE_DELAY: Duration = Duration::from_millis(500);
@@ -19,17 +19,6 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// The default policy, or XTASK_NET_ATTEMPTS (1 = no retries) when set.
-    pub fn from_env() -> anyhow::Result<RetryPolicy> {
-        let attempts = match std::env::var(ENV_ATTEMPTS) {
-            Ok(raw) => raw.parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                anyhow::anyhow!("{ENV_ATTEMPTS}={raw:?} is not a number of attempts (1 or more)")
-            })?,
-            Err(_) => DEFAULT_ATTEMPTS,
-        };
-        Ok(RetryPolicy { attempts })
-    }
-
     /// The wait before attempt `next` (2 for the first retry): the server's `retry_after` if it
     /// gave one, else a random time up to BASE_DELAY * 2^(next-2); capped at MAX_DELAY.
     pub fn delay(&self, next: u32, retry_after: Option<Duration>) -> Duration {

@@ -22,6 +22,17 @@ pub struct Config {
     pub deb: DebConfig,
     pub rpm: RpmConfig,
     pub repo: RepoConfig,
+    pub network: NetworkConfig,
+}
+
+/// `[network]`: how registry requests outlast a failing network (net/retry.rs). Unset keys
+/// fall back to XTASK_NET_* and then net's defaults; flags override all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NetworkConfig {
+    /// Tries of one request in all (1 = no retries).
+    pub attempts: Option<u32>,
+    /// Seconds a request may go with no byte moving before it is given up (and retried).
+    pub idle_timeout: Option<u32>,
 }
 
 /// `[repo]`: the package repositories `cargo xtask repo` writes (see commands/repo.rs).
@@ -275,6 +286,25 @@ struct RawConfig {
     rpm: RawRpm,
     #[serde(default)]
     repo: RawRepo,
+    #[serde(default)]
+    network: RawNetwork,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawNetwork {
+    attempts: Option<Spanned<i64>>,
+    idle_timeout: Option<Spanned<i64>>,
+}
+
+impl RawNetwork {
+    fn parse(self, src: &Source) -> Result<NetworkConfig> {
+        let attempts =
+            self.attempts.map(|n| positive_number(src, Some(n), "network.attempts")).transpose()?;
+        let idle_timeout =
+            self.idle_timeout.map(|n| positive_number(src, Some(n), "network.idle-timeout")).transpose()?;
+        Ok(NetworkConfig { attempts, idle_timeout })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -840,7 +870,8 @@ impl Config {
         let rpm = raw.rpm.parse(&src)?;
         let toolchain = raw.toolchain.parse(&src)?;
         let repo = raw.repo.parse(&src)?;
-        Ok(Config { dist, image, toolchain, sign: raw.sign.parse(), deb, rpm, repo })
+        let network = raw.network.parse(&src)?;
+        Ok(Config { dist, image, toolchain, sign: raw.sign.parse(), deb, rpm, repo, network })
     }
 
     /// Resolves `--arch NAME` / `--target TRIPLE` selections; none means every configured arch.
@@ -1006,6 +1037,17 @@ mod tests {
         let err = error(&format!("{base}[rpm]\nrelease = -1\n"));
         assert_eq!(err, "release.toml:4:11: rpm.release -1 must be a positive number (e.g. 1)");
         assert!(error(&format!("{base}[rpm]\nlicense = \"x\"\n")).contains("unknown field `license`"));
+    }
+
+    #[test]
+    fn the_network_section_is_optional_and_its_numbers_are_positive() {
+        let base = "[dist]\npackage = \"x\"\n";
+        assert_eq!(parse(base).unwrap().network, NetworkConfig::default());
+        let set = parse(&format!("{base}[network]\nattempts = 8\nidle-timeout = 120\n")).unwrap().network;
+        assert_eq!(set, NetworkConfig { attempts: Some(8), idle_timeout: Some(120) });
+        let err = error(&format!("{base}[network]\nidle-timeout = 0\n"));
+        assert_eq!(err, "release.toml:4:16: network.idle-timeout 0 must be a positive number (e.g. 1)");
+        assert!(error(&format!("{base}[network]\nretries = 3\n")).contains("unknown field `retries`"));
     }
 
     #[test]

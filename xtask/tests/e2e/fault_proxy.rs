@@ -20,6 +20,7 @@ pub enum Action {
 
 #[derive(Debug, Clone)]
 pub struct Fault {
+    /// The request's method, or `*` for any.
     pub method: &'static str,
     /// A fragment of the path; ending in `$`, the path's end.
     pub path_contains: &'static str,
@@ -29,11 +30,12 @@ pub struct Fault {
 }
 
 impl Fault {
-    fn matches(&self, path: &str) -> bool {
-        match self.path_contains.strip_suffix('$') {
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let path_matches = match self.path_contains.strip_suffix('$') {
             Some(end) => path.ends_with(end),
             None => path.contains(self.path_contains),
-        }
+        };
+        (self.method == "*" || self.method == method) && path_matches
     }
 }
 
@@ -117,10 +119,9 @@ fn serve(mut client: TcpStream, upstream: &str, faults: &[Fault], seen: &Mutex<S
         let action = faults.iter().find_map(|fault| {
             let count = seen.requests.iter().filter(|r| {
                 let (m, p) = r.split_once(' ').unwrap();
-                m == fault.method && fault.matches(p)
+                fault.matches(m, p)
             });
-            (fault.method == method && fault.matches(&path) && count.count() == fault.nth)
-                .then(|| fault.action.clone())
+            (fault.matches(&method, &path) && count.count() == fault.nth).then(|| fault.action.clone())
         });
         if action.is_some() {
             seen.injected += 1;

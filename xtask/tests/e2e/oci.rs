@@ -32,58 +32,6 @@ fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-/// A `docker-registry serve` of our own on a free loopback port, stopped when dropped.
-struct Registry {
-    port: u16,
-    handle: duct::Handle,
-}
-
-impl Registry {
-    /// `extra` is YAML appended to the config (auth, maintenance mode...).
-    fn start(storage: &Utf8Path, extra: &str) -> Registry {
-        let port = free_port();
-        let config = storage.with_extension(format!("{port}.yml"));
-        std::fs::create_dir_all(storage).unwrap();
-        let yaml = format!(
-            "version: 0.1\nlog: {{level: error}}\nhttp: {{addr: 127.0.0.1:{port}}}\n\
-             storage:\n  filesystem: {{rootdirectory: {storage}}}\n{extra}"
-        );
-        std::fs::write(&config, yaml).unwrap();
-        let handle = duct::cmd!("docker-registry", "serve", config.as_str())
-            .stdout_null()
-            .stderr_null()
-            .start()
-            .expect("cannot start docker-registry (apt-get install docker-registry; ci/setup-host.sh does)");
-        wait_until("a test registry", Duration::from_secs(20), || {
-            http_get(&format!("127.0.0.1:{port}"), "/v2/").is_some()
-        });
-        Registry { port, handle }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.handle.kill();
-    }
-}
-
-/// HTTP status of `GET /v2/<path>/manifests/<tag>` (with basic credentials when given).
-fn manifest_status(host: &str, path: &str, tag: &str, user: Option<&str>) -> String {
-    let url = format!("http://{host}/v2/{path}/manifests/{tag}");
-    let accept =
-        "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
-    let mut args = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", accept];
-    if let Some(user) = user {
-        args.extend(["-u", user]);
-    }
-    args.push(&url);
-    run_ok("curl", &args)
-}
-
 fn curl_json(url: &str, accept: &str) -> serde_json::Value {
     json(&run_ok("curl", &["-fsS", "-H", &format!("Accept: {accept}"), url]))
 }
@@ -324,7 +272,7 @@ fn dry_run_pushes_nothing_and_busybox_is_refused() {
     let repo = format!("{REGISTRY}/{path}");
     let out = xtask_ok(&oci_args(&repo, "1.0", dist, &["--push", "--dry-run"]));
     assert!(out.contains("image plan (oci)") && out.contains("FROM scratch"), "{out}");
-    assert!(out.contains("then the index tags last"), "{out}");
+    assert!(out.contains("signatures, and every tag last"), "{out}");
     assert_eq!(manifest_status(REGISTRY, &path, "1.0", None), "404");
     let err = xtask_fails(&oci_args(&repo, "1.0", dist, &["--base", "busybox"]));
     assert!(err.contains("--base busybox needs --engine buildx"), "{err}");
@@ -456,6 +404,120 @@ fn credential_helpers_of_the_docker_config_log_in_and_a_failing_one_is_named() {
     assert_eq!(manifest_status(&host, path, "3.0", Some("pusher:s3cret")), "404");
 }
 
+/// A registry that takes Bearer tokens from a token service of the test's own on loopback
+/// (token_server.py): user `pusher`, password `s3cret`, refresh token `refresh-e2e`.
+struct TokenRegistry {
+    registry: Registry,
+    service: duct::Handle,
+    /// One line per request the token service answered.
+    log: camino::Utf8PathBuf,
+}
+
+impl TokenRegistry {
+    fn start(work: &Utf8Path) -> TokenRegistry {
+        require_tools(&["openssl", "python3"]);
+        let (key, cert) = (work.join("token-key.pem"), work.join("token-cert.pem"));
+        run_ok(
+            "openssl",
+            &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=e2e-token"]
+                .into_iter()
+                .chain(["-keyout", key.as_str(), "-out", cert.as_str()])
+                .collect::<Vec<_>>(),
+        );
+        let port = free_port();
+        let log = work.join("token.log");
+        let script = root().join("xtask/tests/e2e/token_server.py");
+        let service = duct::cmd!(
+            "python3",
+            script.as_str(),
+            port.to_string(),
+            key.as_str(),
+            cert.as_str(),
+            "pusher",
+            "s3cret",
+            "refresh-e2e",
+            log.as_str()
+        )
+        .stdout_null()
+        .stderr_null()
+        .start()
+        .expect("cannot start python3");
+        wait_until("the token service", Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        let auth = format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{port}/token\n    service: e2e-registry\n    \
+             issuer: e2e-issuer\n    rootcertbundle: {cert}\n"
+        );
+        TokenRegistry { registry: Registry::start(&work.join("storage"), &auth), service, log }
+    }
+
+    /// Lines the token service logged since the last call.
+    fn requests(&self, seen: &mut usize) -> Vec<String> {
+        let lines: Vec<String> =
+            std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect();
+        let new = lines[*seen..].to_vec();
+        *seen = lines.len();
+        new
+    }
+}
+
+impl Drop for TokenRegistry {
+    fn drop(&mut self) {
+        let _ = self.service.kill();
+    }
+}
+
+#[test]
+fn bearer_tokens_come_for_a_password_or_an_identity_token_and_a_stale_token_is_refused() {
+    let dist = shared_dist();
+    let work = scratch("oci-bearer");
+    let tokens = TokenRegistry::start(&work);
+    let host = tokens.registry.host();
+    let repo = format!("{host}/e2e/bearer");
+    let config_dir = work.join("docker-config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let bin = work.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-e2e-token");
+    std::fs::write(&helper, "#!/bin/sh\nread -r server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"<token>\",\"Secret\":\"refresh-e2e\"}' \"$server\"\n").unwrap();
+    run_ok("chmod", &["+x", helper.as_str()]);
+    let path_env = format!("{bin}:{}", std::env::var("PATH").unwrap());
+    let push = |config: serde_json::Value, env: &[(&str, &str)], tag: &str| {
+        std::fs::write(config_dir.join("config.json"), config.to_string()).unwrap();
+        let mut all = vec![("DOCKER_CONFIG", config_dir.as_str()), ("PATH", path_env.as_str())];
+        all.extend_from_slice(env);
+        xtask_env(&oci_args(&repo, tag, dist, &["--push"]), &all)
+    };
+    let mut seen = 0;
+
+    // A password: the token is asked for with GET, the password as Basic auth.
+    let password = [("REGISTRY_USERNAME", "pusher"), ("REGISTRY_PASSWORD", "s3cret")];
+    let output = push(serde_json::json!({}), &password, "1.0");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let asked = tokens.requests(&mut seen);
+    assert!(!asked.is_empty() && asked.iter().all(|r| r == "GET basic pusher"), "{asked:?}");
+
+    // An identity token in `auths`, then from a helper: the refresh-token grant, no password.
+    let refresh = "POST refresh_token client_id=exotool-xtask service=e2e-registry";
+    for (config, tag) in [
+        (serde_json::json!({"auths": {host.clone(): {"identitytoken": "refresh-e2e"}}}), "2.0"),
+        (serde_json::json!({"credHelpers": {host.clone(): "e2e-token"}}), "3.0"),
+    ] {
+        let output = push(config, &[], tag);
+        assert!(output.status.success(), "{tag}: {}", String::from_utf8_lossy(&output.stderr));
+        let asked = tokens.requests(&mut seen);
+        assert!(!asked.is_empty() && asked.iter().all(|r| r == refresh), "{tag}: {asked:?}");
+    }
+
+    // A stale identity token: refused, and said so.
+    let output = push(serde_json::json!({"auths": {host.clone(): {"identitytoken": "stale"}}}), &[], "4.0");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(err.contains("refused the identity token from") && err.contains("docker login"), "{err}");
+    assert_eq!(tokens.requests(&mut seen), [format!("{refresh} refused")]);
+}
+
 #[test]
 fn a_read_only_registry_rejects_uploads_and_no_list_tag_appears() {
     let dist = shared_dist();
@@ -469,12 +531,13 @@ fn a_read_only_registry_rejects_uploads_and_no_list_tag_appears() {
     let repo = format!("{}/{path}", registry.host());
     let err = xtask_fails(&oci_args(&repo, "1.0", dist, &["--push"]));
     assert!(err.contains("uploading blob sha256:") && err.contains("HTTP 405"), "{err}");
-    assert!(err.contains("no list tag was written") && err.contains("read-only"), "{err}");
+    assert!(err.contains("no tag was moved") && err.contains("read-only"), "{err}");
     assert_eq!(manifest_status(&registry.host(), path, "1.0", None), "404");
     drop(registry);
 
     // Blobs already there (pushed while writable): they are skipped, and the first manifest
-    // PUT is refused; the new list tag does not exist, the old one is untouched.
+    // PUT (by digest) is refused; no tag moved: the new list tag and the per-arch tags do not
+    // exist, the old one is untouched.
     let storage = work.join("filled");
     let writable = Registry::start(&storage, "");
     let repo = format!("{}/{path}", writable.host());
@@ -483,8 +546,10 @@ fn a_read_only_registry_rejects_uploads_and_no_list_tag_appears() {
     let registry = Registry::start(&storage, readonly);
     let repo = format!("{}/{path}", registry.host());
     let err = xtask_fails(&oci_args(&repo, "new", dist, &["--push"]));
-    assert!(err.contains(&format!("pushing {path}:new-amd64")) && err.contains("HTTP 405"), "{err}");
+    assert!(err.contains(&format!("pushing {path}@sha256:")) && err.contains("HTTP 405"), "{err}");
+    assert!(err.contains("no tag was moved"), "{err}");
     assert_eq!(manifest_status(&registry.host(), path, "new", None), "404");
+    assert_eq!(manifest_status(&registry.host(), path, "new-amd64", None), "404");
     assert_eq!(manifest_status(&registry.host(), path, "old", None), "200");
 }
 

@@ -319,15 +319,22 @@ pub fn flip_byte(path: &Utf8Path, offset: usize) {
 
 /// The digest the loopback registry serves for `path:tag` (asked directly, by curl).
 pub fn pushed_digest(path: &str, tag: &str) -> String {
-    let url = format!("http://{REGISTRY}/v2/{path}/manifests/{tag}");
-    let accept = "Accept: application/vnd.oci.image.index.v1+json";
-    let headers = run_ok("curl", &["-fsS", "-o", "/dev/null", "-D", "-", "-H", accept, &url]);
-    headers
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase().strip_prefix("docker-content-digest:").map(|d| d.trim().to_string())
-        })
-        .unwrap_or_else(|| panic!("no digest for {path}:{tag}:\n{headers}"))
+    digest_at(REGISTRY, path, tag).unwrap_or_else(|| panic!("{REGISTRY}/{path}:{tag} does not exist"))
+}
+
+/// The digest `host/path:tag` names, or None when there is no such tag.
+pub fn digest_at(host: &str, path: &str, tag: &str) -> Option<String> {
+    let url = format!("http://{host}/v2/{path}/manifests/{tag}");
+    let accept =
+        "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
+    let headers = run_ok("curl", &["-sS", "-o", "/dev/null", "-D", "-", "-H", accept, &url]);
+    if headers.lines().next().is_some_and(|status| status.contains(" 404")) {
+        return None;
+    }
+    let digest = headers.lines().find_map(|l| {
+        l.to_ascii_lowercase().strip_prefix("docker-content-digest:").map(|d| d.trim().to_string())
+    });
+    Some(digest.unwrap_or_else(|| panic!("no digest for {host}/{path}:{tag}:\n{headers}")))
 }
 
 /// The names in `dir`, sorted.
@@ -511,4 +518,64 @@ pub fn swap_package(dist: &Utf8Path, into: &Utf8Path, format: &str, from: &str, 
         })
         .collect();
     std::fs::write(into.join("SHA256SUMS"), sums).unwrap();
+}
+
+/// A `docker-registry serve` of our own on a free loopback port, stopped when dropped.
+pub struct Registry {
+    port: u16,
+    handle: duct::Handle,
+}
+
+impl Registry {
+    /// `extra` is YAML appended to the config (auth, maintenance mode...).
+    pub fn start(storage: &Utf8Path, extra: &str) -> Registry {
+        Registry::start_on(storage, extra, free_port())
+    }
+
+    /// On a given port: a registry started again where one was killed.
+    pub fn start_on(storage: &Utf8Path, extra: &str, port: u16) -> Registry {
+        let config = storage.with_extension(format!("{port}.yml"));
+        std::fs::create_dir_all(storage).unwrap();
+        let yaml = format!(
+            "version: 0.1\nlog: {{level: error}}\nhttp: {{addr: 127.0.0.1:{port}}}\n\
+             storage:\n  filesystem: {{rootdirectory: {storage}}}\n{extra}"
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let handle = duct::cmd!("docker-registry", "serve", config.as_str())
+            .stdout_null()
+            .stderr_null()
+            .start()
+            .expect("cannot start docker-registry (apt-get install docker-registry; ci/setup-host.sh does)");
+        wait_until("a test registry", Duration::from_secs(20), || {
+            http_get(&format!("127.0.0.1:{port}"), "/v2/").is_some()
+        });
+        Registry { port, handle }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.handle.kill();
+    }
+}
+
+/// HTTP status of `GET /v2/<path>/manifests/<tag>` (with basic credentials when given).
+pub fn manifest_status(host: &str, path: &str, tag: &str, user: Option<&str>) -> String {
+    let url = format!("http://{host}/v2/{path}/manifests/{tag}");
+    let accept =
+        "Accept: application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json";
+    let mut args = vec!["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", accept];
+    if let Some(user) = user {
+        args.extend(["-u", user]);
+    }
+    args.push(&url);
+    run_ok("curl", &args)
 }

@@ -31,9 +31,10 @@ use xshell::Shell;
 
 use self::build::{ArchImage, SbomArtifact};
 use self::spec::{Blob, Descriptor, Index};
-use crate::engines::{ImageEngine, ImagePlan, ImageRequest};
+use crate::engines::{ImageEngine, ImagePlan, ImageRequest, Pushed};
 use crate::net::credentials::{self, Credentials};
 use crate::net::registry::{Client, Target};
+use crate::net::NetSettings;
 use crate::project::config::BaseKind;
 use crate::project::image_spec::{ImageSpec, SCRATCH};
 use crate::project::matrix::Arch;
@@ -81,10 +82,11 @@ impl ImagePlan for OciPlan {
 
     fn execute(&self, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
         let outcome = execute(self)?;
-        print!("{}", summary(self, &outcome));
         if outcome.pushed.is_some() {
-            super::after_push(sh, ws, request, "oci", Some(&outcome.index.digest))?;
+            let pushed = Pushed::ByDigest { index: &outcome.index, tags: tag_moves(self, &outcome) };
+            super::after_push(sh, ws, request, "oci", pushed)?;
         }
+        print!("{}", summary(self, &outcome));
         Ok(())
     }
 }
@@ -114,6 +116,7 @@ pub struct ArchStep {
 pub struct PushPlan {
     pub target: Target,
     pub credentials: Option<Credentials>,
+    pub network: NetSettings,
 }
 
 fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Result<OciPlan> {
@@ -140,7 +143,7 @@ fn plan(ws: &Workspace, request: &ImageRequest, layout: Option<&Utf8Path>) -> Re
     let push = if request.push {
         let target = Target::parse(&request.repository);
         let credentials = credentials::lookup(&target.host)?;
-        Some(PushPlan { target, credentials })
+        Some(PushPlan { target, credentials, network: request.network })
     } else {
         None
     };
@@ -212,9 +215,10 @@ fn render(plan: &OciPlan) -> String {
             };
             let _ = writeln!(
                 out,
-                "  push:    {} repository {} {who}; blobs (skipped when present), per-arch manifests and SBOMs, then the index tags last",
+                "  push:    {} repository {} {who}; blobs (skipped when present), then per-arch manifests, SBOMs and the index by digest, signatures, and every tag last",
                 push.target.base, push.target.path
             );
+            let _ = writeln!(out, "  network: {}", push.network.summary());
         }
         None => {
             let _ = writeln!(out, "  (no --push: nothing leaves this machine)");
@@ -369,7 +373,7 @@ fn push_all(
     let repo = &plan.repository;
     let started = Instant::now();
     eprintln!("push: connecting to {} for {}", push.target.base, push.target.path);
-    let client = Client::connect(push.target.clone(), push.credentials.clone())?;
+    let client = Client::connect(push.target.clone(), push.credentials.clone(), &push.network)?;
 
     // 1. Every blob (layers, configs, SBOMs), each once; present ones are skipped.
     let mut seen = BTreeSet::new();
@@ -381,21 +385,19 @@ fn push_all(
         .filter(|blob| seen.insert(blob.digest.clone()))
         .collect();
     let sent = on_push_workers(&client, &blobs, |client, blob| client.upload_blob(*blob))
-        .with_context(|| format!("pushing to {repo}; no list tag was written"))?;
+        .with_context(|| format!("pushing to {repo}; no tag was moved"))?;
     let uploaded = sent.iter().filter(|sent| **sent).count();
 
-    // 2. Per arch: its manifest under TAG-ARCH, then its SBOM. Registries with the referrers
-    // API index the SBOM on PUT (and say so with OCI-Subject); for the others (distribution
-    // 2.8, for one) the referrers tag schema does the same job, as oras and cosign do.
+    // 2. Per arch: its manifest by digest, then its SBOM. Registries with the referrers API
+    // index the SBOM on PUT (and say so with OCI-Subject); for the others (distribution 2.8,
+    // for one) the referrers tag schema does the same job, as oras and cosign do. No tag
+    // moves here: `tag_moves` are made after signing.
     let steps: Vec<(&ArchStep, &ArchImage, &SbomArtifact)> =
         plan.arches.iter().zip(images).map(|(step, (image, sbom, _))| (step, image, sbom)).collect();
     let fallbacks = on_push_workers(&client, &steps, |client, (step, image, sbom)| {
-        let context = || {
-            format!("pushing {} ({}) to {repo}; no list tag was written", step.arch.name, step.arch.platform)
-        };
-        for tag in &step.tags {
-            client.put_manifest(tag, &image.manifest).with_context(context)?;
-        }
+        let context =
+            || format!("pushing {} ({}) to {repo}; no tag was moved", step.arch.name, step.arch.platform);
+        client.put_manifest(&image.manifest.digest, &image.manifest).with_context(context)?;
         let outcome = client.put_manifest(&sbom.manifest.digest, &sbom.manifest).with_context(context)?;
         let mut fallback = false;
         if !outcome.subject_indexed {
@@ -411,29 +413,31 @@ fn push_all(
                 .with_context(context)?;
             fallback = true;
         }
-        eprintln!("push: {} {} ({})", step.arch.name, image.manifest.digest, step.tags.join(", "));
+        eprintln!("push: {} {} and its SBOM", step.arch.name, image.manifest.digest);
         Ok(fallback)
     })?;
 
-    // 3. Only now, with every per-arch image in place, the index and its tags.
+    // 3. Only now, with every per-arch image in place, the index, by digest too.
     let mut client = client;
-    let context = || format!("pushing the index {} to {repo}", index.digest);
-    client.put_manifest(&index.digest, index).with_context(context)?;
-    for tag in &plan.tags {
-        client.put_manifest(tag, index).with_context(|| format!("{}: tagging {repo}:{tag}", context()))?;
-        let stored = client
-            .get_manifest(tag)?
-            .with_context(|| format!("{repo}:{tag} is missing right after it was pushed"))?;
-        if Blob::new(index.media_type, stored).digest != index.digest {
-            bail!("{repo}:{tag} does not hold the index {} right after it was pushed", index.digest);
-        }
-    }
+    client
+        .put_manifest(&index.digest, index)
+        .with_context(|| format!("pushing the index {} to {repo}; no tag was moved", index.digest))?;
     let referrers = if fallbacks.iter().any(|f| *f) {
         "referrers tag schema (sha256-<digest> tags)"
     } else {
         "referrers API"
     };
     Ok(PushReport { elapsed: started.elapsed(), uploaded, skipped: blobs.len() - uploaded, referrers })
+}
+
+/// The tags a push moves, in the order it moves them: every `TAG-ARCH`, then the list tags,
+/// so `TAG` never names an index whose platforms are not all tagged.
+fn tag_moves<'a>(plan: &OciPlan, outcome: &'a Outcome) -> Vec<(String, &'a Blob)> {
+    let per_arch =
+        plan.arches.iter().zip(&outcome.images).flat_map(|(step, (image, _, _))| {
+            step.tags.iter().map(move |tag| (tag.clone(), &image.manifest))
+        });
+    per_arch.chain(plan.tags.iter().map(|tag| (tag.clone(), &outcome.index))).collect()
 }
 
 fn summary(plan: &OciPlan, outcome: &Outcome) -> String {
