@@ -8,8 +8,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How many times a request is tried in all, unless told otherwise (net::NetSettings).
 pub const DEFAULT_ATTEMPTS: u32 = 5;
 pub const ENV_ATTEMPTS: &str = "XTASK_NET_ATTEMPTS";
-/// The first backoff; each retry doubles it, up to `MAX_DELAY`.
-const BASE_DELAY: Duration = Duration::from_millis(500);
+/// The first backoff, short: most 503s and resets are blips, and a push makes a hundred
+/// requests (with 0.5 s here, one fault in ten cost 2.2x the clean push; 2.0x now, see
+/// docs/benchmarks.md). Each retry waits `GROWTH` times longer, so five attempts still span
+/// about 8 s, long enough for a registry that restarts.
+const BASE_DELAY: Duration = Duration::from_millis(100);
+const GROWTH: u32 = 4;
 /// The longest wait between two attempts, whatever a `Retry-After` asks.
 const MAX_DELAY: Duration = Duration::from_secs(30);
 
@@ -20,12 +24,13 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// The wait before attempt `next` (2 for the first retry): the server's `retry_after` if it
-    /// gave one, else a random time up to BASE_DELAY * 2^(next-2); capped at MAX_DELAY.
+    /// gave one, else a random time up to BASE_DELAY * GROWTH^(next-2); capped at MAX_DELAY.
     pub fn delay(&self, next: u32, retry_after: Option<Duration>) -> Duration {
         let wait = match retry_after {
             Some(asked) => asked,
             None => {
-                let ceiling = BASE_DELAY.saturating_mul(1 << next.saturating_sub(2).min(16));
+                let ceiling =
+                    BASE_DELAY.saturating_mul(GROWTH.saturating_pow(next.saturating_sub(2).min(16)));
                 ceiling.mul_f64(jitter())
             }
         };
@@ -135,7 +140,7 @@ mod tests {
     fn backoff_grows_is_jittered_and_capped_and_retry_after_wins() {
         let policy = RetryPolicy { attempts: 5 };
         for next in 2..=5 {
-            let ceiling = BASE_DELAY * (1 << (next - 2));
+            let ceiling = BASE_DELAY * GROWTH.pow(next - 2);
             let waits: Vec<Duration> = (0..20).map(|_| policy.delay(next, None)).collect();
             assert!(waits.iter().all(|w| *w < ceiling), "{next}: {waits:?}");
             assert!(waits.iter().any(|w| *w != waits[0]), "{next}: no jitter in {waits:?}");
