@@ -45,6 +45,12 @@ struct Seen {
     requests: Vec<String>,
     /// How many faults were injected.
     injected: usize,
+    /// Per fault, how many requests matched it so far (kept as they come: counting the
+    /// requests again for every one made the proxy itself the slow part of a benchmark).
+    matched: Vec<usize>,
+    /// Per connection, in the order they ended: its request, when it came (since the proxy
+    /// started) and how long until the proxy was done with it.
+    timings: Vec<(String, Duration, Duration)>,
 }
 
 pub struct FaultProxy {
@@ -60,11 +66,15 @@ impl FaultProxy {
         let faults = Arc::new(faults);
         let upstream = upstream.to_string();
         let shared = seen.clone();
+        let started = std::time::Instant::now();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let (seen, faults, upstream) = (shared.clone(), faults.clone(), upstream.clone());
                 std::thread::spawn(move || {
-                    let _ = serve(client, &upstream, &faults, &seen);
+                    let came = started.elapsed();
+                    let request =
+                        serve(client, &upstream, &faults, &seen).unwrap_or_else(|e| format!("({e})"));
+                    seen.lock().unwrap().timings.push((request, came, started.elapsed() - came));
                 });
             }
         });
@@ -83,16 +93,29 @@ impl FaultProxy {
     pub fn injected(&self) -> usize {
         self.seen.lock().unwrap().injected
     }
+
+    /// Each connection's request, when it came and how long it took, slowest first.
+    pub fn slowest(&self) -> Vec<(String, Duration, Duration)> {
+        let mut timings = self.seen.lock().unwrap().timings.clone();
+        timings.sort_by_key(|(_, _, took)| std::cmp::Reverse(*took));
+        timings
+    }
 }
 
 /// One request of one connection: read it, fault it or forward it, close.
-fn serve(mut client: TcpStream, upstream: &str, faults: &[Fault], seen: &Mutex<Seen>) -> std::io::Result<()> {
+/// Returns the request as `METHOD path` (and what was done with it).
+fn serve(
+    mut client: TcpStream,
+    upstream: &str,
+    faults: &[Fault],
+    seen: &Mutex<Seen>,
+) -> std::io::Result<String> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut head = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 {
-            return Ok(());
+            return Ok("(no request)".into());
         }
         let end = line == "\r\n";
         head.push(line);
@@ -116,13 +139,16 @@ fn serve(mut client: TcpStream, upstream: &str, faults: &[Fault], seen: &Mutex<S
     let action = {
         let mut seen = seen.lock().unwrap();
         seen.requests.push(format!("{method} {path}"));
-        let action = faults.iter().find_map(|fault| {
-            let count = seen.requests.iter().filter(|r| {
-                let (m, p) = r.split_once(' ').unwrap();
-                fault.matches(m, p)
-            });
-            (fault.matches(&method, &path) && count.count() == fault.nth).then(|| fault.action.clone())
-        });
+        seen.matched.resize(faults.len(), 0);
+        let mut action = None;
+        for (fault, matched) in faults.iter().zip(seen.matched.iter_mut()) {
+            if fault.matches(&method, &path) {
+                *matched += 1;
+                if *matched == fault.nth && action.is_none() {
+                    action = Some(fault.action.clone());
+                }
+            }
+        }
         if action.is_some() {
             seen.injected += 1;
         }
@@ -135,12 +161,12 @@ fn serve(mut client: TcpStream, upstream: &str, faults: &[Fault], seen: &Mutex<S
                 "HTTP/1.1 {status} Injected\r\n{extra}Content-Length: 0\r\nConnection: close\r\n\r\n"
             );
             client.write_all(answer.as_bytes())?;
-            return Ok(());
+            return Ok(format!("{method} {path} -> injected {status}"));
         }
-        Some(Action::Drop) => return Ok(()),
+        Some(Action::Drop) => return Ok(format!("{method} {path} -> dropped")),
         Some(Action::Stall(time)) => {
             std::thread::sleep(time);
-            return Ok(());
+            return Ok(format!("{method} {path} -> stalled"));
         }
         None => {}
     }
@@ -168,5 +194,5 @@ fn serve(mut client: TcpStream, upstream: &str, faults: &[Fault], seen: &Mutex<S
     client.write_all(answer_head.as_bytes())?;
     client.write_all(b"Connection: close\r\n")?;
     client.write_all(rest)?;
-    Ok(())
+    Ok(format!("{method} {path}"))
 }

@@ -276,6 +276,13 @@ fn bench_a_six_arch_push_with_one_request_in_ten_answered_503() {
             let stderr = String::from_utf8_lossy(&output.stderr);
             assert!(output.status.success(), "{stderr}");
             retries += stderr.lines().filter(|l| l.contains("; attempt ")).count();
+            if round == ROUNDS / 2 {
+                println!("{label}, round {round}, slowest requests (came at, took):");
+                for (request, came, took) in proxy.slowest().iter().take(8) {
+                    let request = request.split("?_state").next().unwrap_or_default();
+                    println!("  {:>6.3} s {:>6.3} s  {request}", came.as_secs_f64(), took.as_secs_f64());
+                }
+            }
         }
         times.sort();
         rows.push((label, times[ROUNDS / 2], times[0], times[ROUNDS - 1], retries / ROUNDS));
