@@ -341,11 +341,7 @@ impl Client {
         if let Some(basic) = self.basic() {
             request = request.header("Authorization", basic);
         }
-        let response = self
-            .agent
-            .run(request.body(()).expect("valid request"))
-            .map_err(|err| anyhow!("cannot reach the token service {realm}: {}", super::describe(&err)))?;
-        self.token_from(realm, response)
+        self.ask_token_service(realm, request.body(()).expect("valid request"))
     }
 
     /// A token for `scope` from an identity token: the OAuth2 refresh-token grant (a form
@@ -366,15 +362,16 @@ impl Client {
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(encode_query(&form).into_bytes())
             .with_context(|| format!("invalid token service URL {realm}"))?;
-        let response = self
+        self.ask_token_service(realm, request)
+    }
+
+    /// Sends `request` to the token service and returns the token in its answer (`token`, or
+    /// OAuth2's `access_token`).
+    fn ask_token_service(&self, realm: &str, request: Request<impl ureq::AsSendBody>) -> Result<String> {
+        let mut response = self
             .agent
             .run(request)
             .map_err(|err| anyhow!("cannot reach the token service {realm}: {}", super::describe(&err)))?;
-        self.token_from(realm, response)
-    }
-
-    /// The token in a token service's answer (`token`, or OAuth2's `access_token`).
-    fn token_from(&self, realm: &str, mut response: Response<Body>) -> Result<String> {
         match response.status().as_u16() {
             200 => {}
             401 | 403 => bail!("{}", self.refused()),

@@ -623,13 +623,8 @@ fn flaky_server(dir: &Utf8Path) -> (duct::Handle, String) {
         handler = functools.partial(Flaky, directory=sys.argv[1])\n\
         http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[2])), handler).serve_forever()\n";
     let port = free_port();
-    let handle = duct::cmd!("python3", "-c", SERVER, dir.as_str(), port.to_string())
-        .stdout_null()
-        .start()
-        .expect("cannot start python3");
-    wait_until("the flaky HTTP server", Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let server = duct::cmd!("python3", "-c", SERVER, dir.as_str(), port.to_string()).stdout_null();
+    let handle = serve_on_loopback("the flaky HTTP server", server, port);
     (handle, format!("http://127.0.0.1:{port}"))
 }
 

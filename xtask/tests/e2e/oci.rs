@@ -427,7 +427,7 @@ impl TokenRegistry {
         let port = free_port();
         let log = work.join("token.log");
         let script = root().join("xtask/tests/e2e/token_server.py");
-        let service = duct::cmd!(
+        let server = duct::cmd!(
             "python3",
             script.as_str(),
             port.to_string(),
@@ -439,12 +439,8 @@ impl TokenRegistry {
             log.as_str()
         )
         .stdout_null()
-        .stderr_null()
-        .start()
-        .expect("cannot start python3");
-        wait_until("the token service", Duration::from_secs(20), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        .stderr_null();
+        let service = serve_on_loopback("the token service", server, port);
         let auth = format!(
             "auth:\n  token:\n    realm: http://127.0.0.1:{port}/token\n    service: e2e-registry\n    \
              issuer: e2e-issuer\n    rootcertbundle: {cert}\n"

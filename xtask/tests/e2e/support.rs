@@ -263,10 +263,18 @@ pub struct HttpServer {
     handle: duct::Handle,
 }
 
+/// Starts `server` (a test server of ours, told to listen on 127.0.0.1:`port`) and waits
+/// until that port takes connections.
+pub fn serve_on_loopback(what: &str, server: duct::Expression, port: u16) -> duct::Handle {
+    let handle = server.start().unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    wait_until(what, Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    handle
+}
+
 impl HttpServer {
     pub fn serve(dir: &Utf8Path) -> HttpServer {
         let port = free_port();
-        let handle = duct::cmd!(
+        let server = duct::cmd!(
             "python3",
             "-m",
             "http.server",
@@ -277,13 +285,8 @@ impl HttpServer {
             port.to_string()
         )
         .stdout_null()
-        .stderr_null()
-        .start()
-        .expect("cannot start python3 -m http.server");
-        wait_until("the HTTP server", Duration::from_secs(10), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        HttpServer { port, handle }
+        .stderr_null();
+        HttpServer { port, handle: serve_on_loopback("the HTTP server", server, port) }
     }
 
     pub fn url(&self) -> String {
