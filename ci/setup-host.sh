@@ -350,6 +350,9 @@ main() {
   # The .rpm checks: rpm (-qp, -K, --root installs), rpm2cpio, rpmlint, and dnf with
   # createrepo_c for installs from a local repository.
   apt_install rpm rpm2cpio rpmlint dnf createrepo-c
+  # Test servers on loopback (python3: HTTP and a token service that signs with openssl), and
+  # the slow-link test's network namespace shaped with tc (iproute2).
+  apt_install python3 openssl iproute2
   setup_engine
   setup_buildx
   setup_cosign
