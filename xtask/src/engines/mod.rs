@@ -5,6 +5,7 @@
 
 pub mod buildx;
 pub mod oci;
+mod push;
 pub mod signatures;
 
 use anyhow::{bail, Context, Result};
@@ -125,19 +126,17 @@ pub struct Published {
     pub platform_digests: Vec<String>,
 }
 
-/// What an engine's push left in the registry.
-pub enum Pushed<'a> {
-    /// buildx: the tags already name the pushed index (buildx moves them itself).
-    Tagged,
-    /// oci: every manifest and the index pushed by digest, no tag moved yet. `tags` (TAG-ARCH
-    /// for each platform manifest, then the list tags) move once the index is signed, so an
-    /// interrupted push leaves every tag where it was and no tag names an unsigned image.
-    ByDigest { index: &'a Blob, tags: Vec<(String, &'a Blob)> },
+/// What an engine's push (engines/push.rs) left in the registry: every manifest and the index
+/// by digest, no tag moved yet. `tags` (TAG-ARCH for each platform manifest, then the list
+/// tags) move once the index is signed, so an interrupted push leaves every tag where it was
+/// and no tag names an unsigned image.
+pub struct Pushed<'a> {
+    pub index: &'a Blob,
+    pub tags: Vec<(String, &'a Blob)>,
 }
 
-/// After a push, in both engines: reads back the index (by digest when the engine knows it,
-/// else under the first tag), signs it as the request says, moves the tags still to move,
-/// and writes the metadata file when asked.
+/// After a push, in both engines: reads back the index by digest, signs it as the request
+/// says, moves the tags, and writes the metadata file when asked.
 pub fn after_push(
     sh: &Shell,
     ws: &Workspace,
@@ -148,27 +147,18 @@ pub fn after_push(
     let target = Target::parse(&request.repository);
     let credentials = credentials::lookup(&target.host)?;
     let mut client = Client::connect(target, credentials, &request.network)?;
-    let (reference, name) = match &pushed {
-        Pushed::Tagged => (request.list_refs()[0].clone(), request.tags[0].clone()),
-        Pushed::ByDigest { index, .. } => {
-            (format!("{}@{}", request.repository, index.digest), index.digest.clone())
-        }
-    };
+    let reference = format!("{}@{}", request.repository, pushed.index.digest);
     let index = client
-        .get_manifest(&name)?
+        .get_manifest(&pushed.index.digest)?
         .with_context(|| format!("{reference} is missing right after the push"))?;
     let index_digest = format!("sha256:{}", checksum::sha256_hex(&index));
-    if let Pushed::ByDigest { index: pushed, .. } = &pushed {
-        if pushed.digest != index_digest {
-            bail!("{reference} holds {index_digest}, not the index {} just pushed", pushed.digest);
-        }
+    if pushed.index.digest != index_digest {
+        bail!("{reference} holds {index_digest}, not the index {} just pushed", pushed.index.digest);
     }
     let published =
         Published { platform_digests: platform_digests(&index, &reference, &request.arches)?, index_digest };
     signatures::sign_published(sh, ws, request, engine, &mut client, &published)?;
-    if let Pushed::ByDigest { tags, .. } = &pushed {
-        move_tags(&mut client, &request.repository, tags)?;
-    }
+    move_tags(&mut client, &request.repository, &pushed.tags)?;
     if let Some(path) = &request.metadata_file {
         write_atomically(path, metadata(request, &published).as_bytes())?;
         println!("wrote {path}");

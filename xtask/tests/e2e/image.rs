@@ -509,7 +509,15 @@ fn image_dry_run_prints_every_docker_command() {
         stdout.contains("IMAGE_FROM=arm32v5/busybox") && stdout.contains("--platform linux/arm/v5"),
         "{stdout}"
     );
-    assert!(stdout.contains("docker buildx imagetools create"), "{stdout}");
+    for (arch, _) in PLATFORMS {
+        let export = format!("/{arch}.tar registry.example/x/exonode:{}-{arch}", version());
+        assert!(
+            stdout.lines().any(|l| l.contains("export:  docker save --output") && l.contains(&export)),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("--load") && !stdout.contains("--push "), "buildx itself never pushes: {stdout}");
+    assert!(stdout.contains("SBOMs and the index by digest, signatures, and every tag last"), "{stdout}");
     let stderr = xtask_fails(&["image", "--image", "x"]);
     assert!(stderr.contains("--arch NAME (repeatable) or --all-arch"), "{stderr}");
 }

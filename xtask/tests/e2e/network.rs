@@ -1,4 +1,4 @@
-//! Publishing that survives the network: pushes of the oci engine through a fault-injecting
+//! Publishing that survives the network: pushes (mostly of the oci engine) through a fault-injecting
 //! proxy (fault_proxy.rs) in front of the real loopback registry. What must survive: the push
 //! completes with the digest a direct push gives, each retry says why, answers that mean "no"
 //! are not asked again, and a registry that keeps failing is named with the attempts made.
@@ -298,4 +298,54 @@ fn bench_a_six_arch_push_with_one_request_in_ten_answered_503() {
         );
     }
     println!("ratio: {:.2}x", rows[1].1.as_secs_f64() / rows[0].1.as_secs_f64());
+}
+
+/// The buildx engine publishes the same way: its images leave the local engine and are
+/// pushed by digest, the tags moved last. What must survive a push refused at its index: every
+/// tag of the earlier release, unmoved; the rerun then moves them all.
+#[test]
+fn a_buildx_push_refused_at_its_index_moves_no_tag_and_the_rerun_moves_them_all() {
+    require_registry();
+    let path = unique("net-buildx");
+    let dist = shared_dist();
+    let args = |repo: &str, base: &str| -> Vec<String> {
+        let mut args = vec!["image", "--arch", "amd64", "--arch", "arm64v8", "--image", repo, "--tag", "1.0"];
+        args.extend(["--base", base, "--dist-dir", dist.as_str(), "--push"]);
+        args.into_iter().map(String::from).collect()
+    };
+    let run = |args: &[String]| xtask_env(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    let tags = ["1.0", "1.0-amd64", "1.0-arm64v8"];
+    let digests = || tags.map(|tag| pushed_digest(&path, tag));
+
+    let first = run(&args(&format!("{REGISTRY}/{path}"), "busybox"));
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let before = digests();
+
+    // Platform manifests and SBOMs are PUT by digest before the index: the 5th such PUT is it.
+    let proxy = FaultProxy::start(
+        "127.0.0.1:5000",
+        vec![fault("PUT", "/manifests/sha256:", 5, Action::Status(400, None))],
+    );
+    let refused = run(&args(&format!("{}/{path}", proxy.address()), "scratch"));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("pushing the index sha256:") && stderr.contains("no tag was moved"), "{stderr}");
+    assert_eq!(proxy.injected(), 1);
+    assert_eq!(digests(), before, "a tag moved although the index was refused");
+    assert!(
+        !proxy
+            .requests()
+            .iter()
+            .any(|r| r.starts_with("PUT ") && tags.iter().any(|t| r.ends_with(&format!("/manifests/{t}")))),
+        "a tag was sent: {:#?}",
+        proxy.requests()
+    );
+
+    let rerun = run(&args(&format!("{REGISTRY}/{path}"), "scratch"));
+    assert!(rerun.status.success(), "{}", String::from_utf8_lossy(&rerun.stderr));
+    let after = digests();
+    for (tag, (old, new)) in tags.iter().zip(before.iter().zip(&after)) {
+        assert_ne!(old, new, "{tag} still names the busybox release");
+    }
+    assert_eq!(list_platforms(&format!("{REGISTRY}/{path}:1.0")), ["linux/amd64", "linux/arm64"]);
 }

@@ -108,7 +108,11 @@ pub fn image(spec: &ImageSpec, arch: &'static Arch, layers: Vec<Layer>) -> ArchI
         },
         history,
     };
-    let config = Blob::json(MEDIA_CONFIG, &config);
+    with_manifest(arch, Blob::json(MEDIA_CONFIG, &config), layers, &spec.created)
+}
+
+/// The image of a config and its layers: the OCI manifest naming them.
+pub fn with_manifest(arch: &'static Arch, config: Blob, layers: Vec<Layer>, created: &str) -> ArchImage {
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: MEDIA_MANIFEST.into(),
@@ -116,7 +120,7 @@ pub fn image(spec: &ImageSpec, arch: &'static Arch, layers: Vec<Layer>) -> ArchI
         config: config.descriptor(),
         layers: layers.iter().map(|l| l.blob.descriptor()).collect(),
         subject: None,
-        annotations: BTreeMap::from([(ANNOTATION_CREATED.to_string(), spec.created.clone())]),
+        annotations: BTreeMap::from([(ANNOTATION_CREATED.to_string(), created.to_string())]),
     };
     ArchImage { arch, layers, config, manifest: Blob::json(MEDIA_MANIFEST, &manifest) }
 }

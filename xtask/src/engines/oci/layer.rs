@@ -29,13 +29,14 @@ pub fn build(entries: Vec<Entry>, mtime: u64) -> Result<Layer> {
     entries.sort_by(|a, b| components(&a.path).cmp(&components(&b.path)));
 
     let tar = tar_writer::tar(&entries, mtime)?;
-    let diff_id = format!("sha256:{}", checksum::sha256_hex(&tar));
-    let compressed = tar_writer::gzip(&tar, GZIP_LEVEL)?;
-    Ok(Layer {
-        blob: Blob::new(MEDIA_LAYER_GZIP, compressed),
-        diff_id,
-        paths: entries.iter().map(|e| e.path.clone()).collect(),
-    })
+    from_tar(&tar, entries.iter().map(|e| e.path.clone()).collect())
+}
+
+/// The layer of a tar written elsewhere (an image a Docker engine built), gzipped the same way.
+pub fn from_tar(tar: &[u8], paths: Vec<String>) -> Result<Layer> {
+    let diff_id = format!("sha256:{}", checksum::sha256_hex(tar));
+    let compressed = tar_writer::gzip(tar, GZIP_LEVEL)?;
+    Ok(Layer { blob: Blob::new(MEDIA_LAYER_GZIP, compressed), diff_id, paths })
 }
 
 fn components(path: &str) -> Vec<&str> {

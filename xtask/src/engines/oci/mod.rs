@@ -17,7 +17,7 @@
 //! Plan first (`--dry-run` prints it and stops), then build blobs, then write and push.
 
 pub(super) mod build;
-mod layer;
+pub(super) mod layer;
 mod layout;
 pub mod spec;
 
@@ -30,7 +30,8 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::Shell;
 
 use self::build::{ArchImage, SbomArtifact};
-use self::spec::{Blob, Descriptor, Index};
+use self::spec::{Blob, Descriptor};
+use crate::engines::push::PushReport;
 use crate::engines::{ImageEngine, ImagePlan, ImageRequest, Pushed};
 use crate::net::credentials::{self, Credentials};
 use crate::net::registry::{Client, Target};
@@ -83,7 +84,9 @@ impl ImagePlan for OciPlan {
     fn execute(&self, sh: &Shell, ws: &Workspace, request: &ImageRequest) -> Result<()> {
         let outcome = execute(self)?;
         if outcome.pushed.is_some() {
-            let pushed = Pushed::ByDigest { index: &outcome.index, tags: tag_moves(self, &outcome) };
+            let images: Vec<&ArchImage> = outcome.images.iter().map(|(image, _, _)| image).collect();
+            let tags = super::push::tag_moves(&self.tags, &images, &outcome.index);
+            let pushed = Pushed { index: &outcome.index, tags };
             super::after_push(sh, ws, request, "oci", pushed)?;
         }
         print!("{}", summary(self, &outcome));
@@ -235,13 +238,6 @@ pub struct Outcome {
     pub pushed: Option<PushReport>,
 }
 
-pub struct PushReport {
-    pub elapsed: Duration,
-    pub uploaded: usize,
-    pub skipped: usize,
-    pub referrers: &'static str,
-}
-
 fn execute(plan: &OciPlan) -> Result<Outcome> {
     let user_layer = build::user_layer(&plan.spec)?;
     // Arches are independent: build them all at once.
@@ -351,93 +347,17 @@ fn write_layout(
         .with_context(|| format!("cannot write the OCI layout {dir}"))
 }
 
-/// Upload workers: registries serve several uploads at once, and most of a push is waiting.
-const PUSH_WORKERS: usize = 4;
-
-/// Runs `work` on every item on `PUSH_WORKERS` threads, each with its own clone of `client`
-/// (it holds the auth token); results in item order, or the earliest item's error.
-fn on_push_workers<T: Sync, R: Send>(
-    client: &Client,
-    items: &[T],
-    work: impl Fn(&mut Client, &T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
-    pool::run_ordered_with(PUSH_WORKERS, items, || client.clone(), |client, _, item| work(client, item))
-}
-
 fn push_all(
     plan: &OciPlan,
     push: &PushPlan,
     images: &[(ArchImage, SbomArtifact, Duration)],
     index: &Blob,
 ) -> Result<PushReport> {
-    let repo = &plan.repository;
-    let started = Instant::now();
     eprintln!("push: connecting to {} for {}", push.target.base, push.target.path);
-    let client = Client::connect(push.target.clone(), push.credentials.clone(), &push.network)?;
-
-    // 1. Every blob (layers, configs, SBOMs), each once; present ones are skipped.
-    let mut seen = BTreeSet::new();
-    let blobs: Vec<&Blob> = images
-        .iter()
-        .flat_map(|(image, sbom, _)| {
-            image.layers.iter().map(|l| &l.blob).chain([&image.config, &sbom.empty_config, &sbom.sbom])
-        })
-        .filter(|blob| seen.insert(blob.digest.clone()))
-        .collect();
-    let sent = on_push_workers(&client, &blobs, |client, blob| client.upload_blob(*blob))
-        .with_context(|| format!("pushing to {repo}; no tag was moved"))?;
-    let uploaded = sent.iter().filter(|sent| **sent).count();
-
-    // 2. Per arch: its manifest by digest, then its SBOM. Registries with the referrers API
-    // index the SBOM on PUT (and say so with OCI-Subject); for the others (distribution 2.8,
-    // for one) the referrers tag schema does the same job, as oras and cosign do. No tag
-    // moves here: `tag_moves` are made after signing.
-    let steps: Vec<(&ArchStep, &ArchImage, &SbomArtifact)> =
-        plan.arches.iter().zip(images).map(|(step, (image, sbom, _))| (step, image, sbom)).collect();
-    let fallbacks = on_push_workers(&client, &steps, |client, (step, image, sbom)| {
-        let context =
-            || format!("pushing {} ({}) to {repo}; no tag was moved", step.arch.name, step.arch.platform);
-        client.put_manifest(&image.manifest.digest, &image.manifest).with_context(context)?;
-        let outcome = client.put_manifest(&sbom.manifest.digest, &sbom.manifest).with_context(context)?;
-        let mut fallback = false;
-        if !outcome.subject_indexed {
-            let tag = build::referrers_tag(&image.manifest.digest);
-            let existing = match client.get_manifest(&tag).with_context(context)? {
-                Some(bytes) => Some(serde_json::from_slice::<Index>(&bytes).with_context(|| {
-                    format!("{repo}:{tag} is not an OCI index; cannot add the SBOM to it")
-                })?),
-                None => None,
-            };
-            client
-                .put_manifest(&tag, &build::referrers_index(existing, sbom.descriptor()))
-                .with_context(context)?;
-            fallback = true;
-        }
-        eprintln!("push: {} {} and its SBOM", step.arch.name, image.manifest.digest);
-        Ok(fallback)
-    })?;
-
-    // 3. Only now, with every per-arch image in place, the index, by digest too.
-    let mut client = client;
-    client
-        .put_manifest(&index.digest, index)
-        .with_context(|| format!("pushing the index {} to {repo}; no tag was moved", index.digest))?;
-    let referrers = if fallbacks.iter().any(|f| *f) {
-        "referrers tag schema (sha256-<digest> tags)"
-    } else {
-        "referrers API"
-    };
-    Ok(PushReport { elapsed: started.elapsed(), uploaded, skipped: blobs.len() - uploaded, referrers })
-}
-
-/// The tags a push moves, in the order it moves them: every `TAG-ARCH`, then the list tags,
-/// so `TAG` never names an index whose platforms are not all tagged.
-fn tag_moves<'a>(plan: &OciPlan, outcome: &'a Outcome) -> Vec<(String, &'a Blob)> {
-    let per_arch =
-        plan.arches.iter().zip(&outcome.images).flat_map(|(step, (image, _, _))| {
-            step.tags.iter().map(move |tag| (tag.clone(), &image.manifest))
-        });
-    per_arch.chain(plan.tags.iter().map(|tag| (tag.clone(), &outcome.index))).collect()
+    let mut client = Client::connect(push.target.clone(), push.credentials.clone(), &push.network)?;
+    let images: Vec<(&ArchImage, &SbomArtifact)> =
+        images.iter().map(|(image, sbom, _)| (image, sbom)).collect();
+    super::push::by_digest(&mut client, &plan.repository, &images, index)
 }
 
 fn summary(plan: &OciPlan, outcome: &Outcome) -> String {

@@ -1,7 +1,10 @@
 //! The buildx engine of `cargo xtask image`: one `docker buildx build` per arch (the Docker Hub
 //! hooks model: IMAGE_FROM=arm32v7/busybox, tag TAG-arm32v7), each with a context holding only
-//! that arch's archive and checksum; then, when pushing, one manifest list per tag, checked to
-//! hold exactly the expected platforms.
+//! that arch's archive and checksum, loaded into the local engine. When pushing, each image is
+//! taken out with `docker save` (export.rs) and pushed by digest with its SBOM, then the index,
+//! then signed, and only then every tag moved: the oci engine's push (engines/push.rs). buildx
+//! cannot push by digest itself with the docker driver, and pushing by tag would move TAG-ARCH
+//! before the index exists and before anything is signed.
 //!
 //! The Dockerfile is rendered from the image spec (templates/Dockerfile.in) into each context:
 //! exec-form instructions (ENTRYPOINT, CMD, HEALTHCHECK CMD) take no build args, so release.toml's
@@ -17,7 +20,13 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 use xshell::{cmd, Shell};
 
-use crate::engines::{ImageEngine, ImagePlan, ImageRequest};
+mod export;
+
+use crate::engines::oci::build::{self, ArchImage, SbomArtifact};
+use crate::engines::push::{self, PushReport};
+use crate::engines::{ImageEngine, ImagePlan, ImageRequest, Pushed};
+use crate::net::credentials;
+use crate::net::registry::{Client, Target};
 use crate::project::config::BaseKind;
 use crate::project::image_spec::ImageSpec;
 use crate::project::matrix::{normalize_platform, normalize_platform_of, Arch};
@@ -29,7 +38,7 @@ use crate::util::report::{human_size, seconds};
 use crate::util::template;
 
 pub const DOCKERFILE_TEMPLATE_PATH: &str = "xtask/templates/Dockerfile.in";
-const DOCKERFILE_TEMPLATE: &str = include_str!("../../templates/Dockerfile.in");
+const DOCKERFILE_TEMPLATE: &str = include_str!("../../../templates/Dockerfile.in");
 /// The rendered Dockerfile's name inside each build context.
 const CONTEXT_DOCKERFILE: &str = "Dockerfile";
 
@@ -39,14 +48,18 @@ pub struct ArchBuild {
     pub files: Vec<Utf8PathBuf>,
     pub build: Cmd,
     pub refs: Vec<String>,
+    /// `docker save` of the built image, when pushing.
+    pub export: Option<Cmd>,
 }
 
 pub struct BuildxPlan {
     /// Rendered from the image spec; written into every context as `Dockerfile`.
     pub dockerfile: String,
     pub builds: Vec<ArchBuild>,
-    /// `imagetools create` for the manifest lists, when pushing.
-    pub list: Option<Cmd>,
+    /// Where `docker save` writes the images, when pushing.
+    pub exports: Utf8PathBuf,
+    /// The registry and who pushes, when pushing.
+    pub push: Option<(Target, Option<credentials::Credentials>)>,
 }
 
 /// The buildx engine.
@@ -68,7 +81,8 @@ impl ImagePlan for BuildxPlan {
     }
 
     fn headline(&self, request: &ImageRequest) -> String {
-        let to = if request.push { "pushed with a manifest list" } else { "loaded into the local engine" };
+        let to =
+            if request.push { "pushed by digest, tags moved last" } else { "loaded into the local engine" };
         format!(
             "image (buildx): {} {} from {}, {to}",
             request.repository,
@@ -102,28 +116,86 @@ fn execute(sh: &Shell, ws: &Workspace, request: &ImageRequest, plan: &BuildxPlan
         rows.push(SummaryRow { elapsed: started.elapsed(), ..row });
     }
     progress.clear();
-    if let Some(list) = &plan.list {
-        eprintln!("creating manifest list {}", request.list_refs().join(", "));
-        list.run_step(sh).context("cannot create the manifest list")?;
-        for reference in request.list_refs() {
-            check_list_platforms(sh, request, &reference)?;
+    if let Some((target, credentials)) = &plan.push {
+        let images = export_all(sh, request, plan, &rows)?;
+        for (row, (image, _)) in rows.iter_mut().zip(&images) {
+            row.id = image.manifest.digest.clone();
         }
-        super::after_push(sh, ws, request, "buildx", super::Pushed::Tagged)?;
-    }
-    print!("{}", summary(&rows));
-    if request.push {
+        let report = push_all(sh, ws, request, target, credentials.clone(), &images)?;
+        print!("{}", summary(&rows));
         println!(
-            "pushed {} with platforms {}",
+            "pushed {} with platforms {} in {} ({} blobs uploaded, {} already there; SBOMs via the {})",
             request.list_refs().join(", "),
-            expected_platforms(request).into_iter().collect::<Vec<_>>().join(", ")
+            expected_platforms(request).into_iter().collect::<Vec<_>>().join(", "),
+            seconds(report.elapsed),
+            report.uploaded,
+            report.skipped,
+            report.referrers
         );
     } else {
+        print!("{}", summary(&rows));
         println!(
             "loaded {} images into the local engine (use --push to publish a manifest list)",
             rows.len()
         );
     }
     Ok(())
+}
+
+/// Takes every built image out of the local engine (`docker save`), each with its SBOM.
+fn export_all(
+    sh: &Shell,
+    request: &ImageRequest,
+    plan: &BuildxPlan,
+    rows: &[SummaryRow],
+) -> Result<Vec<(ArchImage, SbomArtifact)>> {
+    std::fs::create_dir_all(&plan.exports).with_context(|| format!("cannot create {}", plan.exports))?;
+    let images = plan.builds.iter().zip(rows).map(|(build, row)| {
+        let export = build.export.as_ref().expect("pushing plans export every image");
+        eprintln!("push: exporting {} from the local engine", row.reference);
+        export.run_step(sh).with_context(|| format!("cannot export {}", row.reference))?;
+        let archive = export_path(&plan.exports, build.arch);
+        let image = export::image_from_save(&archive, &row.id, build.arch, &request.spec.created);
+        let _ = std::fs::remove_file(&archive);
+        let image = image?;
+        let artifact = request.artifact(build.arch);
+        let path = request.dist.sbom(artifact);
+        let sbom = std::fs::read(&path)
+            .with_context(|| format!("cannot read {path}, the SBOM the manifest names"))?;
+        let sbom = build::sbom_artifact(&request.spec, image.descriptor(), &artifact.sbom, sbom);
+        Ok((image, sbom))
+    });
+    let images = images.collect::<Result<Vec<_>>>();
+    let _ = std::fs::remove_dir_all(&plan.exports);
+    images
+}
+
+/// Pushes the images and their index by digest, signs the index, then moves every tag.
+fn push_all(
+    sh: &Shell,
+    ws: &Workspace,
+    request: &ImageRequest,
+    target: &Target,
+    credentials: Option<credentials::Credentials>,
+    images: &[(ArchImage, SbomArtifact)],
+) -> Result<PushReport> {
+    let arch_images: Vec<ArchImage> = images.iter().map(|(image, _)| image.clone()).collect();
+    let index = build::index(&request.spec, &arch_images);
+    eprintln!("push: connecting to {} for {}", target.base, target.path);
+    let mut client = Client::connect(target.clone(), credentials, &request.network)?;
+    let pairs: Vec<(&ArchImage, &SbomArtifact)> = images.iter().map(|(image, sbom)| (image, sbom)).collect();
+    let report = push::by_digest(&mut client, &request.repository, &pairs, &index)?;
+    let refs: Vec<&ArchImage> = arch_images.iter().collect();
+    let tags = push::tag_moves(&request.tags, &refs, &index);
+    super::after_push(sh, ws, request, "buildx", Pushed { index: &index, tags })?;
+    for reference in request.list_refs() {
+        check_list_platforms(sh, request, &reference)?;
+    }
+    Ok(report)
+}
+
+fn export_path(exports: &camino::Utf8Path, arch: &Arch) -> Utf8PathBuf {
+    exports.join(format!("{}.tar", arch.name))
 }
 
 /// The Dockerfile for `spec`: release.toml's values written in, the release's and the arch's
@@ -157,6 +229,7 @@ pub fn build_args(spec: &ImageSpec, arch: &Arch, artifact: &Artifact) -> Vec<(&'
 
 fn plan(ws: &Workspace, request: &ImageRequest) -> Result<BuildxPlan> {
     let dockerfile = dockerfile(&request.spec)?;
+    let exports = ws.target_dir.join("image-export").join(std::process::id().to_string());
     let builds = request
         .arches
         .iter()
@@ -180,27 +253,26 @@ fn plan(ws: &Workspace, request: &ImageRequest) -> Result<BuildxPlan> {
             for reference in &refs {
                 build = build.args(["--tag", reference]);
             }
+            // Always into the local engine: a push goes by digest, from there (see the top).
             build = build
                 .args(["--metadata-file", context.join("metadata.json").as_str()])
-                .arg(if request.push { "--push" } else { "--load" })
+                .arg("--load")
                 .arg(context.as_str());
-            ArchBuild { arch, context, files, build, refs }
+            let export = request.push.then(|| {
+                let archive = export_path(&exports, arch);
+                Cmd::new("docker").args(["save", "--output", archive.as_str(), refs[0].as_str()])
+            });
+            ArchBuild { arch, context, files, build, refs, export }
         })
         .collect();
-    let list = request.push.then(|| {
-        let mut cmd = Cmd::new("docker").args(["buildx", "imagetools", "create"]);
-        if let Some(builder) = &request.builder {
-            cmd = cmd.args(["--builder", builder]);
-        }
-        for reference in request.list_refs() {
-            cmd = cmd.args(["--tag", &reference]);
-        }
-        let first_tag = &request.tags[0];
-        cmd.args(
-            request.arches.iter().map(|arch| format!("{}:{first_tag}-{}", request.repository, arch.name)),
-        )
-    });
-    Ok(BuildxPlan { dockerfile, builds, list })
+    let push = if request.push {
+        let target = Target::parse(&request.repository);
+        let credentials = credentials::lookup(&target.host)?;
+        Some((target, credentials))
+    } else {
+        None
+    };
+    Ok(BuildxPlan { dockerfile, builds, exports, push })
 }
 
 fn render(request: &ImageRequest, plan: &BuildxPlan) -> String {
@@ -224,10 +296,22 @@ fn render(request: &ImageRequest, plan: &BuildxPlan) -> String {
         names.push(CONTEXT_DOCKERFILE);
         let _ = writeln!(out, "    context: {} ({})", build.context, names.join(", "));
         let _ = writeln!(out, "    build:   {}", build.build);
+        if let Some(export) = &build.export {
+            let _ = writeln!(out, "    export:  {export} (layers checked against the config, gzipped)");
+        }
     }
-    match &plan.list {
-        Some(list) => {
-            let _ = writeln!(out, "  list:    {list}");
+    match &plan.push {
+        Some((target, credentials)) => {
+            let who = match credentials {
+                Some(c) => format!("as {:?} from {}", c.username, c.source),
+                None => "anonymous (no credentials found)".into(),
+            };
+            let _ = writeln!(
+                out,
+                "  push:    {} repository {} {who}; blobs (skipped when present), then per-arch manifests, SBOMs and the index by digest, signatures, and every tag last",
+                target.base, target.path
+            );
+            let _ = writeln!(out, "  network: {}", request.network.summary());
             let _ = writeln!(
                 out,
                 "  check:   docker buildx imagetools inspect --raw REF lists exactly {}",
@@ -320,9 +404,8 @@ fn build_one(
             size = bytes.parse().ok();
         }
     }
-    let reported = if request.push { "containerimage.digest" } else { "containerimage.config.digest" };
-    if request.push || id.is_empty() {
-        if let Some(digest) = metadata[reported].as_str() {
+    if id.is_empty() {
+        if let Some(digest) = metadata["containerimage.config.digest"].as_str() {
             id = digest.to_string();
         }
     }
