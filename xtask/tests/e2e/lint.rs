@@ -36,6 +36,7 @@ fn the_repository_is_lint_clean() {
         "ok    actionlint        .github/workflows/release.yml",
         "ok    zizmor            .github/workflows/ci.yml",
         "ok    zizmor            .github/workflows/release.yml",
+        "ok    gitlab-ci-local   .gitlab-ci.yml",
         "ok    systemd verify    packaging/deb/exonode.service",
         "ok    systemd security  packaging/deb/exonode.service",
         "ok    lintian           exonode_0.1.0-1_amd64.deb",
@@ -78,7 +79,9 @@ fn tree_copy(name: &str) -> Utf8PathBuf {
             }
         }
     }
-    std::fs::copy(root().join("release.toml"), tree.join("release.toml")).unwrap();
+    for file in ["release.toml", ".gitlab-ci.yml"] {
+        std::fs::copy(root().join(file), tree.join(file)).unwrap();
+    }
     tree
 }
 
@@ -151,6 +154,24 @@ fn a_seeded_bad_file_fails_lint_and_is_named() {
         assert!(stderr.contains(&format!("lint: {} of ", linters.len())), "{stderr}");
         std::fs::remove_file(tree.join(file)).unwrap();
     }
+
+    // GitLab's schema, over the pipeline as GitLab expands it: a misspelt keyword in a job, and
+    // a `when:` GitLab does not know, in a template the job extends.
+    let gitlab_ci = tree.join(".gitlab-ci.yml");
+    let text = std::fs::read_to_string(&gitlab_ci).unwrap();
+    let broken = format!(
+        "{text}\n.late:\n  when: sometimes\nnightly:\n  stage: check\n  extends: .late\n  script: [make]\n  artifact: {{}}\n"
+    );
+    std::fs::write(&gitlab_ci, broken).unwrap();
+    let (stdout, stderr) = lint_fails(&tree);
+    assert!(stdout.lines().any(|l| l == "FAIL  gitlab-ci-local   .gitlab-ci.yml"), "{stdout}");
+    for finding in
+        ["'artifact' property is not expected to be here at nightly", "(found sometimes) at nightly.when"]
+    {
+        assert!(stdout.contains(finding), "expected {finding}:\n{stdout}");
+    }
+    assert!(stderr.contains("lint: 1 of "), "{stderr}");
+    std::fs::write(&gitlab_ci, &text).unwrap();
 
     // The unit: a value systemd would ignore (verify exits 0 but says so), and a unit without
     // its sandboxing (exposure above 2.0).
